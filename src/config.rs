@@ -1,0 +1,196 @@
+//! Engine settings with network presets (mainnet, testnet, regtest) and validation.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::wire;
+
+/// A named set of defaults matching a Bitcoin network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Network {
+    Mainnet,
+    Testnet,
+    Regtest,
+}
+
+impl Network {
+    /// Network magic as a little-endian `u32` (the wire bytes are its LE encoding).
+    pub fn magic(self) -> u32 {
+        match self {
+            Network::Mainnet => 0xD9B4_BEF9,
+            // Wire bytes 0B 11 09 07 (testnet3).
+            Network::Testnet => 0x0709_110B,
+            // Wire bytes FA BF B5 DA.
+            Network::Regtest => 0xDAB5_BFFA,
+        }
+    }
+
+    /// Default P2P port.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Network::Mainnet => 8333,
+            Network::Testnet => 18333,
+            Network::Regtest => 18444,
+        }
+    }
+}
+
+/// Everything an engine needs to know before it starts. Copied into the engine at creation.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub network: Network,
+    pub magic: u32,
+    pub default_port: u16,
+    /// `None` means the engine accepts no inbound connections.
+    pub listen_address: Option<SocketAddr>,
+    pub protocol_version: i32,
+    pub min_protocol_version: i32,
+    pub user_agent: String,
+    pub services: u64,
+    pub start_height: i32,
+    pub connect_timeout: Duration,
+    pub handshake_timeout: Duration,
+    pub ping_interval: Duration,
+    pub inactivity_timeout: Duration,
+    pub max_outbound: usize,
+    pub max_inbound: usize,
+    pub max_connections: usize,
+    pub max_message_size: u32,
+    pub worker_threads: usize,
+    /// Bytes queued for a peer that does not read before it is disconnected.
+    pub max_send_buffer: usize,
+    /// Capacity of the queue of events waiting for the dispatcher thread.
+    pub event_queue_capacity: usize,
+}
+
+/// Bitcoin Core's protocol version at the time of the seed design.
+pub const DEFAULT_PROTOCOL_VERSION: i32 = 70001;
+/// `sendheaders` and BIP31 ping/pong need at least this much.
+pub const DEFAULT_MIN_PROTOCOL_VERSION: i32 = 60001;
+
+impl Config {
+    /// Defaults for `network`, following Bitcoin Core where it has a value.
+    pub fn new(network: Network) -> Self {
+        Config {
+            network,
+            magic: network.magic(),
+            default_port: network.default_port(),
+            listen_address: Some(SocketAddr::from(([0, 0, 0, 0], network.default_port()))),
+            protocol_version: DEFAULT_PROTOCOL_VERSION,
+            min_protocol_version: DEFAULT_MIN_PROTOCOL_VERSION,
+            user_agent: format!("/p2pnet:{}/", env!("CARGO_PKG_VERSION")),
+            services: 1, // NODE_NETWORK
+            start_height: 0,
+            connect_timeout: Duration::from_secs(5),
+            handshake_timeout: Duration::from_secs(60),
+            ping_interval: Duration::from_secs(120),
+            inactivity_timeout: Duration::from_secs(20 * 60),
+            max_outbound: 8,
+            max_inbound: 117,
+            max_connections: 125,
+            max_message_size: wire::DEFAULT_MAX_MESSAGE_SIZE as u32,
+            worker_threads: 2,
+            max_send_buffer: 64 * 1024 * 1024,
+            event_queue_capacity: 1024,
+        }
+    }
+
+    /// Sets the user agent, enforcing the wire limit so peers never reject our version.
+    pub fn set_user_agent(&mut self, user_agent: &str) -> Result<()> {
+        if user_agent.len() > wire::MAX_USER_AGENT_LEN {
+            return Err(Error::InvalidArgument(format!(
+                "user agent is {} bytes, limit {}",
+                user_agent.len(),
+                wire::MAX_USER_AGENT_LEN
+            )));
+        }
+        self.user_agent = user_agent.to_owned();
+        Ok(())
+    }
+
+    /// Parses "IP:PORT"; an empty string disables listening.
+    pub fn set_listen_address(&mut self, address: &str) -> Result<()> {
+        if address.is_empty() {
+            self.listen_address = None;
+            return Ok(());
+        }
+        let parsed = address.parse::<SocketAddr>().map_err(|e| {
+            Error::InvalidArgument(format!("listen address {address:?} is not IP:PORT: {e}"))
+        })?;
+        self.listen_address = Some(parsed);
+        Ok(())
+    }
+
+    /// Checks cross-field constraints before an engine is built from this config.
+    pub fn validate(&self) -> Result<()> {
+        let fail = |msg: String| Err(Error::InvalidArgument(msg));
+        if self.max_message_size < wire::HEADER_LEN as u32 {
+            return fail(format!(
+                "max message size {} is too small",
+                self.max_message_size
+            ));
+        }
+        if self.worker_threads == 0 {
+            return fail("worker threads must be at least 1".into());
+        }
+        if self.min_protocol_version > self.protocol_version {
+            return fail(format!(
+                "minimum protocol version {} is above our own {}",
+                self.min_protocol_version, self.protocol_version
+            ));
+        }
+        for (name, d) in [
+            ("connect timeout", self.connect_timeout),
+            ("handshake timeout", self.handshake_timeout),
+            ("ping interval", self.ping_interval),
+            ("inactivity timeout", self.inactivity_timeout),
+        ] {
+            if d.is_zero() {
+                return fail(format!("{name} must be positive"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_match_bitcoin_wire_bytes() {
+        assert_eq!(
+            Network::Mainnet.magic().to_le_bytes(),
+            [0xF9, 0xBE, 0xB4, 0xD9]
+        );
+        assert_eq!(
+            Network::Testnet.magic().to_le_bytes(),
+            [0x0B, 0x11, 0x09, 0x07]
+        );
+        assert_eq!(
+            Network::Regtest.magic().to_le_bytes(),
+            [0xFA, 0xBF, 0xB5, 0xDA]
+        );
+        let c = Config::new(Network::Mainnet);
+        assert_eq!(c.default_port, 8333);
+        assert_eq!(
+            (c.max_outbound, c.max_inbound, c.max_connections),
+            (8, 117, 125)
+        );
+        assert_eq!(c.inactivity_timeout, Duration::from_secs(1200));
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        let mut c = Config::new(Network::Regtest);
+        assert!(c.set_user_agent(&"x".repeat(257)).is_err());
+        assert!(c.set_user_agent(&"x".repeat(256)).is_ok());
+        assert!(c.set_listen_address("nonsense").is_err());
+        assert!(c.set_listen_address("").is_ok());
+        assert!(c.listen_address.is_none());
+        c.min_protocol_version = c.protocol_version + 1;
+        assert!(c.validate().is_err());
+    }
+}

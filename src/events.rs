@@ -1,0 +1,82 @@
+//! What the engine tells the node about: peers, their state, and why they left.
+
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
+
+/// Engine-unique peer identifier; never reused within one engine.
+pub type PeerId = u64;
+
+/// Why a connection ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DisconnectReason {
+    /// The node asked for it.
+    Requested,
+    /// The remote side closed the connection.
+    ClosedByPeer,
+    /// A socket error.
+    IoError,
+    /// The version/verack exchange did not finish in time.
+    HandshakeTimeout,
+    /// Nothing was sent or received, or a ping went unanswered, for too long.
+    InactivityTimeout,
+    /// The version nonce showed we connected to ourselves.
+    SelfConnection,
+    /// Wrong magic, oversized or undecodable frame, or a broken handshake.
+    ProtocolViolation,
+    /// The peer's protocol version is below the configured minimum.
+    ObsoleteVersion,
+    /// The misbehaviour score reached the ban threshold.
+    Misbehaviour,
+    /// The peer stopped reading and its send queue overflowed.
+    SendBufferFull,
+    /// Connection caps refused or evicted the peer.
+    ConnectionLimit,
+    /// An outbound connection attempt failed before any handshake.
+    ConnectFailed,
+}
+
+impl DisconnectReason {
+    /// Stable, human-readable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DisconnectReason::Requested => "requested",
+            DisconnectReason::ClosedByPeer => "closed by peer",
+            DisconnectReason::IoError => "I/O error",
+            DisconnectReason::HandshakeTimeout => "handshake timeout",
+            DisconnectReason::InactivityTimeout => "inactivity timeout",
+            DisconnectReason::SelfConnection => "self connection",
+            DisconnectReason::ProtocolViolation => "protocol violation",
+            DisconnectReason::ObsoleteVersion => "obsolete version",
+            DisconnectReason::Misbehaviour => "misbehaviour",
+            DisconnectReason::SendBufferFull => "send buffer full",
+            DisconnectReason::ConnectionLimit => "connection limit",
+            DisconnectReason::ConnectFailed => "connect failed",
+        }
+    }
+}
+
+/// A snapshot of one connected peer, as reported by the peer-list API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    pub id: PeerId,
+    pub address: SocketAddr,
+    pub inbound: bool,
+    pub version: i32,
+    pub services: u64,
+    pub user_agent: String,
+    pub start_height: i32,
+    pub ping_time: Option<Duration>,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub connected_since: SystemTime,
+}
+
+/// Log severity, ordered from most to least severe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Error = 1,
+    Warn = 2,
+    Info = 3,
+    Debug = 4,
+    Trace = 5,
+}

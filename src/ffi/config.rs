@@ -1,0 +1,302 @@
+//! `p2pnet_config`: defaults for a network preset, adjusted with setters, copied into an
+//! engine by `p2pnet_engine_new`.
+
+use std::ffi::c_char;
+use std::time::Duration;
+
+use super::error::{boundary, boundary_value, p2pnet_result, FfiError};
+use super::types::{mut_arg, network_arg, str_arg};
+use crate::config::Config;
+
+/// Engine settings. Opaque; create with `p2pnet_config_new`, free with
+/// `p2pnet_config_free`.
+pub struct p2pnet_config {
+    pub(crate) inner: Config,
+}
+
+/// Creates a config with the defaults of `network` (a `p2pnet_network` value): Bitcoin
+/// Core's magic, port, protocol version 70001, 8 outbound / 117 inbound / 125 total
+/// connections, 32 MiB messages, 60 s handshake timeout, 2 min pings, 20 min inactivity
+/// timeout, listening on 0.0.0.0 at the network's port.
+///
+/// Ownership: the caller owns the returned config and frees it with
+/// `p2pnet_config_free`. Returns NULL (with `p2pnet_last_error_message`) when `network`
+/// is out of range. May be called from a callback.
+#[no_mangle]
+pub extern "C" fn p2pnet_config_new(network: u32) -> *mut p2pnet_config {
+    boundary_value(std::ptr::null_mut(), || {
+        let mut out = std::ptr::null_mut();
+        let result = boundary(|| {
+            let network = network_arg(network)?;
+            out = Box::into_raw(Box::new(p2pnet_config {
+                inner: Config::new(network),
+            }));
+            Ok(())
+        });
+        debug_assert!(result == p2pnet_result::P2PNET_OK || out.is_null());
+        out
+    })
+}
+
+/// Frees a config. NULL is ignored.
+///
+/// Ownership: takes `config` back; it must not be used afterwards. Engines created from
+/// it are unaffected (they hold a copy).
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_free(config: *mut p2pnet_config) {
+    boundary_value((), || {
+        if !config.is_null() {
+            // SAFETY: non-null pointers passed here come from `p2pnet_config_new` and are
+            // freed once, per the documented contract.
+            drop(unsafe { Box::from_raw(config) });
+        }
+    })
+}
+
+/// Applies `change` to the config behind `config`.
+fn update(
+    config: *mut p2pnet_config,
+    change: impl FnOnce(&mut Config) -> Result<(), FfiError>,
+) -> p2pnet_result {
+    boundary(|| {
+        // SAFETY: `config` is NULL or a live config from `p2pnet_config_new` that the
+        // caller does not use concurrently (documented on every setter).
+        let config = unsafe { mut_arg(config, "config") }?;
+        change(&mut config.inner)
+    })
+}
+
+fn millis(ms: u32, what: &str) -> Result<Duration, FfiError> {
+    if ms == 0 {
+        return Err(FfiError::invalid(format!("{what} must be positive")));
+    }
+    Ok(Duration::from_millis(u64::from(ms)))
+}
+
+fn count(value: u32) -> usize {
+    value as usize
+}
+
+/// Sets the listen address, "IP:PORT" (IPv4 or "[IPv6]:PORT"); port 0 picks a free port
+/// (read it with `p2pnet_engine_listen_port`). An empty string disables listening.
+///
+/// Ownership: `address` is borrowed and copied. `config` must not be used by another
+/// thread during the call (this applies to every config setter).
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_listen_address(
+    config: *mut p2pnet_config,
+    address: *const c_char,
+) -> p2pnet_result {
+    update(config, |c| {
+        // SAFETY: `address` is NULL or a NUL-terminated string, per the C contract.
+        let address = unsafe { str_arg(address, "address") }?;
+        c.set_listen_address(address).map_err(Into::into)
+    })
+}
+
+/// Sets the network magic (the four message-start bytes, as a little-endian value).
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_magic(
+    config: *mut p2pnet_config,
+    magic: u32,
+) -> p2pnet_result {
+    update(config, |c| {
+        c.magic = magic;
+        Ok(())
+    })
+}
+
+/// Sets the port assumed for DNS-seed results and peers given without a port.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_default_port(
+    config: *mut p2pnet_config,
+    port: u16,
+) -> p2pnet_result {
+    update(config, |c| {
+        if port == 0 {
+            return Err(FfiError::invalid("default port must not be 0".into()));
+        }
+        c.default_port = port;
+        Ok(())
+    })
+}
+
+/// Sets the protocol version announced in our version message (default 70001).
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_protocol_version(
+    config: *mut p2pnet_config,
+    version: i32,
+) -> p2pnet_result {
+    update(config, |c| {
+        c.protocol_version = version;
+        Ok(())
+    })
+}
+
+/// Sets the lowest protocol version a peer may announce; lower ones are disconnected
+/// with `P2PNET_DISCONNECT_OBSOLETE_VERSION` (default 60001).
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_min_protocol_version(
+    config: *mut p2pnet_config,
+    version: i32,
+) -> p2pnet_result {
+    update(config, |c| {
+        c.min_protocol_version = version;
+        Ok(())
+    })
+}
+
+/// Sets the user agent (at most 256 bytes of UTF-8), e.g. "/MyNode:1.0/".
+///
+/// Ownership: `user_agent` is borrowed and copied.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_user_agent(
+    config: *mut p2pnet_config,
+    user_agent: *const c_char,
+) -> p2pnet_result {
+    update(config, |c| {
+        // SAFETY: `user_agent` is NULL or a NUL-terminated string, per the C contract.
+        let user_agent = unsafe { str_arg(user_agent, "user_agent") }?;
+        c.set_user_agent(user_agent).map_err(Into::into)
+    })
+}
+
+/// Sets the service bits announced in our version message (default 1, NODE_NETWORK).
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_services(
+    config: *mut p2pnet_config,
+    services: u64,
+) -> p2pnet_result {
+    update(config, |c| {
+        c.services = services;
+        Ok(())
+    })
+}
+
+/// Sets the best height announced at start; change it later with `p2pnet_set_best_height`.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_start_height(
+    config: *mut p2pnet_config,
+    height: i32,
+) -> p2pnet_result {
+    update(config, |c| {
+        c.start_height = height;
+        Ok(())
+    })
+}
+
+/// Sets how long an outbound TCP connect may take (default 5000 ms; must be > 0).
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_connect_timeout_ms(
+    config: *mut p2pnet_config,
+    ms: u32,
+) -> p2pnet_result {
+    update(config, |c| {
+        c.connect_timeout = millis(ms, "connect timeout")?;
+        Ok(())
+    })
+}
+
+/// Sets how long version/verack may take before the connection is dropped
+/// (default 60000 ms; must be > 0).
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_handshake_timeout_ms(
+    config: *mut p2pnet_config,
+    ms: u32,
+) -> p2pnet_result {
+    update(config, |c| {
+        c.handshake_timeout = millis(ms, "handshake timeout")?;
+        Ok(())
+    })
+}
+
+/// Sets the interval between pings to each peer (default 120000 ms; must be > 0).
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_ping_interval_ms(
+    config: *mut p2pnet_config,
+    ms: u32,
+) -> p2pnet_result {
+    update(config, |c| {
+        c.ping_interval = millis(ms, "ping interval")?;
+        Ok(())
+    })
+}
+
+/// Sets how long a peer may stay silent, or leave a ping unanswered, before it is
+/// disconnected (default 1200000 ms, 20 min; must be > 0).
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_inactivity_timeout_ms(
+    config: *mut p2pnet_config,
+    ms: u32,
+) -> p2pnet_result {
+    update(config, |c| {
+        c.inactivity_timeout = millis(ms, "inactivity timeout")?;
+        Ok(())
+    })
+}
+
+/// Sets the target number of outbound connections (default 8).
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_max_outbound(
+    config: *mut p2pnet_config,
+    count_: u32,
+) -> p2pnet_result {
+    update(config, |c| {
+        c.max_outbound = count(count_);
+        Ok(())
+    })
+}
+
+/// Sets the cap on inbound connections (default 117).
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_max_inbound(
+    config: *mut p2pnet_config,
+    count_: u32,
+) -> p2pnet_result {
+    update(config, |c| {
+        c.max_inbound = count(count_);
+        Ok(())
+    })
+}
+
+/// Sets the cap on all connections together (default 125).
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_max_connections(
+    config: *mut p2pnet_config,
+    count_: u32,
+) -> p2pnet_result {
+    update(config, |c| {
+        c.max_connections = count(count_);
+        Ok(())
+    })
+}
+
+/// Sets the largest accepted payload in bytes (default 32 MiB); a frame claiming more
+/// disconnects the peer.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_max_message_size(
+    config: *mut p2pnet_config,
+    bytes: u32,
+) -> p2pnet_result {
+    update(config, |c| {
+        c.max_message_size = bytes;
+        Ok(())
+    })
+}
+
+/// Sets the number of tokio worker threads the engine runs (default 2; must be > 0).
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_worker_threads(
+    config: *mut p2pnet_config,
+    threads: u32,
+) -> p2pnet_result {
+    update(config, |c| {
+        if threads == 0 {
+            return Err(FfiError::invalid(
+                "worker threads must be at least 1".into(),
+            ));
+        }
+        c.worker_threads = count(threads);
+        Ok(())
+    })
+}

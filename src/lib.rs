@@ -1,0 +1,24 @@
+//! p2pnet: a Bitcoin-wire peer-to-peer networking engine for blockchain nodes, with a C
+//! ABI (see `include/p2pnet.h`) and a safe Rust API ([`Engine`]).
+//!
+//! The engine owns a tokio runtime and a dispatcher thread; the node registers callbacks
+//! and calls plain functions. The wire codec and the per-connection state machines are
+//! sans-IO and tested without sockets.
+
+pub mod config;
+mod dispatch;
+pub mod engine;
+pub mod error;
+pub mod events;
+pub mod ffi;
+mod logging;
+pub mod misbehaviour;
+mod peer;
+pub mod session;
+pub mod wire;
+
+pub use config::{Config, Network};
+pub use dispatch::{LogCallback, PeerConnectedCallback, PeerDisconnectedCallback};
+pub use engine::Engine;
+pub use error::{Error, Result};
+pub use events::{DisconnectReason, LogLevel, PeerId, PeerInfo};

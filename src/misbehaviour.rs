@@ -1,0 +1,76 @@
+//! Offences a peer can commit and what each one scores. A peer whose score reaches the
+//! threshold is disconnected (and, once bans exist, banned).
+
+use std::fmt;
+
+/// The score at which a peer is disconnected, as in Bitcoin Core.
+pub const BAN_THRESHOLD: u32 = 100;
+
+/// Something a peer did wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Offence {
+    /// A list message (inv, getdata, notfound, addr, headers, locator) over its limit.
+    OversizedList,
+    /// Any message other than `version` before the handshake started.
+    MessageBeforeVersion,
+    /// A second `version` message.
+    DuplicateVersion,
+    /// A known message whose payload could not be decoded.
+    MalformedPayload,
+}
+
+impl Offence {
+    /// Points added to the peer's score; Bitcoin Core's values where it has one.
+    pub fn score(self) -> u32 {
+        match self {
+            Offence::OversizedList => 20,
+            Offence::MessageBeforeVersion => 1,
+            Offence::DuplicateVersion => 1,
+            Offence::MalformedPayload => 10,
+        }
+    }
+}
+
+impl fmt::Display for Offence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Offence::OversizedList => "oversized list message",
+            Offence::MessageBeforeVersion => "message before version",
+            Offence::DuplicateVersion => "duplicate version",
+            Offence::MalformedPayload => "malformed payload",
+        })
+    }
+}
+
+/// A peer's accumulated score.
+#[derive(Debug, Default)]
+pub struct Score {
+    total: u32,
+}
+
+impl Score {
+    /// Adds the offence; returns true when the threshold is reached.
+    pub fn add(&mut self, offence: Offence) -> bool {
+        self.total = self.total.saturating_add(offence.score());
+        self.total >= BAN_THRESHOLD
+    }
+
+    pub fn total(&self) -> u32 {
+        self.total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reaches_threshold_after_five_oversized_lists() {
+        let mut s = Score::default();
+        for _ in 0..4 {
+            assert!(!s.add(Offence::OversizedList));
+        }
+        assert!(s.add(Offence::OversizedList));
+        assert_eq!(s.total(), 100);
+    }
+}

@@ -1,0 +1,366 @@
+//! One TCP connection: a reader task that decodes frames and drives the sans-IO
+//! [`Session`], and a writer task that drains the peer's send queue. The engine talks to a
+//! connection only through its [`PeerHandle`].
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use parking_lot::Mutex;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, Notify};
+
+use crate::dispatch::Event;
+use crate::engine::Shared;
+use crate::events::{DisconnectReason, PeerId, PeerInfo};
+use crate::misbehaviour::{Offence, Score};
+use crate::session::{Action, RemoteVersion, Session, SessionOffence, SessionParams};
+use crate::wire::{DecodedFrame, FrameDecoder, Message, PayloadError};
+
+/// Largest single read; frames larger than this arrive over several reads.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Why a connection task ended.
+type Exit = (DisconnectReason, String);
+
+/// The engine's view of a live connection: identity, statistics and its send queue.
+pub(crate) struct PeerHandle {
+    pub id: PeerId,
+    pub addr: SocketAddr,
+    pub inbound: bool,
+    pub connected_since: SystemTime,
+    magic: u32,
+    max_send_buffer: usize,
+    remote: Mutex<Option<RemoteVersion>>,
+    established: AtomicBool,
+    ping_time_us: AtomicI64,
+    bytes_sent: AtomicU64,
+    bytes_received: AtomicU64,
+    queued_bytes: AtomicUsize,
+    outbox: mpsc::UnboundedSender<Bytes>,
+    close_request: Mutex<Option<Exit>>,
+    close_notify: Notify,
+}
+
+impl PeerHandle {
+    /// Queues a message. A peer whose queue exceeds the send-buffer limit is not reading;
+    /// it is disconnected rather than allowed to grow memory.
+    pub fn send(&self, msg: &Message) {
+        self.send_frame(msg.to_frame(self.magic));
+    }
+
+    pub fn send_frame(&self, frame: Bytes) {
+        let queued = self.queued_bytes.fetch_add(frame.len(), Ordering::AcqRel) + frame.len();
+        if queued > self.max_send_buffer {
+            self.request_close(
+                DisconnectReason::SendBufferFull,
+                format!("{queued} bytes queued, limit {}", self.max_send_buffer),
+            );
+            return;
+        }
+        // The receiver is gone only while the connection is closing.
+        let _ = self.outbox.send(frame);
+    }
+
+    /// Asks the connection to close; the first reason wins.
+    pub fn request_close(&self, reason: DisconnectReason, detail: String) {
+        let mut slot = self.close_request.lock();
+        if slot.is_none() {
+            *slot = Some((reason, detail));
+        }
+        drop(slot);
+        self.close_notify.notify_one();
+    }
+
+    pub fn is_established(&self) -> bool {
+        self.established.load(Ordering::Acquire)
+    }
+
+    /// A snapshot for the peer-list API; `None` until the handshake completed.
+    pub fn info(&self) -> Option<PeerInfo> {
+        let remote = self.remote.lock().clone()?;
+        let ping = self.ping_time_us.load(Ordering::Relaxed);
+        Some(PeerInfo {
+            id: self.id,
+            address: self.addr,
+            inbound: self.inbound,
+            version: remote.version,
+            services: remote.services,
+            user_agent: remote.user_agent,
+            start_height: remote.start_height,
+            ping_time: u64::try_from(ping)
+                .ok()
+                .map(std::time::Duration::from_micros),
+            bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
+            bytes_received: self.bytes_received.load(Ordering::Relaxed),
+            connected_since: self.connected_since,
+        })
+    }
+}
+
+/// Removes the peer from the engine however the task ends (including runtime shutdown).
+struct Registration {
+    engine: Arc<Shared>,
+    handle: Arc<PeerHandle>,
+    local_nonce: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.engine.unregister_peer(&self.handle, self.local_nonce);
+    }
+}
+
+pub(crate) fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Runs a connection from the first byte to the disconnect event.
+pub(crate) async fn run_connection(
+    engine: Arc<Shared>,
+    stream: TcpStream,
+    id: PeerId,
+    inbound: bool,
+    remote_addr: SocketAddr,
+) {
+    let local_addr = stream
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let _ = stream.set_nodelay(true);
+    let (reader, writer) = stream.into_split();
+    let (outbox_tx, outbox_rx) = mpsc::unbounded_channel();
+    let config = &engine.config;
+    let handle = Arc::new(PeerHandle {
+        id,
+        addr: remote_addr,
+        inbound,
+        connected_since: SystemTime::now(),
+        magic: config.magic,
+        max_send_buffer: config.max_send_buffer,
+        remote: Mutex::new(None),
+        established: AtomicBool::new(false),
+        ping_time_us: AtomicI64::new(-1),
+        bytes_sent: AtomicU64::new(0),
+        bytes_received: AtomicU64::new(0),
+        queued_bytes: AtomicUsize::new(0),
+        outbox: outbox_tx,
+        close_request: Mutex::new(None),
+        close_notify: Notify::new(),
+    });
+    let local_nonce = engine.register_peer(handle.clone(), inbound);
+    let registration = Registration {
+        engine: engine.clone(),
+        handle: handle.clone(),
+        local_nonce,
+    };
+    let params = SessionParams {
+        inbound,
+        remote_addr,
+        local_addr,
+        protocol_version: config.protocol_version,
+        min_protocol_version: config.min_protocol_version,
+        services: config.services,
+        user_agent: config.user_agent.clone(),
+        start_height: engine.best_height(),
+        local_nonce,
+        handshake_timeout: config.handshake_timeout,
+        ping_interval: config.ping_interval,
+        inactivity_timeout: config.inactivity_timeout,
+    };
+    tracing::debug!(peer = id, %remote_addr, inbound, "connection opened");
+    let writer_task = engine.spawn(write_loop(writer, outbox_rx, handle.clone()));
+    let (reason, detail) = Connection {
+        engine: &engine,
+        handle: &handle,
+        score: Score::default(),
+    }
+    .read_loop(reader, params)
+    .await;
+    writer_task.abort();
+    drop(registration);
+    tracing::debug!(peer = id, %remote_addr, reason = reason.name(), %detail, "connection closed");
+    engine
+        .emit(Event::PeerDisconnected { id, reason, detail })
+        .await;
+}
+
+async fn write_loop(
+    mut writer: OwnedWriteHalf,
+    mut outbox: mpsc::UnboundedReceiver<Bytes>,
+    handle: Arc<PeerHandle>,
+) {
+    while let Some(frame) = outbox.recv().await {
+        if let Err(e) = writer.write_all(&frame).await {
+            handle.request_close(DisconnectReason::IoError, format!("write failed: {e}"));
+            return;
+        }
+        let len = frame.len();
+        handle.bytes_sent.fetch_add(len as u64, Ordering::Relaxed);
+        handle.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+    }
+}
+
+/// The reader side's state.
+struct Connection<'a> {
+    engine: &'a Arc<Shared>,
+    handle: &'a Arc<PeerHandle>,
+    score: Score,
+}
+
+impl Connection<'_> {
+    async fn read_loop(&mut self, mut reader: OwnedReadHalf, params: SessionParams) -> Exit {
+        let mut actions = Vec::new();
+        let mut session = Session::new(params, Instant::now(), unix_now(), &mut actions);
+        if let Some(exit) = self.apply(&mut session, &mut actions).await {
+            return exit;
+        }
+        let config = &self.engine.config;
+        let mut decoder = FrameDecoder::new(config.magic, config.max_message_size);
+        let mut buf = BytesMut::new();
+        loop {
+            loop {
+                let frame = match decoder.decode(&mut buf) {
+                    Ok(Some(DecodedFrame::Frame(frame))) => frame,
+                    Ok(Some(DecodedFrame::BadChecksum { command, length })) => {
+                        tracing::debug!(peer = self.handle.id, %command, length, "bad checksum, message dropped");
+                        continue;
+                    }
+                    Ok(None) => break,
+                    Err(e) => return (DisconnectReason::ProtocolViolation, e.to_string()),
+                };
+                let command = frame.command;
+                match Message::decode(frame.command, frame.payload) {
+                    Ok(msg) => {
+                        let engine = self.engine;
+                        session.on_message(
+                            msg,
+                            Instant::now(),
+                            unix_now(),
+                            |nonce| engine.is_local_nonce(nonce),
+                            &mut actions,
+                        );
+                    }
+                    Err(e) => {
+                        tracing::debug!(peer = self.handle.id, %command, error = %e, "undecodable payload");
+                        if let Some(exit) = self.misbehaving(offence_for(&e), &e.to_string()) {
+                            return exit;
+                        }
+                    }
+                }
+                if let Some(exit) = self.apply(&mut session, &mut actions).await {
+                    return exit;
+                }
+            }
+            // Read only what has arrived; a claimed length is never allocated up front.
+            let wanted = decoder
+                .pending_frame_len()
+                .map_or(READ_CHUNK, |len| len.saturating_sub(buf.len()))
+                .clamp(4096, READ_CHUNK);
+            buf.reserve(wanted);
+            let deadline = session.next_deadline();
+            tokio::select! {
+                biased;
+                _ = self.handle.close_notify.notified() => {
+                    if let Some(exit) = self.handle.close_request.lock().take() {
+                        return exit;
+                    }
+                }
+                read = reader.read_buf(&mut buf) => match read {
+                    Ok(0) => return (DisconnectReason::ClosedByPeer, "connection closed by peer".into()),
+                    Ok(n) => {
+                        self.handle.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                    Err(e) => return (DisconnectReason::IoError, format!("read failed: {e}")),
+                },
+                _ = sleep_until(deadline) => {
+                    session.on_timer(Instant::now(), &mut actions);
+                    if let Some(exit) = self.apply(&mut session, &mut actions).await {
+                        return exit;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Carries out the session's actions in order; returns the exit if one closes the
+    /// connection.
+    async fn apply(&mut self, session: &mut Session, actions: &mut Vec<Action>) -> Option<Exit> {
+        for action in actions.drain(..) {
+            match action {
+                Action::Send(msg) => {
+                    self.handle.send(&msg);
+                    session.on_sent(Instant::now());
+                }
+                Action::Established(remote) => {
+                    tracing::info!(
+                        peer = self.handle.id,
+                        addr = %self.handle.addr,
+                        version = remote.version,
+                        user_agent = %remote.user_agent,
+                        "peer connected"
+                    );
+                    *self.handle.remote.lock() = Some(remote);
+                    self.handle.established.store(true, Ordering::Release);
+                    if let Some(info) = self.handle.info() {
+                        self.engine.emit(Event::PeerConnected(info)).await;
+                    }
+                }
+                Action::Deliver(msg) => {
+                    tracing::trace!(peer = self.handle.id, command = %msg.command(), "message");
+                }
+                Action::PingMeasured(rtt) => {
+                    let micros = i64::try_from(rtt.as_micros()).unwrap_or(i64::MAX);
+                    self.handle.ping_time_us.store(micros, Ordering::Relaxed);
+                }
+                Action::Misbehaving(offence) => {
+                    let offence = match offence {
+                        SessionOffence::MessageBeforeVersion => Offence::MessageBeforeVersion,
+                        SessionOffence::DuplicateVersion => Offence::DuplicateVersion,
+                    };
+                    if let Some(exit) = self.misbehaving(offence, "") {
+                        return Some(exit);
+                    }
+                }
+                Action::Disconnect(reason, detail) => return Some((reason, detail)),
+            }
+        }
+        None
+    }
+
+    fn misbehaving(&mut self, offence: Offence, detail: &str) -> Option<Exit> {
+        let reached = self.score.add(offence);
+        tracing::debug!(
+            peer = self.handle.id,
+            %offence,
+            score = self.score.total(),
+            detail,
+            "misbehaving"
+        );
+        reached.then(|| {
+            (
+                DisconnectReason::Misbehaviour,
+                format!("misbehaviour score {} ({offence})", self.score.total()),
+            )
+        })
+    }
+}
+
+fn offence_for(error: &PayloadError) -> Offence {
+    match error {
+        PayloadError::TooManyEntries { .. } => Offence::OversizedList,
+        _ => Offence::MalformedPayload,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,108 @@
+//! Engine behaviour over real loopback TCP, through the safe Rust API.
+
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use p2pnet::{Config, DisconnectReason, Engine, Network, PeerInfo};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn config(user_agent: &str, height: i32) -> Config {
+    let mut c = Config::new(Network::Regtest);
+    c.set_listen_address("127.0.0.1:0").unwrap();
+    c.set_user_agent(user_agent).unwrap();
+    c.start_height = height;
+    c.worker_threads = 1;
+    c
+}
+
+fn connected_events(engine: &Engine) -> mpsc::Receiver<PeerInfo> {
+    let (tx, rx) = mpsc::channel();
+    let tx = parking_lot::Mutex::new(tx);
+    engine
+        .set_on_peer_connected(Some(Arc::new(move |p: &PeerInfo| {
+            let _ = tx.lock().send(p.clone());
+        })))
+        .unwrap();
+    rx
+}
+
+fn disconnected_events(engine: &Engine) -> mpsc::Receiver<(u64, DisconnectReason)> {
+    let (tx, rx) = mpsc::channel();
+    let tx = parking_lot::Mutex::new(tx);
+    engine
+        .set_on_peer_disconnected(Some(Arc::new(move |id, reason, _: &str| {
+            let _ = tx.lock().send((id, reason));
+        })))
+        .unwrap();
+    rx
+}
+
+fn port(engine: &Engine) -> u16 {
+    engine.local_addr().unwrap().unwrap().port()
+}
+
+#[test]
+fn two_engines_handshake_and_list_each_other() {
+    let a = Engine::new(config("/a:1/", 10)).unwrap();
+    let b = Engine::new(config("/b:2/", 20)).unwrap();
+    let a_connected = connected_events(&a);
+    let b_connected = connected_events(&b);
+    a.start().unwrap();
+    b.start().unwrap();
+    a.add_peer("127.0.0.1", port(&b)).unwrap();
+    let seen_by_a = a_connected.recv_timeout(WAIT).expect("a sees b");
+    let seen_by_b = b_connected.recv_timeout(WAIT).expect("b sees a");
+    assert!(!seen_by_a.inbound);
+    assert!(seen_by_b.inbound);
+    assert_eq!(seen_by_a.address.port(), port(&b));
+    assert_eq!(seen_by_a.user_agent, "/b:2/");
+    assert_eq!(seen_by_b.user_agent, "/a:1/");
+    assert_eq!(seen_by_a.start_height, 20);
+    assert_eq!(seen_by_b.start_height, 10);
+    assert_eq!(seen_by_a.version, 70001);
+    assert_eq!(a.peers().unwrap().len(), 1);
+    assert_eq!(b.peers().unwrap().len(), 1);
+    a.stop().unwrap();
+    b.stop().unwrap();
+}
+
+#[test]
+fn self_connection_is_detected() {
+    let a = Engine::new(config("/a/", 0)).unwrap();
+    let disconnected = disconnected_events(&a);
+    a.start().unwrap();
+    a.add_peer("127.0.0.1", port(&a)).unwrap();
+    let mut reasons = Vec::new();
+    while let Ok((_, reason)) = disconnected.recv_timeout(WAIT) {
+        reasons.push(reason);
+        if reasons.len() == 2 {
+            break;
+        }
+    }
+    assert!(
+        reasons.contains(&DisconnectReason::SelfConnection),
+        "{reasons:?}"
+    );
+    assert!(a.peers().unwrap().is_empty());
+}
+
+#[test]
+fn lifecycle_misuse_is_reported() {
+    let a = Engine::new(config("/a/", 0)).unwrap();
+    assert!(a.stop().is_err());
+    assert!(a.peers().is_err());
+    a.start().unwrap();
+    assert!(a.start().is_err());
+    let mut taken = config("/b/", 0);
+    taken
+        .set_listen_address(&format!("127.0.0.1:{}", port(&a)))
+        .unwrap();
+    let b = Engine::new(taken).unwrap();
+    assert!(matches!(b.start(), Err(p2pnet::Error::Io(_))));
+    a.stop().unwrap();
+    assert!(a.stop().is_err());
+    assert!(a.start().is_err());
+    assert!(a.add_peer("127.0.0.1", 1).is_err());
+}
