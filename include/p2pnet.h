@@ -131,6 +131,14 @@ typedef enum p2pnet_log_level {
 } p2pnet_log_level;
 
 /**
+ * The two relayed item kinds.
+ */
+typedef enum p2pnet_item_kind {
+  P2PNET_ITEM_BLOCK = 0,
+  P2PNET_ITEM_TX = 1,
+} p2pnet_item_kind;
+
+/**
  * Network presets for `p2pnet_config_new`.
  */
 typedef enum p2pnet_network {
@@ -170,6 +178,13 @@ typedef struct p2pnet_config p2pnet_config;
  * Every function taking an engine may be called from any thread concurrently.
  */
 typedef struct p2pnet_engine p2pnet_engine;
+
+/**
+ * Collects a callback's answer. Borrowed by the callback for the duration of the call;
+ * fill it with `p2pnet_reply_set_data`, `p2pnet_reply_add_header` or
+ * `p2pnet_reply_add_hash`.
+ */
+typedef struct p2pnet_reply p2pnet_reply;
 
 /**
  * A snapshot of one connected peer. Plain data: strings are fixed-size, NUL-terminated
@@ -224,6 +239,10 @@ typedef struct p2pnet_peer_info {
    * When the TCP connection was established, in Unix seconds.
    */
   int64_t connected_since;
+  /**
+   * Accumulated misbehaviour points; the peer is disconnected at 100.
+   */
+  uint32_t misbehaviour_score;
 } p2pnet_peer_info;
 
 /**
@@ -256,6 +275,81 @@ typedef void (*p2pnet_log_fn)(void *user_data,
                               enum p2pnet_log_level level,
                               const char *target,
                               const char *message);
+
+/**
+ * A block or transaction arrived from `peer_id`. `hash` (32 bytes) and `data` are
+ * borrowed for the call. Returns a `p2pnet_verdict` value; anything else counts as
+ * ignored.
+ */
+typedef uint32_t (*p2pnet_item_fn)(void *user_data,
+                                   uint64_t peer_id,
+                                   const uint8_t *hash,
+                                   const uint8_t *data,
+                                   size_t len);
+
+/**
+ * A peer asked for an item the engine has not cached. If the node has it, it copies the
+ * bytes into `reply` with `p2pnet_reply_set_data`; otherwise the peer gets NOTFOUND.
+ * `hash` (32 bytes) and `reply` are borrowed for the call.
+ */
+typedef void (*p2pnet_data_provider_fn)(void *user_data,
+                                        enum p2pnet_item_kind kind,
+                                        const uint8_t *hash,
+                                        struct p2pnet_reply *reply);
+
+/**
+ * A peer sent getheaders (or getblocks). `locator` holds `count` 32-byte hashes, `stop`
+ * 32 bytes (all zero: no stop). The node adds headers (getheaders, at most 2,000) with
+ * `p2pnet_reply_add_header` or block ids (getblocks, at most 500) with
+ * `p2pnet_reply_add_hash`. All pointers are borrowed for the call.
+ */
+typedef void (*p2pnet_locator_fn)(void *user_data,
+                                  uint64_t peer_id,
+                                  const uint8_t *locator,
+                                  size_t count,
+                                  const uint8_t *stop,
+                                  struct p2pnet_reply *reply);
+
+/**
+ * A peer sent headers: `count` 80-byte headers back to back in `headers`, borrowed for
+ * the call.
+ */
+typedef void (*p2pnet_headers_fn)(void *user_data,
+                                  uint64_t peer_id,
+                                  const uint8_t *headers,
+                                  size_t count);
+
+/**
+ * Computes an item id into `out_hash` (32 bytes). Must be pure and thread-safe: unlike
+ * the other callbacks it runs on the engine's network threads.
+ */
+typedef void (*p2pnet_hash_fn)(void *user_data,
+                               enum p2pnet_item_kind kind,
+                               const uint8_t *data,
+                               size_t len,
+                               uint8_t *out_hash);
+
+/**
+ * Block download progress, filled by `p2pnet_get_sync_status`.
+ */
+typedef struct p2pnet_sync_status {
+  /**
+   * The highest start height announced by a connected peer (0 with no peers).
+   */
+  int32_t best_peer_height;
+  /**
+   * Peers that completed the handshake.
+   */
+  uint32_t peer_count;
+  /**
+   * Blocks requested from peers and not yet received.
+   */
+  uint32_t blocks_in_flight;
+  /**
+   * Blocks passed to `p2pnet_fetch_blocks` waiting for a free peer slot.
+   */
+  uint32_t blocks_queued;
+} p2pnet_sync_status;
 
 #ifdef __cplusplus
 extern "C" {
@@ -426,6 +520,23 @@ enum p2pnet_result p2pnet_config_set_worker_threads(struct p2pnet_config *config
                                                     uint32_t threads);
 
 /**
+ * Sets the mean intervals of the Poisson timers that batch transaction announcements,
+ * for inbound and outbound peers (defaults 5000 and 2000 ms, as Bitcoin Core). Zero
+ * announces at once, which tests and benchmarks use.
+ */
+enum p2pnet_result p2pnet_config_set_tx_trickle_ms(struct p2pnet_config *config,
+                                                   uint32_t inbound_ms,
+                                                   uint32_t outbound_ms);
+
+/**
+ * Sets how long a peer may take to deliver a requested transaction (default 60000 ms)
+ * and block (default 20000 ms) before the request moves to another peer. Both > 0.
+ */
+enum p2pnet_result p2pnet_config_set_request_timeouts_ms(struct p2pnet_config *config,
+                                                         uint32_t tx_ms,
+                                                         uint32_t block_ms);
+
+/**
  * Creates an engine from a copy of `config`. Nothing runs until `p2pnet_engine_start`.
  *
  * Ownership: `config` is borrowed (the caller still frees it). On success `*out_engine`
@@ -535,6 +646,165 @@ const char *p2pnet_result_name(uint32_t result);
  * Ownership: static storage; never free it. May be called from a callback.
  */
 const char *p2pnet_version_string(void);
+
+/**
+ * Registers the block callback: every block received from a peer reaches it once per
+ * engine, with the sending peer's id; its verdict decides relay and blame. Without a
+ * block callback received blocks are not relayed. Ownership rules as
+ * `p2pnet_set_on_peer_connected`.
+ */
+enum p2pnet_result p2pnet_set_on_block(struct p2pnet_engine *engine,
+                                       p2pnet_item_fn cb,
+                                       void *user_data,
+                                       p2pnet_release_fn release);
+
+/**
+ * Registers the transaction callback; as `p2pnet_set_on_block`.
+ */
+enum p2pnet_result p2pnet_set_on_transaction(struct p2pnet_engine *engine,
+                                             p2pnet_item_fn cb,
+                                             void *user_data,
+                                             p2pnet_release_fn release);
+
+/**
+ * Registers the data provider asked for items a peer requests that are not in the
+ * engine's relay cache. Without one, such requests get NOTFOUND. Ownership rules as
+ * `p2pnet_set_on_peer_connected`.
+ */
+enum p2pnet_result p2pnet_set_data_provider(struct p2pnet_engine *engine,
+                                            p2pnet_data_provider_fn cb,
+                                            void *user_data,
+                                            p2pnet_release_fn release);
+
+/**
+ * Registers the getheaders responder: it adds up to 2,000 headers following the locator
+ * with `p2pnet_reply_add_header`; the engine sends them (an empty headers message when
+ * it adds none). Ownership rules as `p2pnet_set_on_peer_connected`.
+ */
+enum p2pnet_result p2pnet_set_on_get_headers(struct p2pnet_engine *engine,
+                                             p2pnet_locator_fn cb,
+                                             void *user_data,
+                                             p2pnet_release_fn release);
+
+/**
+ * Registers the getblocks responder: it adds up to 500 block ids following the locator
+ * with `p2pnet_reply_add_hash`; the engine announces them with an inv. Ownership rules
+ * as `p2pnet_set_on_peer_connected`.
+ */
+enum p2pnet_result p2pnet_set_on_get_blocks(struct p2pnet_engine *engine,
+                                            p2pnet_locator_fn cb,
+                                            void *user_data,
+                                            p2pnet_release_fn release);
+
+/**
+ * Registers the headers callback, which receives the headers peers send (in answer to
+ * `p2pnet_send_getheaders` or as announcements). Ownership rules as
+ * `p2pnet_set_on_peer_connected`.
+ */
+enum p2pnet_result p2pnet_set_on_headers(struct p2pnet_engine *engine,
+                                         p2pnet_headers_fn cb,
+                                         void *user_data,
+                                         p2pnet_release_fn release);
+
+/**
+ * Installs the function that computes block and transaction ids; NULL restores
+ * Bitcoin's (SHA-256d of the tx; SHA-256d of the block's first 80 bytes). It runs on
+ * network threads, so it must be pure and thread-safe. Ownership rules as
+ * `p2pnet_set_on_peer_connected`.
+ */
+enum p2pnet_result p2pnet_set_hash_function(struct p2pnet_engine *engine,
+                                            p2pnet_hash_fn cb,
+                                            void *user_data,
+                                            p2pnet_release_fn release);
+
+/**
+ * Relays a block the node produced or accepted: it is cached and announced at once to
+ * every peer that does not have it. If `out_hash` is not NULL it receives the block id
+ * (32 bytes).
+ *
+ * Ownership: `data` (`len` bytes) is borrowed and copied.
+ */
+enum p2pnet_result p2pnet_broadcast_block(struct p2pnet_engine *engine,
+                                          const uint8_t *data,
+                                          size_t len,
+                                          uint8_t *out_hash);
+
+/**
+ * Relays a transaction: cached and announced to each peer at its next trickle tick.
+ * As `p2pnet_broadcast_block` otherwise.
+ */
+enum p2pnet_result p2pnet_broadcast_transaction(struct p2pnet_engine *engine,
+                                                const uint8_t *data,
+                                                size_t len,
+                                                uint8_t *out_hash);
+
+/**
+ * Reports the verdict (a `p2pnet_verdict` other than PENDING) for an item whose
+ * callback returned `P2PNET_VERDICT_PENDING`. `P2PNET_ERR_NOT_FOUND` when no item with
+ * that id awaits a verdict.
+ */
+enum p2pnet_result p2pnet_report_verdict(struct p2pnet_engine *engine,
+                                         const uint8_t *hash,
+                                         uint32_t verdict);
+
+/**
+ * Adds misbehaviour points to a peer (for example for a bad block found later); at 100
+ * the peer is disconnected. `reason` (UTF-8, may be NULL) is logged.
+ */
+enum p2pnet_result p2pnet_misbehaving(struct p2pnet_engine *engine,
+                                      uint64_t peer_id,
+                                      uint32_t points,
+                                      const char *reason);
+
+/**
+ * Sends getheaders to a peer: `locator` holds `count` (at most 101) 32-byte hashes,
+ * newest first; `stop` is 32 bytes or NULL for none. The answer arrives through the
+ * headers callback.
+ */
+enum p2pnet_result p2pnet_send_getheaders(struct p2pnet_engine *engine,
+                                          uint64_t peer_id,
+                                          const uint8_t *locator,
+                                          size_t count,
+                                          const uint8_t *stop);
+
+/**
+ * Downloads blocks by id (`count` 32-byte hashes back to back) from connected peers, at
+ * most 16 in flight per peer; a stalled request moves to another peer. Each block
+ * arrives through the block callback. If `out_queued` is not NULL it receives the number
+ * newly queued (ids already received or queued are skipped).
+ */
+enum p2pnet_result p2pnet_fetch_blocks(struct p2pnet_engine *engine,
+                                       const uint8_t *hashes,
+                                       size_t count,
+                                       size_t *out_queued);
+
+/**
+ * Fills `*out_status` with block download progress.
+ */
+enum p2pnet_result p2pnet_get_sync_status(const struct p2pnet_engine *engine,
+                                          struct p2pnet_sync_status *out_status);
+
+/**
+ * Answers a data-provider call with the item's bytes (copied). Only valid inside the
+ * data-provider callback, on the reply it was given.
+ */
+enum p2pnet_result p2pnet_reply_set_data(struct p2pnet_reply *reply,
+                                         const uint8_t *data,
+                                         size_t len);
+
+/**
+ * Adds one 80-byte header to a getheaders answer (copied). Only valid inside the
+ * getheaders callback; at most 2,000 per answer.
+ */
+enum p2pnet_result p2pnet_reply_add_header(struct p2pnet_reply *reply,
+                                           const uint8_t *header);
+
+/**
+ * Adds one 32-byte block id to a getblocks answer (copied). Only valid inside the
+ * getblocks callback; at most 500 per answer.
+ */
+enum p2pnet_result p2pnet_reply_add_hash(struct p2pnet_reply *reply,
+                                         const uint8_t *hash);
 
 #ifdef __cplusplus
 }  // extern "C"

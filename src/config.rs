@@ -62,6 +62,18 @@ pub struct Config {
     pub max_send_buffer: usize,
     /// Capacity of the queue of events waiting for the dispatcher thread.
     pub event_queue_capacity: usize,
+    /// Mean interval of the Poisson timer that batches transaction announcements to
+    /// inbound peers; zero announces at once.
+    pub tx_trickle_inbound: Duration,
+    /// The same for outbound peers.
+    pub tx_trickle_outbound: Duration,
+    /// How long a peer may take to deliver a requested transaction.
+    pub tx_request_timeout: Duration,
+    /// How long a peer may take to deliver a requested block before it is asked of
+    /// another peer.
+    pub block_request_timeout: Duration,
+    /// Bytes of relayed items kept to answer GETDATA without asking the node.
+    pub relay_cache_bytes: usize,
 }
 
 /// Bitcoin Core's protocol version at the time of the seed design.
@@ -93,6 +105,11 @@ impl Config {
             worker_threads: 2,
             max_send_buffer: 64 * 1024 * 1024,
             event_queue_capacity: 1024,
+            tx_trickle_inbound: Duration::from_secs(5),
+            tx_trickle_outbound: Duration::from_secs(2),
+            tx_request_timeout: Duration::from_secs(60),
+            block_request_timeout: Duration::from_secs(20),
+            relay_cache_bytes: 64 * 1024 * 1024,
         }
     }
 
@@ -145,6 +162,8 @@ impl Config {
             ("handshake timeout", self.handshake_timeout),
             ("ping interval", self.ping_interval),
             ("inactivity timeout", self.inactivity_timeout),
+            ("transaction request timeout", self.tx_request_timeout),
+            ("block request timeout", self.block_request_timeout),
         ] {
             if d.is_zero() {
                 return fail(format!("{name} must be positive"));

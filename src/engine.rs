@@ -1,35 +1,60 @@
-//! The engine: owns the tokio runtime, the listener, the peer table and the dispatcher
-//! thread. This is the safe Rust API the FFI layer wraps.
+//! The engine: owns the tokio runtime, the listener, the peer table, the relay state and
+//! the dispatcher thread. This is the safe Rust API the FFI layer wraps.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tracing::instrument::WithSubscriber;
 
 use crate::config::Config;
 use crate::dispatch::{
-    DispatchShared, Dispatcher, Event, LogCallback, PeerConnectedCallback, PeerDisconnectedCallback,
+    Callbacks, DataProvider, Dispatcher, Event, GetBlocksCallback, GetHeadersCallback,
+    HeadersCallback, ItemCallback, LogCallback, PeerConnectedCallback, PeerDisconnectedCallback,
 };
 use crate::error::{Error, Result};
 use crate::events::{DisconnectReason, LogLevel, PeerId, PeerInfo};
 use crate::logging::{self, LogFilter};
+use crate::misbehaviour::Offence;
 use crate::peer::{self, PeerHandle};
+use crate::relay::bounded::{BoundedMap, BoundedSet};
+use crate::relay::tracker::{Delivery, RequestTracker};
+use crate::relay::{bitcoin_item_id, CachedItem, ItemHasher, ItemKind, Verdict};
+use crate::wire::{BlockLocator, Hash256, Inventory, Message, MAX_INV_ENTRIES};
 
 /// How long `stop` lets tasks wind down before the runtime is dropped regardless.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+/// Items handed to the node (or broadcast by it) that we remember, so each reaches the
+/// node at most once.
+const SEEN_ITEMS: usize = 500_000;
+/// Items in the relay cache at most (besides its byte budget).
+const RELAY_CACHE_ITEMS: usize = 200_000;
+/// Items waiting for a verdict the node reports later.
+const PENDING_VERDICTS: usize = 100_000;
+
+/// What happens to a block or transaction once received.
+struct RelayState {
+    tracker: Mutex<RequestTracker>,
+    seen: Mutex<BoundedSet<Hash256>>,
+    cache: Mutex<BoundedMap<Hash256, CachedItem>>,
+    pending: Mutex<BoundedMap<Hash256, (CachedItem, PeerId)>>,
+    /// Wakes the request scheduler.
+    wake: Notify,
+}
 
 /// State shared by the API, the connection tasks and the dispatcher.
 pub(crate) struct Shared {
     pub config: Config,
-    dispatch: Arc<DispatchShared>,
+    pub callbacks: Callbacks,
+    pub stopped: AtomicBool,
     events: mpsc::Sender<Event>,
     log_filter: Arc<LogFilter>,
     tracing: tracing::Dispatch,
@@ -39,6 +64,8 @@ pub(crate) struct Shared {
     next_peer_id: AtomicU64,
     local_nonces: Mutex<HashSet<u64>>,
     best_height: AtomicI32,
+    hasher: RwLock<ItemHasher>,
+    relay: RelayState,
 }
 
 impl Shared {
@@ -67,6 +94,19 @@ impl Shared {
 
     fn next_id(&self) -> PeerId {
         self.next_peer_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn peer(&self, id: PeerId) -> Option<Arc<PeerHandle>> {
+        self.peers.read().get(&id).cloned()
+    }
+
+    fn established_peers(&self) -> Vec<Arc<PeerHandle>> {
+        self.peers
+            .read()
+            .values()
+            .filter(|p| p.is_established())
+            .cloned()
+            .collect()
     }
 
     /// Adds a connection to the peer table; returns the version nonce it will use.
@@ -99,6 +139,14 @@ impl Shared {
             };
             counter.fetch_sub(1, Ordering::AcqRel);
         }
+        self.relay.tracker.lock().remove_peer(handle.id);
+        self.relay.wake.notify_one();
+    }
+
+    /// The handshake finished: the peer may now be asked for data.
+    pub fn peer_established(&self, handle: &PeerHandle) {
+        self.relay.tracker.lock().add_peer(handle.id);
+        self.relay.wake.notify_one();
     }
 
     fn connection_count(&self) -> usize {
@@ -109,6 +157,270 @@ impl Shared {
     fn admits_inbound(&self) -> bool {
         self.inbound_count.load(Ordering::Acquire) < self.config.max_inbound
             && self.connection_count() < self.config.max_connections
+    }
+
+    /// Adds misbehaviour points; at the threshold the peer is disconnected.
+    pub fn misbehaving(&self, handle: &PeerHandle, offence: Offence, detail: &str) {
+        self.add_score(handle, offence.score(), &offence.to_string(), detail);
+    }
+
+    fn add_score(&self, handle: &PeerHandle, points: u32, what: &str, detail: &str) {
+        let (reached, total) = handle.add_score(points);
+        tracing::debug!(
+            peer = handle.id,
+            offence = what,
+            points,
+            score = total,
+            detail,
+            "misbehaving"
+        );
+        if reached {
+            tracing::info!(peer = handle.id, addr = %handle.addr, score = total, "disconnecting misbehaving peer");
+            handle.request_close(
+                DisconnectReason::Misbehaviour,
+                format!("misbehaviour score {total} ({what})"),
+            );
+        }
+    }
+
+    pub fn item_id(&self, kind: ItemKind, data: &[u8]) -> Hash256 {
+        let hasher = self.hasher.read().clone();
+        hasher(kind, data)
+    }
+
+    fn have_item(&self, hash: &Hash256) -> bool {
+        self.relay.seen.lock().contains(hash) || self.relay.cache.lock().contains_key(hash)
+    }
+
+    pub fn cached(&self, hash: &Hash256) -> Option<Bytes> {
+        self.relay.cache.lock().get(hash).map(|c| c.data.clone())
+    }
+
+    pub fn send_to(&self, peer: PeerId, msg: &Message) {
+        if let Some(handle) = self.peer(peer) {
+            handle.send(msg);
+        }
+    }
+
+    /// Sends an item in answer to GETDATA.
+    pub fn send_item(&self, peer: PeerId, kind: ItemKind, hash: Hash256, data: Bytes) {
+        if let Some(handle) = self.peer(peer) {
+            handle.mark_known(hash);
+            handle.send(&match kind {
+                ItemKind::Block => Message::Block(data),
+                ItemKind::Tx => Message::Tx(data),
+            });
+        }
+    }
+
+    /// Announces ids to one peer at once (answering getblocks).
+    pub fn announce_to(&self, peer: PeerId, kind: ItemKind, hashes: &[Hash256]) {
+        if let Some(handle) = self.peer(peer) {
+            let items: Vec<Inventory> = hashes
+                .iter()
+                .map(|h| Inventory {
+                    kind: kind.inv_kind(),
+                    hash: *h,
+                })
+                .collect();
+            handle.send(&Message::Inv(items));
+        }
+    }
+
+    /// Caches an item and announces it to every peer that does not know it: blocks at
+    /// once, transactions through each peer's trickle timer.
+    fn relay_item(&self, kind: ItemKind, hash: Hash256, data: Bytes) {
+        let weight = data.len();
+        self.relay
+            .cache
+            .lock()
+            .insert(hash, CachedItem { kind, data }, weight);
+        for peer in self.established_peers() {
+            if !peer.mark_known(hash) {
+                continue;
+            }
+            match kind {
+                ItemKind::Block => peer.send(&Message::Inv(vec![Inventory {
+                    kind: kind.inv_kind(),
+                    hash,
+                }])),
+                ItemKind::Tx => peer.queue_tx_announcement(hash),
+            }
+        }
+    }
+
+    /// Acts on the node's verdict for an item received from `peer`.
+    pub fn apply_verdict(
+        &self,
+        kind: ItemKind,
+        hash: Hash256,
+        data: Bytes,
+        peer: PeerId,
+        verdict: Verdict,
+    ) {
+        self.apply_verdict_with(kind, hash, data, peer, verdict, Offence::InvalidItem)
+    }
+
+    fn apply_verdict_with(
+        &self,
+        kind: ItemKind,
+        hash: Hash256,
+        data: Bytes,
+        peer: PeerId,
+        verdict: Verdict,
+        offence: Offence,
+    ) {
+        match verdict {
+            Verdict::Accepted => self.relay_item(kind, hash, data),
+            Verdict::Ignored => {}
+            Verdict::Invalid => {
+                if let Some(handle) = self.peer(peer) {
+                    self.misbehaving(&handle, offence, kind.name());
+                }
+            }
+            Verdict::Pending => {
+                let weight = data.len();
+                self.relay
+                    .pending
+                    .lock()
+                    .insert(hash, (CachedItem { kind, data }, peer), weight);
+            }
+        }
+    }
+
+    /// A peer announced inventory.
+    pub fn on_inv(&self, handle: &PeerHandle, items: &[Inventory]) {
+        let mut announced = false;
+        for item in items {
+            let Some(kind) = ItemKind::from_inv(item.kind) else {
+                continue;
+            };
+            handle.mark_known(item.hash);
+            if self.have_item(&item.hash) {
+                continue;
+            }
+            self.relay
+                .tracker
+                .lock()
+                .on_announced(handle.id, kind, item.hash);
+            announced = true;
+        }
+        if announced {
+            self.relay.wake.notify_one();
+        }
+    }
+
+    /// A peer says it lacks items we asked for.
+    pub fn on_not_found(&self, handle: &PeerHandle, items: &[Inventory]) {
+        let mut tracker = self.relay.tracker.lock();
+        for item in items {
+            tracker.on_not_found(handle.id, item.hash);
+        }
+        drop(tracker);
+        self.relay.wake.notify_one();
+    }
+
+    /// A peer asked for items: served from the relay cache, the rest by the node's data
+    /// provider on the dispatcher thread, or answered with NOTFOUND.
+    pub async fn on_get_data(&self, handle: &PeerHandle, items: Vec<Inventory>) {
+        let has_provider = self.callbacks.data_provider.lock().is_some();
+        let mut rest = Vec::new();
+        let mut missing = Vec::new();
+        for item in items {
+            if !rest.is_empty() {
+                rest.push(item);
+                continue;
+            }
+            let cached = ItemKind::from_inv(item.kind).and_then(|kind| {
+                self.relay
+                    .cache
+                    .lock()
+                    .get(&item.hash)
+                    .map(|c| (kind, c.data.clone()))
+            });
+            match cached {
+                Some((kind, data)) => self.send_item(handle.id, kind, item.hash, data),
+                None if has_provider => rest.push(item),
+                None => missing.push(item),
+            }
+        }
+        if !missing.is_empty() {
+            handle.send(&Message::NotFound(missing));
+        }
+        if !rest.is_empty() {
+            self.emit(Event::GetData {
+                peer: handle.id,
+                items: rest,
+            })
+            .await;
+        }
+    }
+
+    /// A peer delivered a block or transaction.
+    pub async fn on_item(&self, handle: &PeerHandle, kind: ItemKind, data: Bytes) {
+        let hash = self.item_id(kind, &data);
+        handle.mark_known(hash);
+        let delivery = self.relay.tracker.lock().on_delivered(handle.id, hash);
+        self.relay.wake.notify_one();
+        match delivery {
+            Delivery::Expected => {
+                if self.relay.seen.lock().insert(hash) {
+                    self.emit(Event::Item {
+                        kind,
+                        peer: handle.id,
+                        hash,
+                        data,
+                    })
+                    .await;
+                }
+            }
+            Delivery::Duplicate => {}
+            Delivery::Unsolicited => {
+                self.misbehaving(handle, Offence::UnsolicitedItem, kind.name());
+            }
+        }
+    }
+
+    /// A peer sent headers: it has those blocks.
+    pub async fn on_headers(&self, handle: &PeerHandle, headers: Vec<Bytes>) {
+        for header in &headers {
+            handle.mark_known(self.item_id(ItemKind::Block, header));
+        }
+        self.emit(Event::Headers {
+            peer: handle.id,
+            headers,
+        })
+        .await;
+    }
+
+    /// Sends the request scheduler's GETDATAs as they become due.
+    async fn request_loop(self: Arc<Self>) {
+        loop {
+            let deadline = self.relay.tracker.lock().next_deadline();
+            tokio::select! {
+                _ = self.relay.wake.notified() => {}
+                _ = peer::sleep_until(deadline) => {}
+            }
+            let requests = self.relay.tracker.lock().poll(Instant::now());
+            let mut by_peer: Vec<(PeerId, Vec<Inventory>)> = Vec::new();
+            for r in requests {
+                let item = Inventory {
+                    kind: r.kind.inv_kind(),
+                    hash: r.hash,
+                };
+                match by_peer.iter_mut().find(|(p, _)| *p == r.peer) {
+                    Some((_, items)) => items.push(item),
+                    None => by_peer.push((r.peer, vec![item])),
+                }
+            }
+            for (peer, items) in by_peer {
+                if let Some(handle) = self.peer(peer) {
+                    for chunk in items.chunks(MAX_INV_ENTRIES) {
+                        handle.send(&Message::GetData(chunk.to_vec()));
+                    }
+                }
+            }
+        }
     }
 
     async fn accept_loop(self: Arc<Self>, listener: TcpListener) {
@@ -172,6 +484,17 @@ impl Shared {
     }
 }
 
+/// What the node can read about block download progress.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncStatus {
+    /// The highest start height announced by a connected peer.
+    pub best_peer_height: i32,
+    pub peer_count: usize,
+    pub blocks_in_flight: usize,
+    /// Blocks asked for with `fetch_blocks` that wait for a free peer slot.
+    pub blocks_queued: usize,
+}
+
 /// A running engine's resources, torn down by `stop`.
 struct Running {
     runtime: Runtime,
@@ -199,13 +522,21 @@ impl Engine {
         let (events_tx, events_rx) = mpsc::channel(config.event_queue_capacity.max(1));
         let log_filter = Arc::new(LogFilter::default());
         let tracing = logging::dispatch(log_filter.clone(), events_tx.clone());
+        let relay = RelayState {
+            tracker: Mutex::new(RequestTracker::new(
+                config.tx_request_timeout,
+                config.block_request_timeout,
+            )),
+            seen: Mutex::new(BoundedSet::new(SEEN_ITEMS)),
+            cache: Mutex::new(BoundedMap::new(RELAY_CACHE_ITEMS, config.relay_cache_bytes)),
+            pending: Mutex::new(BoundedMap::new(PENDING_VERDICTS, config.relay_cache_bytes)),
+            wake: Notify::new(),
+        };
         let shared = Arc::new(Shared {
             best_height: AtomicI32::new(config.start_height),
             config,
-            dispatch: Arc::new(DispatchShared {
-                callbacks: Default::default(),
-                stopped: Default::default(),
-            }),
+            callbacks: Callbacks::default(),
+            stopped: AtomicBool::new(false),
             events: events_tx,
             log_filter,
             tracing,
@@ -214,6 +545,8 @@ impl Engine {
             outbound_count: AtomicUsize::new(0),
             next_peer_id: AtomicU64::new(1),
             local_nonces: Mutex::new(HashSet::new()),
+            hasher: RwLock::new(Arc::new(bitcoin_item_id)),
+            relay,
         });
         Ok(Engine {
             shared,
@@ -286,17 +619,19 @@ impl Engine {
             None => None,
         };
         let local_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
-        let dispatcher = match Dispatcher::spawn(self.shared.dispatch.clone(), events_rx) {
+        let dispatcher = match Dispatcher::spawn(self.shared.clone(), events_rx) {
             Ok(d) => d,
             Err(e) => {
                 // The receiver moved into the failed spawn; a fresh engine is needed.
                 return Err((mpsc::channel(1).1, e.into()));
             }
         };
-        if let Some(listener) = listener {
-            let shared = self.shared.clone();
+        {
             let _guard = runtime.enter();
-            self.shared.spawn(shared.accept_loop(listener));
+            if let Some(listener) = listener {
+                self.shared.spawn(self.shared.clone().accept_loop(listener));
+            }
+            self.shared.spawn(self.shared.clone().request_loop());
         }
         tracing::dispatcher::with_default(&self.shared.tracing, || {
             tracing::info!(listen = ?local_addr, magic = format_args!("{:#010x}", config.magic), "engine started");
@@ -322,16 +657,13 @@ impl Engine {
                 Lifecycle::Stopped => return Err(Error::InvalidState("engine is already stopped")),
             }
         };
-        self.shared
-            .dispatch
-            .stopped
-            .store(true, std::sync::atomic::Ordering::Release);
+        self.shared.stopped.store(true, Ordering::Release);
         // Wake the dispatcher if it is idle; when the queue is full it is busy and sees
         // the flag after its current event.
         let _ = self.shared.events.try_send(Event::Wake);
         running.runtime.shutdown_timeout(SHUTDOWN_GRACE);
         running.dispatcher.join();
-        self.shared.dispatch.callbacks.clear();
+        self.shared.callbacks.clear();
         Ok(())
     }
 
@@ -350,6 +682,13 @@ impl Engine {
         }
     }
 
+    fn peer_handle(&self, id: PeerId) -> Result<Arc<PeerHandle>> {
+        self.running(|_| ())?;
+        self.shared
+            .peer(id)
+            .ok_or_else(|| Error::NotFound(format!("no peer with id {id}")))
+    }
+
     /// The address the listener is bound to (with the real port when 0 was configured).
     pub fn local_addr(&self) -> Result<Option<SocketAddr>> {
         self.running(|r| r.local_addr)
@@ -366,26 +705,19 @@ impl Engine {
         }
         let handle = self.running(|r| r.runtime.handle().clone())?;
         let id = self.shared.next_id();
-        let shared = self.shared.clone();
         let _guard = handle.enter();
-        self.shared.spawn(shared.connect(id, host.to_owned(), port));
+        self.shared
+            .spawn(self.shared.clone().connect(id, host.to_owned(), port));
         Ok(id)
     }
 
     /// Closes the connection to a peer.
     pub fn disconnect_peer(&self, id: PeerId) -> Result<()> {
-        self.running(|_| ())?;
-        let peer = self.shared.peers.read().get(&id).cloned();
-        match peer {
-            Some(peer) => {
-                peer.request_close(
-                    DisconnectReason::Requested,
-                    "disconnect requested by node".into(),
-                );
-                Ok(())
-            }
-            None => Err(Error::NotFound(format!("no peer with id {id}"))),
-        }
+        self.peer_handle(id)?.request_close(
+            DisconnectReason::Requested,
+            "disconnect requested by node".into(),
+        );
+        Ok(())
     }
 
     /// Snapshots of every peer that completed the handshake, ordered by id.
@@ -393,10 +725,8 @@ impl Engine {
         self.running(|_| ())?;
         let mut peers: Vec<PeerInfo> = self
             .shared
-            .peers
-            .read()
-            .values()
-            .filter(|p| p.is_established())
+            .established_peers()
+            .iter()
             .filter_map(|p| p.info())
             .collect();
         peers.sort_by_key(|p| p.id);
@@ -410,12 +740,152 @@ impl Engine {
         Ok(())
     }
 
+    /// Relays a block or transaction the node produced or accepted; returns its id.
+    pub fn broadcast(&self, kind: ItemKind, data: &[u8]) -> Result<Hash256> {
+        self.running(|_| ())?;
+        if data.is_empty() {
+            return Err(Error::InvalidArgument(format!("empty {}", kind.name())));
+        }
+        let max = self.shared.config.max_message_size as usize;
+        if data.len() > max {
+            return Err(Error::InvalidArgument(format!(
+                "{} of {} bytes exceeds the message limit {max}",
+                kind.name(),
+                data.len()
+            )));
+        }
+        let hash = self.shared.item_id(kind, data);
+        self.shared.relay.seen.lock().insert(hash);
+        self.shared.relay.tracker.lock().forget(&hash);
+        self.shared
+            .relay_item(kind, hash, Bytes::copy_from_slice(data));
+        Ok(hash)
+    }
+
+    /// Reports the verdict for an item whose callback returned `Verdict::Pending`.
+    pub fn report_verdict(&self, hash: &Hash256, verdict: Verdict) -> Result<()> {
+        self.running(|_| ())?;
+        if verdict == Verdict::Pending {
+            return Err(Error::InvalidArgument(
+                "a reported verdict cannot be pending".into(),
+            ));
+        }
+        let (item, peer) = self
+            .shared
+            .relay
+            .pending
+            .lock()
+            .remove(hash)
+            .ok_or_else(|| Error::NotFound("no item awaits a verdict with that id".into()))?;
+        self.shared.apply_verdict_with(
+            item.kind,
+            *hash,
+            item.data,
+            peer,
+            verdict,
+            Offence::InvalidItemReportedLater,
+        );
+        Ok(())
+    }
+
+    /// Adds misbehaviour points to a peer, e.g. for a bad block the node found later.
+    pub fn misbehaving(&self, id: PeerId, points: u32, reason: &str) -> Result<()> {
+        let handle = self.peer_handle(id)?;
+        self.shared
+            .add_score(&handle, points, "reported by node", reason);
+        Ok(())
+    }
+
+    /// Sends getheaders with the node's block locator to a peer.
+    pub fn send_get_headers(&self, id: PeerId, locator: Vec<Hash256>, stop: Hash256) -> Result<()> {
+        if locator.len() > crate::wire::MAX_LOCATOR_HASHES {
+            return Err(Error::InvalidArgument(format!(
+                "locator has {} hashes, limit {}",
+                locator.len(),
+                crate::wire::MAX_LOCATOR_HASHES
+            )));
+        }
+        let handle = self.peer_handle(id)?;
+        handle.send(&Message::GetHeaders(BlockLocator {
+            version: self.shared.config.protocol_version as u32,
+            hashes: locator,
+            stop,
+        }));
+        Ok(())
+    }
+
+    /// Downloads blocks by id from peers; each arrives through the block callback.
+    /// Returns how many were newly queued.
+    pub fn fetch_blocks(&self, hashes: &[Hash256]) -> Result<usize> {
+        self.running(|_| ())?;
+        let wanted: Vec<Hash256> = {
+            let seen = self.shared.relay.seen.lock();
+            hashes
+                .iter()
+                .filter(|h| !seen.contains(h))
+                .copied()
+                .collect()
+        };
+        let added = self.shared.relay.tracker.lock().fetch(&wanted);
+        self.shared.relay.wake.notify_one();
+        Ok(added)
+    }
+
+    /// Download progress for the node's sync logic.
+    pub fn sync_status(&self) -> Result<SyncStatus> {
+        self.running(|_| ())?;
+        let peers = self.shared.established_peers();
+        let (blocks_in_flight, blocks_queued) = self.shared.relay.tracker.lock().counts();
+        Ok(SyncStatus {
+            best_peer_height: peers
+                .iter()
+                .filter_map(|p| p.info())
+                .map(|p| p.start_height)
+                .max()
+                .unwrap_or(0),
+            peer_count: peers.len(),
+            blocks_in_flight,
+            blocks_queued,
+        })
+    }
+
+    /// Installs the function that computes item ids (default: Bitcoin's).
+    pub fn set_item_hasher(&self, hasher: Option<ItemHasher>) -> Result<()> {
+        self.not_stopped()?;
+        *self.shared.hasher.write() = hasher.unwrap_or_else(|| Arc::new(bitcoin_item_id));
+        Ok(())
+    }
+
     pub fn set_on_peer_connected(&self, cb: Option<PeerConnectedCallback>) -> Result<()> {
-        self.replace_callback(&self.shared.dispatch.callbacks.peer_connected, cb)
+        self.replace_callback(&self.shared.callbacks.peer_connected, cb)
     }
 
     pub fn set_on_peer_disconnected(&self, cb: Option<PeerDisconnectedCallback>) -> Result<()> {
-        self.replace_callback(&self.shared.dispatch.callbacks.peer_disconnected, cb)
+        self.replace_callback(&self.shared.callbacks.peer_disconnected, cb)
+    }
+
+    pub fn set_on_block(&self, cb: Option<ItemCallback>) -> Result<()> {
+        self.replace_callback(&self.shared.callbacks.block, cb)
+    }
+
+    pub fn set_on_transaction(&self, cb: Option<ItemCallback>) -> Result<()> {
+        self.replace_callback(&self.shared.callbacks.tx, cb)
+    }
+
+    pub fn set_data_provider(&self, cb: Option<DataProvider>) -> Result<()> {
+        self.replace_callback(&self.shared.callbacks.data_provider, cb)
+    }
+
+    pub fn set_on_get_headers(&self, cb: Option<GetHeadersCallback>) -> Result<()> {
+        self.replace_callback(&self.shared.callbacks.get_headers, cb)
+    }
+
+    pub fn set_on_get_blocks(&self, cb: Option<GetBlocksCallback>) -> Result<()> {
+        self.replace_callback(&self.shared.callbacks.get_blocks, cb)
+    }
+
+    pub fn set_on_headers(&self, cb: Option<HeadersCallback>) -> Result<()> {
+        self.replace_callback(&self.shared.callbacks.headers, cb)
     }
 
     /// Installs the log callback with the most verbose level it wants; `None` turns it off.
@@ -425,7 +895,7 @@ impl Engine {
         cb: Option<LogCallback>,
     ) -> Result<()> {
         let level = if cb.is_some() { max_level } else { None };
-        self.replace_callback(&self.shared.dispatch.callbacks.log, cb)?;
+        self.replace_callback(&self.shared.callbacks.log, cb)?;
         self.shared.log_filter.set(level);
         Ok(())
     }
@@ -453,6 +923,6 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         let _ = self.stop();
-        self.shared.dispatch.callbacks.clear();
+        self.shared.callbacks.clear();
     }
 }

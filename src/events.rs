@@ -69,6 +69,8 @@ pub struct PeerInfo {
     pub bytes_sent: u64,
     pub bytes_received: u64,
     pub connected_since: SystemTime,
+    /// Accumulated misbehaviour points; the peer is disconnected at 100.
+    pub misbehaviour_score: u32,
 }
 
 /// Log severity, ordered from most to least severe.

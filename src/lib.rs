@@ -14,11 +14,16 @@ pub mod ffi;
 mod logging;
 pub mod misbehaviour;
 mod peer;
+pub mod relay;
 pub mod session;
 pub mod wire;
 
 pub use config::{Config, Network};
-pub use dispatch::{LogCallback, PeerConnectedCallback, PeerDisconnectedCallback};
-pub use engine::Engine;
+pub use dispatch::{
+    DataProvider, GetBlocksCallback, GetHeadersCallback, HeadersCallback, ItemCallback,
+    LogCallback, PeerConnectedCallback, PeerDisconnectedCallback,
+};
+pub use engine::{Engine, SyncStatus};
 pub use error::{Error, Result};
 pub use events::{DisconnectReason, LogLevel, PeerId, PeerInfo};
+pub use relay::{ItemHasher, ItemKind, Verdict};

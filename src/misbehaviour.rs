@@ -17,6 +17,13 @@ pub enum Offence {
     DuplicateVersion,
     /// A known message whose payload could not be decoded.
     MalformedPayload,
+    /// A block or transaction we did not request from this peer, or whose id does not
+    /// match what we requested.
+    UnsolicitedItem,
+    /// The node judged a block or transaction from this peer invalid.
+    InvalidItem,
+    /// The node reported an item from this peer invalid after validating it later.
+    InvalidItemReportedLater,
 }
 
 impl Offence {
@@ -27,6 +34,9 @@ impl Offence {
             Offence::MessageBeforeVersion => 1,
             Offence::DuplicateVersion => 1,
             Offence::MalformedPayload => 10,
+            Offence::UnsolicitedItem => 20,
+            Offence::InvalidItem => 100,
+            Offence::InvalidItemReportedLater => 100,
         }
     }
 }
@@ -38,6 +48,9 @@ impl fmt::Display for Offence {
             Offence::MessageBeforeVersion => "message before version",
             Offence::DuplicateVersion => "duplicate version",
             Offence::MalformedPayload => "malformed payload",
+            Offence::UnsolicitedItem => "unsolicited or mismatched item",
+            Offence::InvalidItem => "invalid item",
+            Offence::InvalidItemReportedLater => "invalid item (reported later)",
         })
     }
 }
@@ -51,7 +64,12 @@ pub struct Score {
 impl Score {
     /// Adds the offence; returns true when the threshold is reached.
     pub fn add(&mut self, offence: Offence) -> bool {
-        self.total = self.total.saturating_add(offence.score());
+        self.add_points(offence.score())
+    }
+
+    /// Adds points the node assigned itself (for example for a bad block found later).
+    pub fn add_points(&mut self, points: u32) -> bool {
+        self.total = self.total.saturating_add(points);
         self.total >= BAN_THRESHOLD
     }
 

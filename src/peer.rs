@@ -2,10 +2,11 @@
 //! [`Session`], and a writer task that drains the peer's send queue. The engine talks to a
 //! connection only through its [`PeerHandle`].
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
@@ -18,11 +19,21 @@ use crate::dispatch::Event;
 use crate::engine::Shared;
 use crate::events::{DisconnectReason, PeerId, PeerInfo};
 use crate::misbehaviour::{Offence, Score};
+use crate::relay::bounded::BoundedSet;
+use crate::relay::ItemKind;
 use crate::session::{Action, RemoteVersion, Session, SessionOffence, SessionParams};
-use crate::wire::{DecodedFrame, FrameDecoder, Message, PayloadError};
+use crate::wire::{
+    DecodedFrame, FrameDecoder, Hash256, Inventory, Message, PayloadError, MAX_INV_ENTRIES,
+};
 
 /// Largest single read; frames larger than this arrive over several reads.
 const READ_CHUNK: usize = 64 * 1024;
+/// Ids a peer is known to have (it announced or sent them, or we announced them to it),
+/// remembered per peer so nothing is announced to it twice. Bitcoin Core keeps 50,000 in
+/// a bloom filter; this set grows only as items are relayed.
+const KNOWN_INVENTORY: usize = 50_000;
+/// Transaction announcements waiting for a peer's trickle timer.
+const TX_ANNOUNCE_QUEUE: usize = 100_000;
 
 /// Why a connection task ended.
 type Exit = (DisconnectReason, String);
@@ -44,6 +55,10 @@ pub(crate) struct PeerHandle {
     outbox: mpsc::UnboundedSender<Bytes>,
     close_request: Mutex<Option<Exit>>,
     close_notify: Notify,
+    known: Mutex<Option<BoundedSet<Hash256>>>,
+    tx_queue: Mutex<VecDeque<Hash256>>,
+    announce_notify: Notify,
+    score: Mutex<Score>,
 }
 
 impl PeerHandle {
@@ -76,6 +91,47 @@ impl PeerHandle {
         self.close_notify.notify_one();
     }
 
+    /// Records that the peer has an item; returns false if it was already known.
+    pub fn mark_known(&self, hash: Hash256) -> bool {
+        self.known
+            .lock()
+            .get_or_insert_with(|| BoundedSet::new(KNOWN_INVENTORY))
+            .insert(hash)
+    }
+
+    /// Queues a transaction id for the next trickle announcement.
+    pub fn queue_tx_announcement(&self, hash: Hash256) {
+        let mut queue = self.tx_queue.lock();
+        if queue.len() >= TX_ANNOUNCE_QUEUE {
+            queue.pop_front();
+        }
+        queue.push_back(hash);
+        drop(queue);
+        self.announce_notify.notify_one();
+    }
+
+    /// Sends every queued transaction announcement.
+    fn flush_tx_announcements(&self) {
+        let queued: Vec<Hash256> = self.tx_queue.lock().drain(..).collect();
+        for chunk in queued.chunks(MAX_INV_ENTRIES) {
+            let items = chunk
+                .iter()
+                .map(|hash| Inventory {
+                    kind: ItemKind::Tx.inv_kind(),
+                    hash: *hash,
+                })
+                .collect();
+            self.send(&Message::Inv(items));
+        }
+    }
+
+    /// Adds misbehaviour points; returns whether the threshold is reached and the total.
+    pub fn add_score(&self, points: u32) -> (bool, u32) {
+        let mut score = self.score.lock();
+        let reached = score.add_points(points);
+        (reached, score.total())
+    }
+
     pub fn is_established(&self) -> bool {
         self.established.load(Ordering::Acquire)
     }
@@ -98,6 +154,7 @@ impl PeerHandle {
             bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
             bytes_received: self.bytes_received.load(Ordering::Relaxed),
             connected_since: self.connected_since,
+            misbehaviour_score: self.score.lock().total(),
         })
     }
 }
@@ -152,6 +209,10 @@ pub(crate) async fn run_connection(
         outbox: outbox_tx,
         close_request: Mutex::new(None),
         close_notify: Notify::new(),
+        known: Mutex::new(None),
+        tx_queue: Mutex::new(VecDeque::new()),
+        announce_notify: Notify::new(),
+        score: Mutex::new(Score::default()),
     });
     let local_nonce = engine.register_peer(handle.clone(), inbound);
     let registration = Registration {
@@ -175,10 +236,15 @@ pub(crate) async fn run_connection(
     };
     tracing::debug!(peer = id, %remote_addr, inbound, "connection opened");
     let writer_task = engine.spawn(write_loop(writer, outbox_rx, handle.clone()));
+    let trickle = if inbound {
+        config.tx_trickle_inbound
+    } else {
+        config.tx_trickle_outbound
+    };
     let (reason, detail) = Connection {
         engine: &engine,
         handle: &handle,
-        score: Score::default(),
+        trickle,
     }
     .read_loop(reader, params)
     .await;
@@ -210,7 +276,15 @@ async fn write_loop(
 struct Connection<'a> {
     engine: &'a Arc<Shared>,
     handle: &'a Arc<PeerHandle>,
-    score: Score,
+    /// Mean of the Poisson transaction-announcement timer; zero announces at once.
+    trickle: Duration,
+}
+
+/// Next firing of a Poisson process with the given mean interval.
+fn poisson_delay(mean: Duration) -> Duration {
+    let uniform: f64 = rand::random::<f64>();
+    let factor = -(1.0 - uniform).ln();
+    mean.mul_f64(factor.min(20.0))
 }
 
 impl Connection<'_> {
@@ -223,6 +297,7 @@ impl Connection<'_> {
         let config = &self.engine.config;
         let mut decoder = FrameDecoder::new(config.magic, config.max_message_size);
         let mut buf = BytesMut::new();
+        let mut next_trickle: Option<Instant> = None;
         loop {
             loop {
                 let frame = match decoder.decode(&mut buf) {
@@ -248,12 +323,14 @@ impl Connection<'_> {
                     }
                     Err(e) => {
                         tracing::debug!(peer = self.handle.id, %command, error = %e, "undecodable payload");
-                        if let Some(exit) = self.misbehaving(offence_for(&e), &e.to_string()) {
-                            return exit;
-                        }
+                        self.engine
+                            .misbehaving(self.handle, offence_for(&e), &e.to_string());
                     }
                 }
                 if let Some(exit) = self.apply(&mut session, &mut actions).await {
+                    return exit;
+                }
+                if let Some(exit) = self.handle.close_request.lock().take() {
                     return exit;
                 }
             }
@@ -270,6 +347,19 @@ impl Connection<'_> {
                     if let Some(exit) = self.handle.close_request.lock().take() {
                         return exit;
                     }
+                }
+                _ = self.handle.announce_notify.notified(), if next_trickle.is_none() => {
+                    if self.trickle.is_zero() {
+                        self.handle.flush_tx_announcements();
+                        session.on_sent(Instant::now());
+                    } else {
+                        next_trickle = Some(Instant::now() + poisson_delay(self.trickle));
+                    }
+                }
+                _ = sleep_until(next_trickle) => {
+                    next_trickle = None;
+                    self.handle.flush_tx_announcements();
+                    session.on_sent(Instant::now());
                 }
                 read = reader.read_buf(&mut buf) => match read {
                     Ok(0) => return (DisconnectReason::ClosedByPeer, "connection closed by peer".into()),
@@ -307,13 +397,12 @@ impl Connection<'_> {
                     );
                     *self.handle.remote.lock() = Some(remote);
                     self.handle.established.store(true, Ordering::Release);
+                    self.engine.peer_established(self.handle);
                     if let Some(info) = self.handle.info() {
                         self.engine.emit(Event::PeerConnected(info)).await;
                     }
                 }
-                Action::Deliver(msg) => {
-                    tracing::trace!(peer = self.handle.id, command = %msg.command(), "message");
-                }
+                Action::Deliver(msg) => self.on_message(msg).await,
                 Action::PingMeasured(rtt) => {
                     let micros = i64::try_from(rtt.as_micros()).unwrap_or(i64::MAX);
                     self.handle.ping_time_us.store(micros, Ordering::Relaxed);
@@ -323,9 +412,7 @@ impl Connection<'_> {
                         SessionOffence::MessageBeforeVersion => Offence::MessageBeforeVersion,
                         SessionOffence::DuplicateVersion => Offence::DuplicateVersion,
                     };
-                    if let Some(exit) = self.misbehaving(offence, "") {
-                        return Some(exit);
-                    }
+                    self.engine.misbehaving(self.handle, offence, "");
                 }
                 Action::Disconnect(reason, detail) => return Some((reason, detail)),
             }
@@ -333,21 +420,40 @@ impl Connection<'_> {
         None
     }
 
-    fn misbehaving(&mut self, offence: Offence, detail: &str) -> Option<Exit> {
-        let reached = self.score.add(offence);
-        tracing::debug!(
-            peer = self.handle.id,
-            %offence,
-            score = self.score.total(),
-            detail,
-            "misbehaving"
-        );
-        reached.then(|| {
-            (
-                DisconnectReason::Misbehaviour,
-                format!("misbehaviour score {} ({offence})", self.score.total()),
-            )
-        })
+    /// Relay and sync messages after the handshake.
+    async fn on_message(&mut self, msg: Message) {
+        let engine = self.engine;
+        let handle = self.handle;
+        match msg {
+            Message::Inv(items) => engine.on_inv(handle, &items),
+            Message::GetData(items) => engine.on_get_data(handle, items).await,
+            Message::NotFound(items) => engine.on_not_found(handle, &items),
+            Message::Block(data) => engine.on_item(handle, ItemKind::Block, data).await,
+            Message::Tx(data) => engine.on_item(handle, ItemKind::Tx, data).await,
+            Message::Headers(headers) => engine.on_headers(handle, headers).await,
+            Message::GetHeaders(locator) => {
+                engine
+                    .emit(Event::GetHeaders {
+                        peer: handle.id,
+                        locator,
+                    })
+                    .await
+            }
+            Message::GetBlocks(locator) => {
+                engine
+                    .emit(Event::GetBlocks {
+                        peer: handle.id,
+                        locator,
+                    })
+                    .await
+            }
+            Message::Reject(reject) => {
+                tracing::debug!(peer = handle.id, message = %reject.message, code = reject.code, reason = %reject.reason, "reject received");
+            }
+            other => {
+                tracing::trace!(peer = handle.id, command = %other.command(), "message ignored");
+            }
+        }
     }
 }
 
@@ -358,7 +464,7 @@ fn offence_for(error: &PayloadError) -> Offence {
     }
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
+pub(crate) async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,

@@ -106,3 +106,67 @@ fn lifecycle_misuse_is_reported() {
     assert!(a.start().is_err());
     assert!(a.add_peer("127.0.0.1", 1).is_err());
 }
+
+fn relay_config(name: &str) -> Config {
+    let mut c = config(name, 0);
+    c.tx_trickle_inbound = Duration::ZERO;
+    c.tx_trickle_outbound = Duration::ZERO;
+    c
+}
+
+fn item_events(
+    engine: &Engine,
+    kind: p2pnet::ItemKind,
+    verdict: p2pnet::Verdict,
+) -> mpsc::Receiver<(u64, [u8; 32], Vec<u8>)> {
+    let (tx, rx) = mpsc::channel();
+    let tx = parking_lot::Mutex::new(tx);
+    let cb: p2pnet::ItemCallback = Arc::new(move |peer, hash: &[u8; 32], data: &[u8]| {
+        let _ = tx.lock().send((peer, *hash, data.to_vec()));
+        verdict
+    });
+    match kind {
+        p2pnet::ItemKind::Block => engine.set_on_block(Some(cb)).unwrap(),
+        p2pnet::ItemKind::Tx => engine.set_on_transaction(Some(cb)).unwrap(),
+    }
+    rx
+}
+
+#[test]
+fn transaction_crosses_a_line_of_three_exactly_once() {
+    use p2pnet::{ItemKind, Verdict};
+    let engines: Vec<Engine> = ["/a/", "/b/", "/c/"]
+        .iter()
+        .map(|n| Engine::new(relay_config(n)).unwrap())
+        .collect();
+    let connected: Vec<_> = engines.iter().map(connected_events).collect();
+    let txs: Vec<_> = engines
+        .iter()
+        .map(|e| item_events(e, ItemKind::Tx, Verdict::Accepted))
+        .collect();
+    for e in &engines {
+        e.start().unwrap();
+    }
+    engines[0].add_peer("127.0.0.1", port(&engines[1])).unwrap();
+    engines[1].add_peer("127.0.0.1", port(&engines[2])).unwrap();
+    connected[0].recv_timeout(WAIT).unwrap();
+    connected[2].recv_timeout(WAIT).unwrap();
+    connected[1].recv_timeout(WAIT).unwrap();
+    connected[1].recv_timeout(WAIT).unwrap();
+    let hash = engines[0]
+        .broadcast(ItemKind::Tx, b"a transaction")
+        .unwrap();
+    let (_, got_b, data) = txs[1].recv_timeout(WAIT).expect("b receives");
+    assert_eq!(got_b, hash);
+    assert_eq!(data, b"a transaction");
+    let (_, got_c, _) = txs[2].recv_timeout(WAIT).expect("c receives");
+    assert_eq!(got_c, hash);
+    assert!(
+        txs[0].recv_timeout(Duration::from_millis(300)).is_err(),
+        "the origin does not get it back"
+    );
+    assert!(
+        txs[1].try_recv().is_err() && txs[2].try_recv().is_err(),
+        "exactly once"
+    );
+}

@@ -41,7 +41,7 @@ pub type p2pnet_log_fn = Option<
 >;
 
 /// The node's user data pointer plus its release function.
-struct UserData {
+pub(super) struct UserData {
     ptr: *mut c_void,
     release: p2pnet_release_fn,
 }
@@ -58,7 +58,11 @@ unsafe impl Sync for UserData {}
 impl UserData {
     /// Accessed through a method so closures capture the whole `UserData` (and with it
     /// the release-on-drop), not just the pointer field.
-    fn ptr(&self) -> *mut c_void {
+    pub(super) fn new(ptr: *mut c_void, release: p2pnet_release_fn) -> Self {
+        UserData { ptr, release }
+    }
+
+    pub(super) fn ptr(&self) -> *mut c_void {
         self.ptr
     }
 }
@@ -161,7 +165,7 @@ pub unsafe extern "C" fn p2pnet_set_log_callback(
 
 /// Installs a callback; if the engine refuses it, ownership of the user data goes back to
 /// the caller without running its release function.
-fn register<T: ?Sized>(
+pub(super) fn register<T: ?Sized>(
     callback: Option<Arc<T>>,
     install: impl FnOnce(Option<Arc<T>>) -> crate::Result<()>,
 ) -> Result<(), super::error::FfiError> {

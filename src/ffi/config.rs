@@ -300,3 +300,34 @@ pub unsafe extern "C" fn p2pnet_config_set_worker_threads(
         Ok(())
     })
 }
+
+/// Sets the mean intervals of the Poisson timers that batch transaction announcements,
+/// for inbound and outbound peers (defaults 5000 and 2000 ms, as Bitcoin Core). Zero
+/// announces at once, which tests and benchmarks use.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_tx_trickle_ms(
+    config: *mut p2pnet_config,
+    inbound_ms: u32,
+    outbound_ms: u32,
+) -> p2pnet_result {
+    update(config, |c| {
+        c.tx_trickle_inbound = Duration::from_millis(u64::from(inbound_ms));
+        c.tx_trickle_outbound = Duration::from_millis(u64::from(outbound_ms));
+        Ok(())
+    })
+}
+
+/// Sets how long a peer may take to deliver a requested transaction (default 60000 ms)
+/// and block (default 20000 ms) before the request moves to another peer. Both > 0.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_request_timeouts_ms(
+    config: *mut p2pnet_config,
+    tx_ms: u32,
+    block_ms: u32,
+) -> p2pnet_result {
+    update(config, |c| {
+        c.tx_request_timeout = millis(tx_ms, "transaction request timeout")?;
+        c.block_request_timeout = millis(block_ms, "block request timeout")?;
+        Ok(())
+    })
+}

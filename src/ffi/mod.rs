@@ -19,10 +19,12 @@ mod callbacks;
 mod config;
 mod engine;
 mod error;
+mod relay;
 mod types;
 
 pub use callbacks::*;
 pub use config::*;
 pub use engine::*;
 pub use error::*;
+pub use relay::*;
 pub use types::*;

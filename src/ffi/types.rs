@@ -91,6 +91,8 @@ pub struct p2pnet_peer_info {
     pub bytes_received: u64,
     /// When the TCP connection was established, in Unix seconds.
     pub connected_since: i64,
+    /// Accumulated misbehaviour points; the peer is disconnected at 100.
+    pub misbehaviour_score: u32,
 }
 
 fn copy_c_text<const N: usize>(dst: &mut [c_char; N], text: &str) {
@@ -126,6 +128,7 @@ impl From<&PeerInfo> for p2pnet_peer_info {
                 .connected_since
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64),
+            misbehaviour_score: p.misbehaviour_score,
         };
         copy_c_text(
             &mut info.address,

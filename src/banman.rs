@@ -1,0 +1,1378 @@
+//! Ban list and decaying misbehaviour score (sans-IO apart from [`BanList::save`] and
+//! [`BanList::load`], which touch only the file they are given).
+//!
+//! * [`BanList`] maps [`Subnet`]s to [`BanEntry`]s with an expiry time in unix seconds.
+//!   The caller passes `now` to every time-dependent call, so the list never reads the
+//!   clock. It is bounded by `max_entries`; see [`BanList::ban`] for the eviction rule.
+//! * [`DecayingScore`] is a misbehaviour score with a persistent part and a transient
+//!   part that halves every [`SCORE_HALF_LIFE`], modelled on btcd's `DynamicBanScore`.
+//!
+//! # File format
+//!
+//! ```text
+//! offset  size  field
+//! 0       8     magic  b"P2PNBANS"
+//! 8       4     format version, u32 little-endian (currently 1)
+//! 12      8     body length in bytes, u64 little-endian
+//! 20      32    SHA-256 of the body
+//! 52      n     body: bincode 2 (standard config, serde) of Vec<(Subnet, BanEntry)>,
+//!               sorted by subnet
+//! ```
+//!
+//! Files are written atomically (temporary file in the same directory, fsync, rename,
+//! fsync of the directory where the platform allows it) and read with a size bound
+//! derived from `max_entries`, so a hostile or corrupt file can neither crash the
+//! process nor make it allocate without limit.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::subnet::Subnet;
+
+/// Default bound on the number of entries in a [`BanList`].
+pub const DEFAULT_MAX_ENTRIES: usize = 10_000;
+
+/// The largest `max_entries` accepted; larger values are clamped to this. It keeps the
+/// largest possible file within [`MAX_BODY_LEN`].
+pub const HARD_MAX_ENTRIES: usize = 100_000;
+
+/// Longest stored ban reason in bytes; longer reasons are cut at a character boundary.
+pub const MAX_REASON_LEN: usize = 256;
+
+/// Magic bytes at the start of a ban file.
+pub const FILE_MAGIC: [u8; 8] = *b"P2PNBANS";
+
+/// Current ban file format version.
+pub const FILE_VERSION: u32 = 1;
+
+/// Size of the fixed header before the body: magic, version, body length, SHA-256.
+pub const HEADER_LEN: usize = 8 + 4 + 8 + 32;
+
+/// Upper bound on the bincode encoding of one `(Subnet, BanEntry)` with a reason of at
+/// most [`MAX_REASON_LEN`] bytes: address variant (1) + IPv6 octets (16) + prefix (1) +
+/// two varint u64s (9 each) + reason length varint (9) + reason bytes.
+pub const MAX_ENTRY_ENCODED_LEN: usize = 1 + 16 + 1 + 9 + 9 + 9 + MAX_REASON_LEN;
+
+/// Longest bincode varint (the entry count prefix).
+const MAX_VARINT_LEN: usize = 9;
+
+/// Byte limit handed to bincode when decoding a body (and checked when encoding one).
+pub const MAX_BODY_LEN: usize = 32 * 1024 * 1024;
+
+/// Half-life of the transient part of a [`DecayingScore`].
+pub const SCORE_HALF_LIFE: Duration = Duration::from_secs(60);
+
+const SCORE_HALF_LIFE_SECS: f64 = 60.0;
+
+fn bincode_config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<MAX_BODY_LEN>()
+}
+
+/// One ban: when it was made, when it ends (both unix seconds) and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BanEntry {
+    /// When the ban was created or last extended.
+    pub created: u64,
+    /// The ban is in force while `now < until`.
+    pub until: u64,
+    /// Human-readable reason, at most [`MAX_REASON_LEN`] bytes, no control characters.
+    pub reason: String,
+}
+
+/// What [`BanList::ban`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BanOutcome {
+    /// A new entry was stored; there was room.
+    Added,
+    /// A new entry was stored after evicting this one (the list was full).
+    AddedEvicting(Subnet),
+    /// The subnet was already banned until earlier; the entry was replaced.
+    Extended,
+    /// The subnet was already banned until at least `until`; nothing changed.
+    Unchanged,
+    /// The list is full of live bans that all outlast this one, so this ban, being the
+    /// soonest to expire, was not stored.
+    Rejected,
+    /// `until <= now`: the ban would already be over, so nothing was stored.
+    AlreadyExpired,
+}
+
+impl BanOutcome {
+    /// True if, after the call, the subnet is banned until at least the requested time.
+    pub fn is_in_force(self) -> bool {
+        matches!(
+            self,
+            BanOutcome::Added
+                | BanOutcome::AddedEvicting(_)
+                | BanOutcome::Extended
+                | BanOutcome::Unchanged
+        )
+    }
+}
+
+/// Why a ban file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be opened or read (including "not found").
+    #[error("cannot read ban file: {0}")]
+    Io(#[from] io::Error),
+    /// The file is larger than `max_entries` entries can take.
+    #[error("ban file is larger than {max} bytes")]
+    TooLarge {
+        /// The size bound that was exceeded.
+        max: u64,
+    },
+    /// The file does not start with [`FILE_MAGIC`].
+    #[error("not a ban file (bad magic)")]
+    BadMagic,
+    /// The format version is not [`FILE_VERSION`].
+    #[error("unsupported ban file version {0} (expected {FILE_VERSION})")]
+    UnsupportedVersion(u32),
+    /// The file ends before the header or the body does.
+    #[error("ban file is truncated")]
+    Truncated,
+    /// There are bytes after the body.
+    #[error("ban file has trailing data")]
+    TrailingData,
+    /// The body does not match its SHA-256 checksum.
+    #[error("ban file checksum mismatch")]
+    ChecksumMismatch,
+    /// The body is not a valid encoding of the entry list.
+    #[error("ban file body is malformed: {0}")]
+    Decode(String),
+    /// The file holds more entries than allowed.
+    #[error("ban file has {count} entries, more than the maximum of {max}")]
+    TooManyEntries {
+        /// Entries in the file (as declared by the body).
+        count: u64,
+        /// The `max_entries` bound.
+        max: usize,
+    },
+    /// The same subnet appears twice.
+    #[error("ban file lists {0} twice")]
+    DuplicateEntry(Subnet),
+}
+
+/// A bounded set of banned subnets.
+///
+/// Lookups cost one hash probe per distinct prefix length in use (at most 33 for IPv4
+/// and 129 for IPv6), independent of the number of entries; eviction and pruning use an
+/// index ordered by expiry.
+#[derive(Clone, Debug)]
+pub struct BanList {
+    entries: HashMap<Subnet, BanEntry>,
+    /// `(until, subnet)` for every entry, soonest expiry first.
+    by_expiry: BTreeSet<(u64, Subnet)>,
+    /// Number of IPv4 entries per prefix length.
+    v4_prefixes: [usize; 33],
+    /// Number of IPv6 entries per prefix length.
+    v6_prefixes: [usize; 129],
+    max_entries: usize,
+    dirty: bool,
+}
+
+impl Default for BanList {
+    fn default() -> Self {
+        BanList::new(DEFAULT_MAX_ENTRIES)
+    }
+}
+
+impl BanList {
+    /// An empty list holding at most `max_entries` entries (clamped to
+    /// [`HARD_MAX_ENTRIES`]; 0 means every ban is rejected).
+    pub fn new(max_entries: usize) -> BanList {
+        BanList {
+            entries: HashMap::new(),
+            by_expiry: BTreeSet::new(),
+            v4_prefixes: [0; 33],
+            v6_prefixes: [0; 129],
+            max_entries: max_entries.min(HARD_MAX_ENTRIES),
+            dirty: false,
+        }
+    }
+
+    /// Bans `subnet` until `until` (unix seconds, exclusive) for `reason`, which is cut
+    /// to [`MAX_REASON_LEN`] bytes with control characters replaced by spaces.
+    ///
+    /// * An existing ban on the same subnet is replaced only if the new one ends later
+    ///   (so the later `until` always wins); otherwise nothing changes.
+    /// * Bans with `until <= now` are ignored.
+    /// * **Eviction rule.** When the list holds `max_entries` entries and `subnet` is
+    ///   new, expired entries are pruned first. If it is still full, the entry that
+    ///   expires soonest is dropped, counting the new ban as a candidate: the stored
+    ///   entry with the smallest `until` (ties broken by the smallest subnet) is evicted
+    ///   if it ends no later than the new ban, otherwise the new ban is the soonest to
+    ///   expire and is not stored ([`BanOutcome::Rejected`]). Long or permanent bans can
+    ///   therefore not be pushed out by a flood of shorter ones, and the list never grows
+    ///   beyond `max_entries`.
+    pub fn ban(&mut self, subnet: Subnet, until: u64, reason: &str, now: u64) -> BanOutcome {
+        if until <= now {
+            return BanOutcome::AlreadyExpired;
+        }
+        if let Some(existing) = self.entries.get(&subnet) {
+            if existing.until >= until {
+                return BanOutcome::Unchanged;
+            }
+            let entry = BanEntry {
+                created: now,
+                until,
+                reason: sanitize_reason(reason),
+            };
+            self.insert_entry(subnet, entry);
+            self.dirty = true;
+            return BanOutcome::Extended;
+        }
+        let mut evicted = None;
+        if self.entries.len() >= self.max_entries {
+            self.prune(now);
+        }
+        if self.entries.len() >= self.max_entries {
+            match self.by_expiry.first().copied() {
+                Some((soonest, victim)) if soonest <= until => {
+                    self.remove_entry(&victim);
+                    self.dirty = true;
+                    tracing::debug!(%victim, %subnet, "ban list full: evicted the ban expiring soonest");
+                    evicted = Some(victim);
+                }
+                _ => {
+                    tracing::debug!(%subnet, "ban list full of longer bans: new ban not stored");
+                    return BanOutcome::Rejected;
+                }
+            }
+        }
+        let entry = BanEntry {
+            created: now,
+            until,
+            reason: sanitize_reason(reason),
+        };
+        self.insert_entry(subnet, entry);
+        self.dirty = true;
+        match evicted {
+            Some(victim) => BanOutcome::AddedEvicting(victim),
+            None => BanOutcome::Added,
+        }
+    }
+
+    /// Removes the ban on exactly `subnet` (not on subnets inside or around it).
+    /// Returns true if there was one.
+    pub fn unban(&mut self, subnet: &Subnet) -> bool {
+        let removed = self.remove_entry(subnet).is_some();
+        self.dirty |= removed;
+        removed
+    }
+
+    /// True if any subnet containing `addr` is banned with `until > now`.
+    /// IPv4-mapped IPv6 addresses are treated as IPv4 (see [`Subnet::contains`]).
+    pub fn is_banned(&self, addr: &IpAddr, now: u64) -> bool {
+        let addr = addr.to_canonical();
+        let counts: &[usize] = if addr.is_ipv4() {
+            &self.v4_prefixes
+        } else {
+            &self.v6_prefixes
+        };
+        counts
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(_, &count)| count > 0)
+            .filter_map(|(prefix, _)| u8::try_from(prefix).ok())
+            .filter_map(|prefix| Subnet::new(addr, prefix).ok())
+            .any(|subnet| self.entries.get(&subnet).is_some_and(|e| e.until > now))
+    }
+
+    /// The entry for exactly `subnet`, expired or not.
+    pub fn get(&self, subnet: &Subnet) -> Option<&BanEntry> {
+        self.entries.get(subnet)
+    }
+
+    /// Bans in force at `now`, sorted by subnet.
+    pub fn list(&self, now: u64) -> Vec<(Subnet, BanEntry)> {
+        let mut out: Vec<(Subnet, BanEntry)> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.until > now)
+            .map(|(s, e)| (*s, e.clone()))
+            .collect();
+        out.sort_unstable_by_key(|(s, _)| *s);
+        out
+    }
+
+    /// Removes every entry.
+    pub fn clear(&mut self) {
+        if !self.entries.is_empty() {
+            self.dirty = true;
+        }
+        self.entries.clear();
+        self.by_expiry.clear();
+        self.v4_prefixes = [0; 33];
+        self.v6_prefixes = [0; 129];
+    }
+
+    /// Removes entries with `until <= now`; returns how many.
+    pub fn prune(&mut self, now: u64) -> usize {
+        let mut removed = 0;
+        while let Some(&(until, subnet)) = self.by_expiry.first() {
+            if until > now {
+                break;
+            }
+            self.remove_entry(&subnet);
+            removed += 1;
+        }
+        if removed > 0 {
+            self.dirty = true;
+        }
+        removed
+    }
+
+    /// Number of stored entries, including expired ones not yet pruned.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True if no entries are stored.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The bound on the number of entries.
+    pub fn max_entries(&self) -> usize {
+        self.max_entries
+    }
+
+    /// True if the list changed since it was created, loaded or marked clean.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
+    /// Clears the dirty flag, e.g. after a successful [`save`](Self::save).
+    pub fn mark_clean(&mut self) {
+        self.dirty = false;
+    }
+
+    /// Saves the list if it is dirty, then marks it clean. Returns whether it saved.
+    pub fn save_if_dirty(&mut self, path: impl AsRef<Path>) -> io::Result<bool> {
+        if !self.dirty {
+            return Ok(false);
+        }
+        self.save(path)?;
+        self.dirty = false;
+        Ok(true)
+    }
+
+    /// Writes every stored entry (expired ones included; [`load`](Self::load) drops
+    /// them) to `path` atomically. Does not clear the dirty flag.
+    pub fn save(&self, path: impl AsRef<Path>) -> io::Result<()> {
+        let path = path.as_ref();
+        let mut entries: Vec<(&Subnet, &BanEntry)> = self.entries.iter().collect();
+        entries.sort_unstable_by_key(|(s, _)| **s);
+        let body = bincode::serde::encode_to_vec(&entries, bincode_config())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        if body.len() > MAX_BODY_LEN {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "ban list too large to save",
+            ));
+        }
+        let body_len = u64::try_from(body.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "ban list too large"))?;
+        let mut data = Vec::with_capacity(HEADER_LEN + body.len());
+        data.extend_from_slice(&FILE_MAGIC);
+        data.extend_from_slice(&FILE_VERSION.to_le_bytes());
+        data.extend_from_slice(&body_len.to_le_bytes());
+        data.extend_from_slice(&Sha256::digest(&body));
+        data.extend_from_slice(&body);
+        write_atomically(path, &data)
+    }
+
+    /// Reads a list saved by [`save`](Self::save), dropping entries with `until <= now`.
+    ///
+    /// Fails on any damage: wrong magic or version, truncation, trailing bytes, checksum
+    /// mismatch, malformed body, duplicate subnets, or more than `max_entries` entries
+    /// (clamped to [`HARD_MAX_ENTRIES`]). At most `HEADER_LEN + 9 + max_entries *
+    /// MAX_ENTRY_ENCODED_LEN` bytes are read. Reasons are re-sanitised. The list comes
+    /// back dirty only if expired entries were dropped.
+    pub fn load(
+        path: impl AsRef<Path>,
+        now: u64,
+        max_entries: usize,
+    ) -> Result<BanList, LoadError> {
+        let max_entries = max_entries.min(HARD_MAX_ENTRIES);
+        let max_file_len = max_entries
+            .saturating_mul(MAX_ENTRY_ENCODED_LEN)
+            .saturating_add(HEADER_LEN + MAX_VARINT_LEN);
+        let max_file_len = u64::try_from(max_file_len).unwrap_or(u64::MAX);
+
+        let file = File::open(path.as_ref())?;
+        let mut data = Vec::new();
+        file.take(max_file_len.saturating_add(1))
+            .read_to_end(&mut data)?;
+        if u64::try_from(data.len()).unwrap_or(u64::MAX) > max_file_len {
+            return Err(LoadError::TooLarge { max: max_file_len });
+        }
+
+        let entries = parse_file(&data, max_entries)?;
+        let mut list = BanList::new(max_entries);
+        let mut expired = 0usize;
+        for (subnet, mut entry) in entries {
+            if list.entries.contains_key(&subnet) {
+                return Err(LoadError::DuplicateEntry(subnet));
+            }
+            if entry.until <= now {
+                expired += 1;
+                continue;
+            }
+            entry.reason = sanitize_reason(&entry.reason);
+            list.insert_entry(subnet, entry);
+        }
+        if expired > 0 {
+            tracing::debug!(expired, "dropped expired bans while loading the ban list");
+            list.dirty = true;
+        }
+        Ok(list)
+    }
+
+    /// [`load`](Self::load), falling back to an empty list. A missing file is normal
+    /// (no warning); any other failure yields an empty list and a warning to log.
+    pub fn load_or_new(
+        path: impl AsRef<Path>,
+        now: u64,
+        max_entries: usize,
+    ) -> (BanList, Option<String>) {
+        let path = path.as_ref();
+        match BanList::load(path, now, max_entries) {
+            Ok(list) => (list, None),
+            Err(LoadError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
+                (BanList::new(max_entries), None)
+            }
+            Err(e) => (
+                BanList::new(max_entries),
+                Some(format!(
+                    "ignoring ban list {}: {e}; starting with no bans",
+                    path.display()
+                )),
+            ),
+        }
+    }
+
+    fn insert_entry(&mut self, subnet: Subnet, entry: BanEntry) {
+        self.remove_entry(&subnet);
+        self.by_expiry.insert((entry.until, subnet));
+        if let Some(count) = self.prefix_count(&subnet) {
+            *count = count.saturating_add(1);
+        }
+        self.entries.insert(subnet, entry);
+    }
+
+    fn remove_entry(&mut self, subnet: &Subnet) -> Option<BanEntry> {
+        let entry = self.entries.remove(subnet)?;
+        self.by_expiry.remove(&(entry.until, *subnet));
+        if let Some(count) = self.prefix_count(subnet) {
+            *count = count.saturating_sub(1);
+        }
+        Some(entry)
+    }
+
+    fn prefix_count(&mut self, subnet: &Subnet) -> Option<&mut usize> {
+        let index = usize::from(subnet.prefix_len());
+        if subnet.is_ipv4() {
+            self.v4_prefixes.get_mut(index)
+        } else {
+            self.v6_prefixes.get_mut(index)
+        }
+    }
+}
+
+/// Validates header and checksum and decodes the body.
+fn parse_file(data: &[u8], max_entries: usize) -> Result<Vec<(Subnet, BanEntry)>, LoadError> {
+    let magic = data.get(..FILE_MAGIC.len()).ok_or(LoadError::Truncated)?;
+    if magic != FILE_MAGIC {
+        return Err(LoadError::BadMagic);
+    }
+    let header = data.get(..HEADER_LEN).ok_or(LoadError::Truncated)?;
+    let body = data.get(HEADER_LEN..).ok_or(LoadError::Truncated)?;
+    let (version, rest) = header[FILE_MAGIC.len()..].split_at(4);
+    let (len_bytes, checksum) = rest.split_at(8);
+    let version = u32::from_le_bytes(version.try_into().map_err(|_| LoadError::Truncated)?);
+    if version != FILE_VERSION {
+        return Err(LoadError::UnsupportedVersion(version));
+    }
+    let body_len = u64::from_le_bytes(len_bytes.try_into().map_err(|_| LoadError::Truncated)?);
+    let actual_len = u64::try_from(body.len()).unwrap_or(u64::MAX);
+    if body_len > actual_len {
+        return Err(LoadError::Truncated);
+    }
+    if body_len < actual_len {
+        return Err(LoadError::TrailingData);
+    }
+    if Sha256::digest(body).as_slice() != checksum {
+        return Err(LoadError::ChecksumMismatch);
+    }
+    // The body is a bincode sequence, which starts with its length: check it before
+    // decoding anything else.
+    let (count, _): (u64, usize) = bincode::serde::decode_from_slice(body, bincode_config())
+        .map_err(|e| LoadError::Decode(e.to_string()))?;
+    if count > u64::try_from(max_entries).unwrap_or(u64::MAX) {
+        return Err(LoadError::TooManyEntries {
+            count,
+            max: max_entries,
+        });
+    }
+    let (entries, used): (Vec<(Subnet, BanEntry)>, usize) =
+        bincode::serde::decode_from_slice(body, bincode_config())
+            .map_err(|e| LoadError::Decode(e.to_string()))?;
+    if used != body.len() {
+        return Err(LoadError::TrailingData);
+    }
+    Ok(entries)
+}
+
+/// Cuts `reason` to [`MAX_REASON_LEN`] bytes at a character boundary and replaces
+/// control characters (newlines, escapes) with spaces. Reads no more of the input than
+/// it keeps.
+fn sanitize_reason(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len().min(MAX_REASON_LEN));
+    for c in reason.chars() {
+        let c = if c.is_control() { ' ' } else { c };
+        if out.len() + c.len_utf8() > MAX_REASON_LEN {
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Writes `data` to a fresh temporary file next to `path`, syncs it, renames it over
+/// `path` and syncs the directory (best effort). The temporary file is removed on error.
+fn write_atomically(path: &Path, data: &[u8]) -> io::Result<()> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let file_name = path.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "ban file path has no file name",
+        )
+    })?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(file_name);
+    tmp_name.push(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let tmp_path = dir.join(tmp_name);
+
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp_path)?;
+        file.write_all(data)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&tmp_path, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp_path);
+        return result;
+    }
+    // Make the rename durable. Not every platform can open or sync a directory.
+    if let Ok(d) = File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// A misbehaviour score in the style of btcd's `DynamicBanScore`: a persistent part that
+/// never decays plus a transient part that decays exponentially with a half-life of
+/// [`SCORE_HALF_LIFE`] (60 s), so occasional small offences fade while bursts add up.
+///
+/// The value is `persistent + floor(transient * 2^(-elapsed / 60 s))`, saturating at
+/// `u32::MAX`. Times are `Instant`s; an `Instant` earlier than the last update counts
+/// as no time elapsed.
+#[derive(Clone, Debug, Default)]
+pub struct DecayingScore {
+    persistent: u32,
+    /// Transient score as of `last_update`, within `0.0..=u32::MAX`.
+    transient: f64,
+    last_update: Option<Instant>,
+}
+
+impl DecayingScore {
+    /// A zero score.
+    pub fn new() -> DecayingScore {
+        DecayingScore::default()
+    }
+
+    /// Adds to both parts (the transient part after decaying it to `now`) and returns
+    /// the new total.
+    pub fn increase(&mut self, persistent: u32, transient: u32, now: Instant) -> u32 {
+        let decayed = self.decayed_transient(now);
+        self.transient = (decayed + f64::from(transient)).clamp(0.0, f64::from(u32::MAX));
+        self.persistent = self.persistent.saturating_add(persistent);
+        self.last_update = Some(match self.last_update {
+            Some(last) if last > now => last,
+            _ => now,
+        });
+        self.value(now)
+    }
+
+    /// The total at `now`.
+    pub fn value(&self, now: Instant) -> u32 {
+        self.persistent.saturating_add(self.transient_value(now))
+    }
+
+    /// The persistent part.
+    pub fn persistent(&self) -> u32 {
+        self.persistent
+    }
+
+    /// The transient part at `now`, rounded down.
+    pub fn transient_value(&self, now: Instant) -> u32 {
+        // `as` saturates and maps NaN to 0; the value is finite and in range anyway.
+        self.decayed_transient(now) as u32
+    }
+
+    /// Back to zero.
+    pub fn reset(&mut self) {
+        *self = DecayingScore::default();
+    }
+
+    fn decayed_transient(&self, now: Instant) -> f64 {
+        let Some(last) = self.last_update else {
+            return 0.0;
+        };
+        let elapsed = now.saturating_duration_since(last).as_secs_f64();
+        let value = self.transient * (-elapsed / SCORE_HALF_LIFE_SECS).exp2();
+        if value.is_finite() && value > 0.0 {
+            value
+        } else {
+            0.0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sn(s: &str) -> Subnet {
+        Subnet::parse(s).unwrap()
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn v4(bits: u32) -> IpAddr {
+        IpAddr::V4(bits.into())
+    }
+
+    fn v6(bits: u128) -> IpAddr {
+        IpAddr::V6(bits.into())
+    }
+
+    /// A directory under the system temp dir, removed on drop.
+    struct TestDir(PathBuf);
+
+    impl TestDir {
+        fn new(name: &str) -> TestDir {
+            static N: AtomicU64 = AtomicU64::new(0);
+            let dir = std::env::temp_dir().join(format!(
+                "p2pnet-banman-{name}-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).unwrap();
+            TestDir(dir)
+        }
+
+        fn path(&self, file: &str) -> PathBuf {
+            self.0.join(file)
+        }
+    }
+
+    impl Drop for TestDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// Tiny deterministic generator for test data.
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn next(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            self.0 >> 16
+        }
+    }
+
+    fn sample_list() -> BanList {
+        let mut list = BanList::default();
+        list.ban(sn("1.2.3.4"), 1_000, "spam", 10);
+        list.ban(sn("10.0.0.0/8"), 2_000, "manual", 10);
+        list.ban(sn("2001:db8::/32"), u64::MAX, "forever", 10);
+        list.ban(sn("::1"), 500, "", 10);
+        list
+    }
+
+    #[test]
+    fn ban_and_is_banned() {
+        let mut list = BanList::default();
+        assert!(!list.is_dirty());
+        assert_eq!(list.ban(sn("1.2.3.4"), 100, "x", 0), BanOutcome::Added);
+        assert!(list.is_dirty());
+        assert!(list.is_banned(&ip("1.2.3.4"), 0));
+        assert!(list.is_banned(&ip("::ffff:1.2.3.4"), 0));
+        assert!(!list.is_banned(&ip("1.2.3.5"), 0));
+
+        list.ban(sn("127.0.0.0/24"), 100, "local", 0);
+        assert!(list.is_banned(&ip("127.0.0.2"), 0));
+        assert!(!list.is_banned(&ip("127.0.1.2"), 0));
+
+        list.ban(sn("2001:db8::/32"), 100, "v6", 0);
+        assert!(list.is_banned(&ip("2001:db8::dead"), 0));
+        assert!(!list.is_banned(&ip("2001:db9::"), 0));
+        assert!(!list.is_banned(&ip("::1"), 0));
+
+        // A mapped subnet bans IPv4 addresses.
+        list.ban(sn("::ffff:192.168.0.0/112"), 100, "mapped", 0);
+        assert!(list.is_banned(&ip("192.168.44.1"), 0));
+        assert_eq!(list.get(&sn("192.168.0.0/16")).unwrap().reason, "mapped");
+
+        // ::/0 covers IPv6 only.
+        list.ban(sn("::/0"), 100, "all v6", 0);
+        assert!(list.is_banned(&ip("fe80::1"), 0));
+        assert!(!list.is_banned(&ip("8.8.8.8"), 0));
+        list.ban(sn("0.0.0.0/0"), 100, "all v4", 0);
+        assert!(list.is_banned(&ip("8.8.8.8"), 0));
+        assert_eq!(list.len(), 6);
+    }
+
+    #[test]
+    fn expiry_is_exclusive_at_until() {
+        let mut list = BanList::default();
+        list.ban(sn("1.2.3.4"), 100, "x", 0);
+        list.ban(sn("5.0.0.0/8"), 100, "x", 0);
+        assert!(list.is_banned(&ip("1.2.3.4"), 99));
+        assert!(!list.is_banned(&ip("1.2.3.4"), 100));
+        assert!(list.is_banned(&ip("5.6.7.8"), 99));
+        assert!(!list.is_banned(&ip("5.6.7.8"), 100));
+        assert_eq!(list.list(99).len(), 2);
+        assert!(list.list(100).is_empty());
+        // Expired entries are still stored until pruned.
+        assert_eq!(list.len(), 2);
+        assert_eq!(
+            list.ban(sn("9.9.9.9"), 100, "x", 100),
+            BanOutcome::AlreadyExpired
+        );
+        assert_eq!(
+            list.ban(sn("9.9.9.9"), 5, "x", 100),
+            BanOutcome::AlreadyExpired
+        );
+        assert_eq!(list.len(), 2);
+    }
+
+    #[test]
+    fn unban() {
+        let mut list = BanList::default();
+        list.ban(sn("1.2.3.0/24"), 100, "x", 0);
+        list.mark_clean();
+        assert!(
+            !list.unban(&sn("1.2.3.4")),
+            "only the exact subnet is removed"
+        );
+        assert!(!list.is_dirty());
+        assert!(list.unban(&sn("1.2.3.0/24")));
+        assert!(list.is_dirty());
+        assert!(!list.is_banned(&ip("1.2.3.4"), 0));
+        assert!(!list.unban(&sn("1.2.3.0/24")));
+        assert!(list.is_empty());
+    }
+
+    #[test]
+    fn extending_keeps_later_until() {
+        let mut list = BanList::default();
+        list.ban(sn("1.2.3.4"), 200, "first", 0);
+        list.mark_clean();
+        assert_eq!(
+            list.ban(sn("1.2.3.4"), 150, "shorter", 10),
+            BanOutcome::Unchanged
+        );
+        assert_eq!(
+            list.ban(sn("1.2.3.4"), 200, "same", 10),
+            BanOutcome::Unchanged
+        );
+        assert!(!list.is_dirty());
+        assert_eq!(list.get(&sn("1.2.3.4")).unwrap().until, 200);
+        assert_eq!(list.get(&sn("1.2.3.4")).unwrap().reason, "first");
+        assert_eq!(
+            list.ban(sn("1.2.3.4"), 300, "longer", 20),
+            BanOutcome::Extended
+        );
+        assert!(list.is_dirty());
+        let entry = list.get(&sn("1.2.3.4")).unwrap();
+        assert_eq!(
+            entry,
+            &BanEntry {
+                created: 20,
+                until: 300,
+                reason: "longer".into()
+            }
+        );
+        assert_eq!(list.len(), 1);
+        assert!(list.is_banned(&ip("1.2.3.4"), 250));
+    }
+
+    #[test]
+    fn list_is_sorted_and_omits_expired() {
+        let list = sample_list();
+        let shown: Vec<String> = list.list(600).iter().map(|(s, _)| s.to_string()).collect();
+        assert_eq!(shown, ["1.2.3.4/32", "10.0.0.0/8", "2001:db8::/32"]);
+        let shown: Vec<String> = list.list(0).iter().map(|(s, _)| s.to_string()).collect();
+        assert_eq!(
+            shown,
+            ["1.2.3.4/32", "10.0.0.0/8", "::1/128", "2001:db8::/32"]
+        );
+        assert_eq!(list.list(0)[0].1.reason, "spam");
+    }
+
+    #[test]
+    fn prune_and_clear() {
+        let mut list = sample_list();
+        list.mark_clean();
+        assert_eq!(list.prune(499), 0);
+        assert!(!list.is_dirty());
+        assert_eq!(list.prune(1_000), 2);
+        assert!(list.is_dirty());
+        assert_eq!(list.len(), 2);
+        assert!(!list.is_banned(&ip("1.2.3.4"), 0));
+        assert!(list.is_banned(&ip("10.1.1.1"), 0));
+        list.mark_clean();
+        list.clear();
+        assert!(list.is_dirty());
+        assert!(list.is_empty());
+        assert!(!list.is_banned(&ip("10.1.1.1"), 0));
+        assert!(!list.is_banned(&ip("2001:db8::1"), 0));
+        list.mark_clean();
+        list.clear();
+        assert!(!list.is_dirty());
+    }
+
+    #[test]
+    fn cap_holds_with_20000_inserts() {
+        let mut list = BanList::default();
+        assert_eq!(list.max_entries(), DEFAULT_MAX_ENTRIES);
+        let now = 1_000;
+        for i in 0..20_000u32 {
+            let addr = v4(0x0a00_0000u32 + i);
+            let outcome = list.ban(Subnet::single(addr), now + 100 + u64::from(i), "flood", now);
+            assert!(list.len() <= DEFAULT_MAX_ENTRIES);
+            if i < 10_000 {
+                assert_eq!(outcome, BanOutcome::Added);
+            } else {
+                // The soonest-expiring entry is the oldest one.
+                let victim = Subnet::single(v4(0x0a00_0000u32 + i - 10_000));
+                assert_eq!(outcome, BanOutcome::AddedEvicting(victim));
+            }
+        }
+        assert_eq!(list.len(), DEFAULT_MAX_ENTRIES);
+        for i in [0u32, 5_000, 9_999] {
+            assert!(!list.is_banned(&v4(0x0a00_0000u32 + i), now));
+        }
+        for i in [10_000u32, 15_000, 19_999] {
+            assert!(list.is_banned(&v4(0x0a00_0000u32 + i), now));
+        }
+    }
+
+    #[test]
+    fn cap_keeps_the_longest_bans_in_any_order() {
+        let max = 500;
+        let mut list = BanList::new(max);
+        let mut rng = Lcg(7);
+        let mut all = Vec::new();
+        for i in 0..5_000u32 {
+            let until = 10 + rng.next() % 100_000;
+            let subnet = Subnet::single(v4(0xc000_0000u32 + i));
+            list.ban(subnet, until, "r", 0);
+            all.push((until, subnet));
+            assert!(list.len() <= max);
+        }
+        // What is kept is exactly the `max` latest-expiring bans (ties: larger subnet).
+        all.sort();
+        let expected: BTreeSet<Subnet> = all[all.len() - max..].iter().map(|&(_, s)| s).collect();
+        let kept: BTreeSet<Subnet> = list.list(0).into_iter().map(|(s, _)| s).collect();
+        assert_eq!(kept, expected);
+    }
+
+    #[test]
+    fn full_list_prunes_expired_before_evicting() {
+        let mut list = BanList::new(3);
+        list.ban(sn("1.1.1.1"), 50, "short", 0);
+        list.ban(sn("2.2.2.2"), 500, "long", 0);
+        list.ban(sn("3.3.3.3"), 600, "long", 0);
+        // At t=60 the first ban has expired: it is pruned, nothing live is evicted.
+        assert_eq!(list.ban(sn("4.4.4.4"), 100, "new", 60), BanOutcome::Added);
+        assert_eq!(list.len(), 3);
+        assert!(list.get(&sn("1.1.1.1")).is_none());
+        // Full of live bans: the soonest-expiring (4.4.4.4 until 100) is evicted.
+        assert_eq!(
+            list.ban(sn("5.5.5.5"), 700, "newer", 60),
+            BanOutcome::AddedEvicting(sn("4.4.4.4"))
+        );
+        // A new ban that would expire before all stored ones is the one dropped.
+        assert_eq!(
+            list.ban(sn("6.6.6.6"), 400, "brief", 60),
+            BanOutcome::Rejected
+        );
+        assert!(!BanOutcome::Rejected.is_in_force());
+        assert!(!list.is_banned(&ip("6.6.6.6"), 60));
+        // Equal expiry: the stored one gives way.
+        assert_eq!(
+            list.ban(sn("7.7.7.7"), 500, "tie", 60),
+            BanOutcome::AddedEvicting(sn("2.2.2.2"))
+        );
+        // Extending an existing entry needs no room.
+        assert_eq!(
+            list.ban(sn("3.3.3.3"), 900, "ext", 60),
+            BanOutcome::Extended
+        );
+        assert_eq!(list.len(), 3);
+    }
+
+    #[test]
+    fn zero_capacity_rejects_everything() {
+        let mut list = BanList::new(0);
+        assert_eq!(list.ban(sn("1.1.1.1"), 50, "x", 0), BanOutcome::Rejected);
+        assert!(list.is_empty());
+        assert!(!list.is_dirty());
+        assert_eq!(BanList::new(usize::MAX).max_entries(), HARD_MAX_ENTRIES);
+    }
+
+    #[test]
+    fn lookup_matches_brute_force() {
+        let mut list = BanList::new(HARD_MAX_ENTRIES);
+        let mut rng = Lcg(42);
+        let mut bans = Vec::new();
+        for _ in 0..300 {
+            let r = rng.next();
+            let subnet = if r % 2 == 0 {
+                let a = v4(0x0a00_0000u32 | (rng.next() as u32 & 0x00ff_ffff));
+                Subnet::new(a, 8 + (rng.next() % 25) as u8).unwrap()
+            } else {
+                let a = v6(0x2001_0db8_0000_0000_0000_0000_0000_0000u128
+                    | u128::from(rng.next()) << 40
+                    | u128::from(rng.next()));
+                Subnet::new(a, 32 + (rng.next() % 97) as u8).unwrap()
+            };
+            let until = 1 + rng.next() % 200;
+            if list.ban(subnet, until, "", 0).is_in_force() {
+                let until = list.get(&subnet).unwrap().until;
+                bans.retain(|&(s, _)| s != subnet);
+                bans.push((subnet, until));
+            }
+        }
+        for _ in 0..3_000 {
+            let addr = if rng.next() % 2 == 0 {
+                v4(0x0a00_0000u32 | (rng.next() as u32 & 0x00ff_ffff))
+            } else {
+                v6(0x2001_0db8_0000_0000_0000_0000_0000_0000u128
+                    | u128::from(rng.next() % 4) << 80
+                    | u128::from(rng.next()))
+            };
+            let now = rng.next() % 200;
+            let expected = bans
+                .iter()
+                .any(|(s, until)| s.contains(&addr) && *until > now);
+            assert_eq!(list.is_banned(&addr, now), expected, "{addr} at {now}");
+        }
+        // And every banned network address is found.
+        for (s, until) in &bans {
+            assert!(list.is_banned(&s.network(), until - 1));
+        }
+    }
+
+    #[test]
+    fn reasons_are_bounded_and_sanitised() {
+        let mut list = BanList::default();
+        list.ban(sn("1.1.1.1"), 50, &"x".repeat(10_000), 0);
+        assert_eq!(
+            list.get(&sn("1.1.1.1")).unwrap().reason.len(),
+            MAX_REASON_LEN
+        );
+        // Multi-byte characters are not split.
+        list.ban(sn("2.2.2.2"), 50, &"é".repeat(1_000), 0);
+        let r = &list.get(&sn("2.2.2.2")).unwrap().reason;
+        assert!(r.len() <= MAX_REASON_LEN && r.len() >= MAX_REASON_LEN - 1);
+        assert!(r.chars().all(|c| c == 'é'));
+        list.ban(sn("3.3.3.3"), 50, "line\nbreak\x1b[31m\0", 0);
+        assert_eq!(list.get(&sn("3.3.3.3")).unwrap().reason, "line break [31m ");
+    }
+
+    #[test]
+    fn entry_encoding_bound_holds() {
+        let entry = BanEntry {
+            created: u64::MAX,
+            until: u64::MAX,
+            reason: "\u{10ffff}".repeat(MAX_REASON_LEN / 4),
+        };
+        assert_eq!(entry.reason.len(), MAX_REASON_LEN);
+        let item = (sn("ffff::1"), entry);
+        let bytes = bincode::serde::encode_to_vec(&item, bincode_config()).unwrap();
+        assert!(bytes.len() <= MAX_ENTRY_ENCODED_LEN, "{}", bytes.len());
+        const { assert!(HARD_MAX_ENTRIES * MAX_ENTRY_ENCODED_LEN + MAX_VARINT_LEN <= MAX_BODY_LEN) };
+    }
+
+    #[test]
+    fn save_load_round_trip() {
+        let dir = TestDir::new("roundtrip");
+        let path = dir.path("banlist.dat");
+        let mut list = sample_list();
+        assert!(list.save_if_dirty(&path).unwrap());
+        assert!(!list.is_dirty());
+        assert!(!list.save_if_dirty(&path).unwrap());
+
+        let loaded = BanList::load(&path, 10, DEFAULT_MAX_ENTRIES).unwrap();
+        assert_eq!(loaded.list(10), list.list(10));
+        assert_eq!(loaded.len(), 4);
+        assert!(!loaded.is_dirty());
+        assert!(loaded.is_banned(&ip("10.9.9.9"), 10));
+        assert!(loaded.is_banned(&ip("2001:db8::1"), 10));
+        // Saving twice over the same path works and leaves no temporary files.
+        loaded.save(&path).unwrap();
+        loaded.save(&path).unwrap();
+        let names: Vec<_> = fs::read_dir(&dir.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["banlist.dat"]);
+        // Deterministic output.
+        let first = fs::read(&path).unwrap();
+        list.save(&path).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), first);
+
+        // Empty list round trip.
+        BanList::default().save(&path).unwrap();
+        assert!(BanList::load(&path, 0, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn load_prunes_expired_entries() {
+        let dir = TestDir::new("prune");
+        let path = dir.path("bans");
+        sample_list().save(&path).unwrap();
+        let loaded = BanList::load(&path, 1_000, DEFAULT_MAX_ENTRIES).unwrap();
+        let shown: Vec<String> = loaded.list(0).iter().map(|(s, _)| s.to_string()).collect();
+        assert_eq!(shown, ["10.0.0.0/8", "2001:db8::/32"]);
+        assert_eq!(loaded.len(), 2);
+        assert!(loaded.is_dirty(), "dropping entries makes the file stale");
+    }
+
+    #[test]
+    fn truncation_at_every_length_is_an_error() {
+        let dir = TestDir::new("truncate");
+        let path = dir.path("bans");
+        sample_list().save(&path).unwrap();
+        let full = fs::read(&path).unwrap();
+        let cut = dir.path("cut");
+        for n in 0..full.len() {
+            fs::write(&cut, &full[..n]).unwrap();
+            assert!(
+                BanList::load(&cut, 0, DEFAULT_MAX_ENTRIES).is_err(),
+                "length {n}"
+            );
+        }
+        let mut longer = full.clone();
+        longer.push(0);
+        fs::write(&cut, &longer).unwrap();
+        assert!(matches!(
+            BanList::load(&cut, 0, DEFAULT_MAX_ENTRIES),
+            Err(LoadError::TrailingData)
+        ));
+    }
+
+    #[test]
+    fn flipped_bytes_are_errors() {
+        let dir = TestDir::new("flip");
+        let path = dir.path("bans");
+        sample_list().save(&path).unwrap();
+        let full = fs::read(&path).unwrap();
+        let bad = dir.path("bad");
+        for i in 0..full.len() {
+            for mask in [0x01u8, 0x80, 0xff] {
+                let mut data = full.clone();
+                data[i] ^= mask;
+                fs::write(&bad, &data).unwrap();
+                assert!(
+                    BanList::load(&bad, 0, DEFAULT_MAX_ENTRIES).is_err(),
+                    "byte {i}"
+                );
+            }
+        }
+        // A body flip is caught by the checksum specifically.
+        let mut data = full.clone();
+        let last = data.len() - 1;
+        data[last] ^= 1;
+        fs::write(&bad, &data).unwrap();
+        assert!(matches!(
+            BanList::load(&bad, 0, DEFAULT_MAX_ENTRIES),
+            Err(LoadError::ChecksumMismatch)
+        ));
+        data = full.clone();
+        data[0] ^= 1;
+        fs::write(&bad, &data).unwrap();
+        assert!(matches!(
+            BanList::load(&bad, 0, DEFAULT_MAX_ENTRIES),
+            Err(LoadError::BadMagic)
+        ));
+    }
+
+    #[test]
+    fn wrong_version_is_an_error() {
+        let dir = TestDir::new("version");
+        let path = dir.path("bans");
+        sample_list().save(&path).unwrap();
+        let mut data = fs::read(&path).unwrap();
+        data[8..12].copy_from_slice(&2u32.to_le_bytes());
+        fs::write(&path, &data).unwrap();
+        let err = BanList::load(&path, 0, DEFAULT_MAX_ENTRIES).unwrap_err();
+        assert!(matches!(err, LoadError::UnsupportedVersion(2)));
+        assert_eq!(
+            err.to_string(),
+            "unsupported ban file version 2 (expected 1)"
+        );
+    }
+
+    /// A file with a valid header and checksum around an arbitrary body.
+    fn forge(body: &[u8]) -> Vec<u8> {
+        let mut data = Vec::new();
+        data.extend_from_slice(&FILE_MAGIC);
+        data.extend_from_slice(&FILE_VERSION.to_le_bytes());
+        data.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        data.extend_from_slice(&Sha256::digest(body));
+        data.extend_from_slice(body);
+        data
+    }
+
+    #[test]
+    fn forged_files_with_valid_checksums_are_rejected() {
+        let dir = TestDir::new("forged");
+        let path = dir.path("bans");
+        let load = |data: &[u8]| {
+            fs::write(&path, data).unwrap();
+            BanList::load(&path, 0, 3)
+        };
+        let entry = |until: u64| BanEntry {
+            created: 0,
+            until,
+            reason: "r".into(),
+        };
+        let encode = |v: &Vec<(Subnet, BanEntry)>| {
+            bincode::serde::encode_to_vec(v, bincode_config()).unwrap()
+        };
+
+        // Too many entries (checked from the length prefix before decoding).
+        let four: Vec<_> = ["1.1.1.1", "2.2.2.2", "3.3.3.3", "4.4.4.4"]
+            .iter()
+            .map(|s| (sn(s), entry(100)))
+            .collect();
+        assert!(matches!(
+            load(&forge(&encode(&four))),
+            Err(LoadError::TooManyEntries { count: 4, max: 3 })
+        ));
+        // A huge claimed count with no data behind it.
+        let huge = bincode::serde::encode_to_vec(u64::MAX, bincode_config()).unwrap();
+        assert!(matches!(
+            load(&forge(&huge)),
+            Err(LoadError::TooManyEntries { .. })
+        ));
+        // A plausible count with garbage entries.
+        let mut garbage = bincode::serde::encode_to_vec(2u64, bincode_config()).unwrap();
+        garbage.extend_from_slice(&[0xff; 40]);
+        assert!(matches!(load(&forge(&garbage)), Err(LoadError::Decode(_))));
+        // Empty body.
+        assert!(matches!(load(&forge(&[])), Err(LoadError::Decode(_))));
+        // Valid entries followed by extra bytes inside the checksummed body.
+        let mut extra = encode(&four[..2].to_vec());
+        extra.push(0);
+        assert!(matches!(load(&forge(&extra)), Err(LoadError::TrailingData)));
+        // Duplicates, including one spelled as a mapped IPv6 subnet.
+        let dup = vec![(sn("1.1.1.1"), entry(100)), (sn("1.1.1.1"), entry(200))];
+        assert!(matches!(
+            load(&forge(&encode(&dup))),
+            Err(LoadError::DuplicateEntry(_))
+        ));
+        let raw: Vec<((IpAddr, u8), BanEntry)> = vec![
+            ((ip("1.1.1.1"), 32), entry(100)),
+            ((ip("::ffff:1.1.1.1"), 128), entry(100)),
+        ];
+        let mapped = bincode::serde::encode_to_vec(&raw, bincode_config()).unwrap();
+        assert!(matches!(
+            load(&forge(&mapped)),
+            Err(LoadError::DuplicateEntry(_))
+        ));
+        // An invalid prefix length.
+        let raw: Vec<((IpAddr, u8), BanEntry)> = vec![((ip("1.1.1.1"), 33), entry(100))];
+        let bad_prefix = bincode::serde::encode_to_vec(&raw, bincode_config()).unwrap();
+        assert!(matches!(
+            load(&forge(&bad_prefix)),
+            Err(LoadError::Decode(_))
+        ));
+        // An over-long reason is accepted but cut down.
+        let long = vec![(
+            sn("1.1.1.1"),
+            BanEntry {
+                created: 0,
+                until: 100,
+                reason: "y".repeat(MAX_REASON_LEN + 10),
+            },
+        )];
+        let list = load(&forge(&encode(&long))).unwrap();
+        assert_eq!(
+            list.get(&sn("1.1.1.1")).unwrap().reason.len(),
+            MAX_REASON_LEN
+        );
+        // A file far larger than `max_entries` allows is refused without being decoded.
+        assert!(matches!(
+            load(&vec![0u8; 1 << 20]),
+            Err(LoadError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn load_or_new_warnings() {
+        let dir = TestDir::new("load-or-new");
+        let missing = dir.path("missing");
+        let (list, warning) = BanList::load_or_new(&missing, 0, 10);
+        assert!(list.is_empty());
+        assert_eq!(warning, None);
+        assert_eq!(list.max_entries(), 10);
+
+        let path = dir.path("bans");
+        sample_list().save(&path).unwrap();
+        let (list, warning) = BanList::load_or_new(&path, 0, DEFAULT_MAX_ENTRIES);
+        assert_eq!(list.len(), 4);
+        assert_eq!(warning, None);
+
+        let full = fs::read(&path).unwrap();
+        let mut wrong_version = full.clone();
+        wrong_version[8] = 9;
+        let mut flipped = full.clone();
+        flipped[HEADER_LEN + 3] ^= 0x10;
+        let corrupt: [&[u8]; 5] = [
+            &[],
+            b"hello world, not a ban file",
+            &full[..full.len() / 2],
+            &wrong_version,
+            &flipped,
+        ];
+        for data in corrupt {
+            fs::write(&path, data).unwrap();
+            let (list, warning) = BanList::load_or_new(&path, 0, DEFAULT_MAX_ENTRIES);
+            assert!(list.is_empty());
+            let warning = warning.expect("corrupt file must warn");
+            assert!(warning.contains("ignoring ban list"), "{warning}");
+        }
+        // A directory where the file should be is an error too, not a panic.
+        let (list, warning) = BanList::load_or_new(&dir.0, 0, DEFAULT_MAX_ENTRIES);
+        assert!(list.is_empty());
+        assert!(warning.is_some());
+    }
+
+    #[test]
+    fn save_errors_are_reported() {
+        let dir = TestDir::new("save-err");
+        let list = sample_list();
+        assert!(list.save(dir.path("no-such-dir").join("bans")).is_err());
+        assert!(list.save(Path::new("/")).is_err());
+        let names: Vec<_> = fs::read_dir(&dir.0).unwrap().collect();
+        assert!(names.is_empty());
+    }
+
+    #[test]
+    fn score_transient_halves_every_60_seconds() {
+        let t0 = Instant::now();
+        let mut score = DecayingScore::new();
+        assert_eq!(score.value(t0), 0);
+        assert_eq!(score.increase(0, 100, t0), 100);
+        assert_eq!(score.value(t0 + Duration::from_secs(60)), 50);
+        assert_eq!(score.value(t0 + Duration::from_secs(120)), 25);
+        assert_eq!(score.value(t0 + Duration::from_secs(30)), 70); // 100 / sqrt(2)
+        assert_eq!(score.value(t0 + Duration::from_secs(3_600)), 0);
+        assert_eq!(score.transient_value(t0 + Duration::from_secs(60)), 50);
+        assert_eq!(SCORE_HALF_LIFE, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn score_persistent_part_stays_and_parts_sum() {
+        let t0 = Instant::now();
+        let mut score = DecayingScore::new();
+        assert_eq!(score.increase(10, 0, t0), 10);
+        assert_eq!(score.value(t0 + Duration::from_secs(86_400)), 10);
+        assert_eq!(score.increase(5, 40, t0), 55);
+        assert_eq!(score.persistent(), 15);
+        // 15 + 40/2 after one half-life, then +20 transient on top of the decayed 20.
+        let t1 = t0 + Duration::from_secs(60);
+        assert_eq!(score.value(t1), 35);
+        assert_eq!(score.increase(0, 20, t1), 55);
+        assert_eq!(score.value(t1 + Duration::from_secs(60)), 15 + 20);
+        score.reset();
+        assert_eq!(score.value(t1), 0);
+    }
+
+    #[test]
+    fn score_threshold_crossing() {
+        const THRESHOLD: u32 = 100;
+        let t0 = Instant::now();
+        // A burst crosses the threshold...
+        let mut burst = DecayingScore::new();
+        assert!(burst.increase(0, 60, t0) < THRESHOLD);
+        assert!(burst.increase(0, 60, t0 + Duration::from_secs(1)) >= THRESHOLD);
+        // ...the same offences a minute apart do not...
+        let mut slow = DecayingScore::new();
+        assert!(slow.increase(0, 60, t0) < THRESHOLD);
+        assert_eq!(slow.increase(0, 60, t0 + Duration::from_secs(60)), 90);
+        // ...but persistent points accumulate regardless of spacing.
+        let mut persistent = DecayingScore::new();
+        for i in 0..3u64 {
+            assert!(persistent.increase(25, 0, t0 + Duration::from_secs(i * 600)) < THRESHOLD);
+        }
+        assert_eq!(
+            persistent.increase(25, 0, t0 + Duration::from_secs(1_800)),
+            THRESHOLD
+        );
+    }
+
+    #[test]
+    fn score_saturates_and_tolerates_time_going_backwards() {
+        let t0 = Instant::now();
+        let mut score = DecayingScore::new();
+        assert_eq!(score.increase(u32::MAX, u32::MAX, t0), u32::MAX);
+        assert_eq!(score.increase(u32::MAX, u32::MAX, t0), u32::MAX);
+        assert_eq!(score.persistent(), u32::MAX);
+        assert_eq!(score.transient_value(t0), u32::MAX);
+
+        let mut score = DecayingScore::new();
+        let later = t0 + Duration::from_secs(120);
+        score.increase(0, 100, later);
+        // An earlier instant counts as no time elapsed and does not rewind the clock.
+        assert_eq!(score.value(t0), 100);
+        assert_eq!(score.increase(0, 10, t0), 110);
+        assert_eq!(score.value(later + Duration::from_secs(60)), 55);
+    }
+}

@@ -1,0 +1,93 @@
+//! Inventory relay of blocks and transactions: ids, verdicts, the relay cache, what each
+//! peer knows, and request tracking. The pieces here are sans-IO; the engine wires them
+//! to connections.
+
+pub mod bounded;
+pub mod tracker;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::wire::{sha256d, Hash256, InvKind};
+
+/// The two kinds of relayed item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ItemKind {
+    Block,
+    Tx,
+}
+
+impl ItemKind {
+    pub fn inv_kind(self) -> InvKind {
+        match self {
+            ItemKind::Block => InvKind::BLOCK,
+            ItemKind::Tx => InvKind::TX,
+        }
+    }
+
+    /// Maps an inventory type to a relayed kind; witness variants count as the base kind,
+    /// anything else is not relayed.
+    pub fn from_inv(kind: InvKind) -> Option<ItemKind> {
+        match kind {
+            InvKind::TX | InvKind::WITNESS_TX => Some(ItemKind::Tx),
+            InvKind::BLOCK | InvKind::WITNESS_BLOCK => Some(ItemKind::Block),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ItemKind::Block => "block",
+            ItemKind::Tx => "tx",
+        }
+    }
+}
+
+/// The node's judgement of a received item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Valid and new: relay it to peers that do not have it.
+    Accepted,
+    /// Not relayed, sender not blamed (already known, not interesting, ...).
+    Ignored,
+    /// Invalid: the sender is penalised and the item is not relayed.
+    Invalid,
+    /// The node validates asynchronously and reports later with `report_verdict`.
+    Pending,
+}
+
+/// Computes an item's id from its bytes. Must be pure and thread-safe: it runs on the
+/// engine's network threads.
+pub type ItemHasher = Arc<dyn Fn(ItemKind, &[u8]) -> Hash256 + Send + Sync>;
+
+/// Bitcoin's ids: SHA-256d of a transaction, SHA-256d of a block's 80-byte header.
+pub fn bitcoin_item_id(kind: ItemKind, data: &[u8]) -> Hash256 {
+    match kind {
+        ItemKind::Tx => sha256d(data),
+        ItemKind::Block => sha256d(data.get(..80).unwrap_or(data)),
+    }
+}
+
+/// An item kept so the engine can answer GETDATA for it itself.
+#[derive(Clone, Debug)]
+pub struct CachedItem {
+    pub kind: ItemKind,
+    pub data: Bytes,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_id_hashes_only_the_header() {
+        let mut block = vec![7u8; 80];
+        let header_id = bitcoin_item_id(ItemKind::Block, &block);
+        block.extend_from_slice(&[1, 2, 3]);
+        assert_eq!(bitcoin_item_id(ItemKind::Block, &block), header_id);
+        assert_ne!(bitcoin_item_id(ItemKind::Tx, &block), header_id);
+        assert_eq!(ItemKind::from_inv(InvKind::WITNESS_TX), Some(ItemKind::Tx));
+        assert_eq!(ItemKind::from_inv(InvKind::FILTERED_BLOCK), None);
+    }
+}
