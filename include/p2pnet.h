@@ -806,6 +806,24 @@ enum p2pnet_result p2pnet_reply_add_header(struct p2pnet_reply *reply,
 enum p2pnet_result p2pnet_reply_add_hash(struct p2pnet_reply *reply,
                                          const uint8_t *hash);
 
+/**
+ * Writes SHA-256d of `data` (`len` bytes) into `out_hash` (32 bytes): the hash behind
+ * Bitcoin's ids and message checksums, for nodes and tools that need the same digest.
+ */
+enum p2pnet_result p2pnet_sha256d(const uint8_t *data,
+                                  size_t len,
+                                  uint8_t *out_hash);
+
+/**
+ * Writes the id this engine gives an item (`kind` is a `p2pnet_item_kind` value) into
+ * `out_hash` (32 bytes), using the installed hash function or Bitcoin's default.
+ */
+enum p2pnet_result p2pnet_item_id(const struct p2pnet_engine *engine,
+                                  uint32_t kind,
+                                  const uint8_t *data,
+                                  size_t len,
+                                  uint8_t *out_hash);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

@@ -849,6 +849,11 @@ impl Engine {
         })
     }
 
+    /// The id this engine gives an item.
+    pub fn item_id(&self, kind: ItemKind, data: &[u8]) -> Hash256 {
+        self.shared.item_id(kind, data)
+    }
+
     /// Installs the function that computes item ids (default: Bitcoin's).
     pub fn set_item_hasher(&self, hasher: Option<ItemHasher>) -> Result<()> {
         self.not_stopped()?;

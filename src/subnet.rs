@@ -559,6 +559,16 @@ mod tests {
     }
 
     #[test]
+    fn human_readable_deserialize_parses_cidr() {
+        use serde::de::value::{Error, StrDeserializer};
+        use serde::de::IntoDeserializer;
+        let de: StrDeserializer<'_, Error> = "::ffff:1.2.3.4/120".into_deserializer();
+        assert_eq!(Subnet::deserialize(de).unwrap(), sn("1.2.3.0/24"));
+        let de: StrDeserializer<'_, Error> = "1.2.3.4/33".into_deserializer();
+        assert!(Subnet::deserialize(de).is_err());
+    }
+
+    #[test]
     fn bincode_round_trip_and_validation() {
         let config = bincode::config::standard();
         for s in ["1.2.3.0/24", "::/0", "2001:db8::1/128", "0.0.0.0/0"] {

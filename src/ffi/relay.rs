@@ -625,3 +625,57 @@ pub unsafe extern "C" fn p2pnet_reply_add_hash(
         Ok(())
     })
 }
+
+/// Writes SHA-256d of `data` (`len` bytes) into `out_hash` (32 bytes): the hash behind
+/// Bitcoin's ids and message checksums, for nodes and tools that need the same digest.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_sha256d(
+    data: *const u8,
+    len: usize,
+    out_hash: *mut u8,
+) -> p2pnet_result {
+    boundary(|| {
+        // SAFETY: `data` is NULL or `len` readable bytes, per the C contract.
+        let bytes = unsafe { bytes_arg(data, len, "data") }?;
+        if out_hash.is_null() {
+            return Err(FfiError::null("out_hash"));
+        }
+        let digest = crate::wire::sha256d(bytes);
+        // SAFETY: non-null `out_hash` has room for 32 bytes, per the C contract.
+        unsafe { std::ptr::copy_nonoverlapping(digest.as_ptr(), out_hash, 32) };
+        Ok(())
+    })
+}
+
+/// Writes the id this engine gives an item (`kind` is a `p2pnet_item_kind` value) into
+/// `out_hash` (32 bytes), using the installed hash function or Bitcoin's default.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_item_id(
+    engine: *const p2pnet_engine,
+    kind: u32,
+    data: *const u8,
+    len: usize,
+    out_hash: *mut u8,
+) -> p2pnet_result {
+    boundary(|| {
+        let engine = engine_ref(engine)?;
+        let kind = match kind {
+            0 => ItemKind::Block,
+            1 => ItemKind::Tx,
+            other => {
+                return Err(FfiError::invalid(format!(
+                    "{other} is not a p2pnet_item_kind"
+                )))
+            }
+        };
+        // SAFETY: `data` is NULL or `len` readable bytes, per the C contract.
+        let bytes = unsafe { bytes_arg(data, len, "data") }?;
+        if out_hash.is_null() {
+            return Err(FfiError::null("out_hash"));
+        }
+        let id = engine.item_id(kind, bytes);
+        // SAFETY: non-null `out_hash` has room for 32 bytes, per the C contract.
+        unsafe { std::ptr::copy_nonoverlapping(id.as_ptr(), out_hash, 32) };
+        Ok(())
+    })
+}
