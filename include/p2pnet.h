@@ -113,6 +113,10 @@ typedef enum p2pnet_disconnect_reason {
    * An outbound connection attempt failed (resolve, refuse or timeout).
    */
   P2PNET_DISCONNECT_CONNECT_FAILED = 11,
+  /**
+   * The peer's address was banned (by `p2pnet_ban` or for misbehaviour).
+   */
+  P2PNET_DISCONNECT_BANNED = 12,
 } p2pnet_disconnect_reason;
 
 /**
@@ -185,6 +189,28 @@ typedef struct p2pnet_engine p2pnet_engine;
  * `p2pnet_reply_add_hash`.
  */
 typedef struct p2pnet_reply p2pnet_reply;
+
+/**
+ * One ban in force, as listed by `p2pnet_list_bans`.
+ */
+typedef struct p2pnet_ban_entry {
+  /**
+   * The banned subnet in CIDR form ("127.0.0.0/24", "2001:db8::/32"), NUL-terminated.
+   */
+  char subnet[64];
+  /**
+   * When the ban was made, in Unix seconds.
+   */
+  int64_t created;
+  /**
+   * When it ends, in Unix seconds.
+   */
+  int64_t until;
+  /**
+   * Why, NUL-terminated (at most 256 bytes).
+   */
+  char reason[257];
+} p2pnet_ban_entry;
 
 /**
  * A snapshot of one connected peer. Plain data: strings are fixed-size, NUL-terminated
@@ -354,6 +380,48 @@ typedef struct p2pnet_sync_status {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Bans `subnet` (an address or CIDR subnet, IPv4 or IPv6) for `duration_s` seconds.
+ * Connections from it are refused before any byte is read, it is never dialled, and
+ * current connections inside it are dropped with `P2PNET_DISCONNECT_BANNED`. Bans are
+ * persisted in the data directory when one is set. `reason` may be NULL.
+ *
+ * Ownership: strings are borrowed and copied.
+ */
+enum p2pnet_result p2pnet_ban(struct p2pnet_engine *engine,
+                              const char *subnet,
+                              uint64_t duration_s,
+                              const char *reason);
+
+/**
+ * Bans `subnet` until the Unix time `until` (seconds, in the future); as `p2pnet_ban`.
+ */
+enum p2pnet_result p2pnet_ban_until(struct p2pnet_engine *engine,
+                                    const char *subnet,
+                                    int64_t until,
+                                    const char *reason);
+
+/**
+ * Lifts the ban on exactly `subnet`; `P2PNET_ERR_NOT_FOUND` when there is none.
+ */
+enum p2pnet_result p2pnet_unban(struct p2pnet_engine *engine,
+                                const char *subnet);
+
+/**
+ * Copies the bans in force into `out_bans` and their number into `*out_count`; with too
+ * small a `capacity` nothing is copied, `*out_count` receives the number needed and the
+ * result is `P2PNET_ERR_BUFFER_TOO_SMALL`. `out_bans` may be NULL when `capacity` is 0.
+ */
+enum p2pnet_result p2pnet_list_bans(const struct p2pnet_engine *engine,
+                                    struct p2pnet_ban_entry *out_bans,
+                                    size_t capacity,
+                                    size_t *out_count);
+
+/**
+ * Lifts every ban.
+ */
+enum p2pnet_result p2pnet_clear_bans(struct p2pnet_engine *engine);
 
 /**
  * Registers the peer-connected callback. `cb` NULL unregisters (then `user_data` and
@@ -535,6 +603,28 @@ enum p2pnet_result p2pnet_config_set_tx_trickle_ms(struct p2pnet_config *config,
 enum p2pnet_result p2pnet_config_set_request_timeouts_ms(struct p2pnet_config *config,
                                                          uint32_t tx_ms,
                                                          uint32_t block_ms);
+
+/**
+ * Sets the directory where the ban list (and address book) are kept; it is created if
+ * missing. Without one, they live in memory only.
+ *
+ * Ownership: `path` is borrowed and copied.
+ */
+enum p2pnet_result p2pnet_config_set_data_dir(struct p2pnet_config *config,
+                                              const char *path);
+
+/**
+ * Sets how long a misbehaving peer's address stays banned (default 86400 s; > 0).
+ */
+enum p2pnet_result p2pnet_config_set_ban_time_s(struct p2pnet_config *config,
+                                                uint32_t seconds);
+
+/**
+ * Sets the most bans kept (default 10000, at most 100000); when full, the ban expiring
+ * soonest gives way, and a new ban shorter than all stored ones is refused.
+ */
+enum p2pnet_result p2pnet_config_set_max_bans(struct p2pnet_config *config,
+                                              uint32_t count_);
 
 /**
  * Creates an engine from a copy of `config`. Nothing runs until `p2pnet_engine_start`.
@@ -823,6 +913,14 @@ enum p2pnet_result p2pnet_item_id(const struct p2pnet_engine *engine,
                                   const uint8_t *data,
                                   size_t len,
                                   uint8_t *out_hash);
+
+/**
+ * A static, human-readable name for a `p2pnet_disconnect_reason` value ("handshake
+ * timeout", ...), or "unknown".
+ *
+ * Ownership: static storage; never free it. May be called from a callback.
+ */
+const char *p2pnet_disconnect_reason_name(uint32_t reason);
 
 #ifdef __cplusplus
 }  // extern "C"

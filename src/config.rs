@@ -1,6 +1,7 @@
 //! Engine settings with network presets (mainnet, testnet, regtest) and validation.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -74,6 +75,12 @@ pub struct Config {
     pub block_request_timeout: Duration,
     /// Bytes of relayed items kept to answer GETDATA without asking the node.
     pub relay_cache_bytes: usize,
+    /// Where the ban list and address book are kept; `None` keeps them in memory only.
+    pub data_dir: Option<PathBuf>,
+    /// How long a misbehaving peer's address stays banned.
+    pub ban_time: Duration,
+    /// The most bans kept; beyond it the ban expiring soonest gives way.
+    pub max_bans: usize,
 }
 
 /// Bitcoin Core's protocol version at the time of the seed design.
@@ -110,6 +117,9 @@ impl Config {
             tx_request_timeout: Duration::from_secs(60),
             block_request_timeout: Duration::from_secs(20),
             relay_cache_bytes: 64 * 1024 * 1024,
+            data_dir: None,
+            ban_time: Duration::from_secs(24 * 60 * 60),
+            max_bans: crate::banman::DEFAULT_MAX_ENTRIES,
         }
     }
 
@@ -148,6 +158,12 @@ impl Config {
                 self.max_message_size
             ));
         }
+        if self.max_bans == 0 || self.max_bans > crate::banman::HARD_MAX_ENTRIES {
+            return fail(format!(
+                "max bans must be between 1 and {}",
+                crate::banman::HARD_MAX_ENTRIES
+            ));
+        }
         if self.worker_threads == 0 {
             return fail("worker threads must be at least 1".into());
         }
@@ -164,6 +180,7 @@ impl Config {
             ("inactivity timeout", self.inactivity_timeout),
             ("transaction request timeout", self.tx_request_timeout),
             ("block request timeout", self.block_request_timeout),
+            ("ban time", self.ban_time),
         ] {
             if d.is_zero() {
                 return fail(format!("{name} must be positive"));

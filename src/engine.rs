@@ -15,6 +15,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, Notify};
 use tracing::instrument::WithSubscriber;
 
+use crate::banman::{BanEntry, BanList};
 use crate::config::Config;
 use crate::dispatch::{
     Callbacks, DataProvider, Dispatcher, Event, GetBlocksCallback, GetHeadersCallback,
@@ -24,10 +25,11 @@ use crate::error::{Error, Result};
 use crate::events::{DisconnectReason, LogLevel, PeerId, PeerInfo};
 use crate::logging::{self, LogFilter};
 use crate::misbehaviour::Offence;
-use crate::peer::{self, PeerHandle};
+use crate::peer::{self, unix_now, PeerHandle};
 use crate::relay::bounded::{BoundedMap, BoundedSet};
 use crate::relay::tracker::{Delivery, RequestTracker};
 use crate::relay::{bitcoin_item_id, CachedItem, ItemHasher, ItemKind, Verdict};
+use crate::subnet::Subnet;
 use crate::wire::{BlockLocator, Hash256, Inventory, Message, MAX_INV_ENTRIES};
 
 /// How long `stop` lets tasks wind down before the runtime is dropped regardless.
@@ -39,6 +41,8 @@ const SEEN_ITEMS: usize = 500_000;
 const RELAY_CACHE_ITEMS: usize = 200_000;
 /// Items waiting for a verdict the node reports later.
 const PENDING_VERDICTS: usize = 100_000;
+/// File name of the ban list inside the data directory.
+const BAN_FILE: &str = "banlist.dat";
 
 /// What happens to a block or transaction once received.
 struct RelayState {
@@ -66,6 +70,11 @@ pub(crate) struct Shared {
     best_height: AtomicI32,
     hasher: RwLock<ItemHasher>,
     relay: RelayState,
+    bans: Mutex<BanList>,
+    /// Wakes the task that writes the ban list after changes.
+    bans_changed: Notify,
+    /// Warnings from loading persisted state, logged once the engine starts.
+    startup_warnings: Mutex<Vec<String>>,
 }
 
 impl Shared {
@@ -175,12 +184,62 @@ impl Shared {
             "misbehaving"
         );
         if reached {
-            tracing::info!(peer = handle.id, addr = %handle.addr, score = total, "disconnecting misbehaving peer");
+            tracing::info!(peer = handle.id, addr = %handle.addr, score = total, "banning misbehaving peer");
             handle.request_close(
                 DisconnectReason::Misbehaviour,
                 format!("misbehaviour score {total} ({what})"),
             );
+            let until = unix_now().max(0) as u64 + self.config.ban_time.as_secs();
+            self.ban(
+                Subnet::single(handle.addr.ip()),
+                until,
+                &format!("misbehaviour: {what}"),
+            );
         }
+    }
+
+    fn ban_path(&self) -> Option<std::path::PathBuf> {
+        self.config.data_dir.as_ref().map(|d| d.join(BAN_FILE))
+    }
+
+    pub fn is_banned(&self, ip: std::net::IpAddr) -> bool {
+        self.bans.lock().is_banned(&ip, unix_now().max(0) as u64)
+    }
+
+    /// Bans a subnet and drops existing connections inside it.
+    fn ban(&self, subnet: Subnet, until: u64, reason: &str) -> bool {
+        let now = unix_now().max(0) as u64;
+        let outcome = self.bans.lock().ban(subnet, until, reason, now);
+        if !outcome.is_in_force() {
+            return false;
+        }
+        for peer in self.peers.read().values() {
+            if subnet.contains(&peer.addr.ip()) {
+                peer.request_close(DisconnectReason::Banned, format!("{subnet} is banned"));
+            }
+        }
+        self.bans_changed.notify_one();
+        true
+    }
+
+    /// Writes the ban list whenever it changed, off the network threads.
+    async fn ban_writer(self: Arc<Self>) {
+        let Some(path) = self.ban_path() else { return };
+        loop {
+            self.bans_changed.notified().await;
+            let shared = self.clone();
+            let path = path.clone();
+            let result = tokio::task::spawn_blocking(move || shared.save_bans(&path)).await;
+            if let Ok(Err(e)) = result {
+                tracing::warn!(error = %e, "cannot write the ban list");
+            }
+        }
+    }
+
+    fn save_bans(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let mut bans = self.bans.lock();
+        bans.prune(unix_now().max(0) as u64);
+        bans.save_if_dirty(path).map(|_| ())
     }
 
     pub fn item_id(&self, kind: ItemKind, data: &[u8]) -> Hash256 {
@@ -427,6 +486,10 @@ impl Shared {
         loop {
             match listener.accept().await {
                 Ok((stream, addr)) => {
+                    if self.is_banned(addr.ip()) {
+                        tracing::debug!(%addr, "inbound connection refused: banned");
+                        continue;
+                    }
                     if !self.admits_inbound() {
                         tracing::debug!(%addr, "inbound connection refused: at capacity");
                         continue;
@@ -451,6 +514,10 @@ impl Shared {
                 .collect();
             let mut last_error = format!("{host} resolved to no address");
             for addr in addrs {
+                if self.is_banned(addr.ip()) {
+                    last_error = format!("{addr} is banned");
+                    continue;
+                }
                 match tokio::time::timeout(self.config.connect_timeout, TcpStream::connect(addr))
                     .await
                 {
@@ -532,6 +599,25 @@ impl Engine {
             pending: Mutex::new(BoundedMap::new(PENDING_VERDICTS, config.relay_cache_bytes)),
             wake: Notify::new(),
         };
+        let mut startup_warnings = Vec::new();
+        let bans = match &config.data_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    Error::Io(std::io::Error::new(
+                        e.kind(),
+                        format!("cannot create data directory {}: {e}", dir.display()),
+                    ))
+                })?;
+                let (bans, warning) = BanList::load_or_new(
+                    dir.join(BAN_FILE),
+                    unix_now().max(0) as u64,
+                    config.max_bans,
+                );
+                startup_warnings.extend(warning);
+                bans
+            }
+            None => BanList::new(config.max_bans),
+        };
         let shared = Arc::new(Shared {
             best_height: AtomicI32::new(config.start_height),
             config,
@@ -547,6 +633,9 @@ impl Engine {
             local_nonces: Mutex::new(HashSet::new()),
             hasher: RwLock::new(Arc::new(bitcoin_item_id)),
             relay,
+            bans: Mutex::new(bans),
+            bans_changed: Notify::new(),
+            startup_warnings: Mutex::new(startup_warnings),
         });
         Ok(Engine {
             shared,
@@ -632,8 +721,12 @@ impl Engine {
                 self.shared.spawn(self.shared.clone().accept_loop(listener));
             }
             self.shared.spawn(self.shared.clone().request_loop());
+            self.shared.spawn(self.shared.clone().ban_writer());
         }
         tracing::dispatcher::with_default(&self.shared.tracing, || {
+            for warning in self.shared.startup_warnings.lock().drain(..) {
+                tracing::warn!("{warning}");
+            }
             tracing::info!(listen = ?local_addr, magic = format_args!("{:#010x}", config.magic), "engine started");
         });
         Ok(Running {
@@ -662,6 +755,11 @@ impl Engine {
         // the flag after its current event.
         let _ = self.shared.events.try_send(Event::Wake);
         running.runtime.shutdown_timeout(SHUTDOWN_GRACE);
+        if let Some(path) = self.shared.ban_path() {
+            // Nothing is left to report a failure to once stopped; the next start warns
+            // if the file is unreadable.
+            let _ = self.shared.save_bans(&path);
+        }
         running.dispatcher.join();
         self.shared.callbacks.clear();
         Ok(())
@@ -793,6 +891,54 @@ impl Engine {
         let handle = self.peer_handle(id)?;
         self.shared
             .add_score(&handle, points, "reported by node", reason);
+        Ok(())
+    }
+
+    /// Bans a subnet ("1.2.3.4", "10.0.0.0/8", "2001:db8::/32") until a Unix time:
+    /// connections from it are refused at accept, it is never dialled, and current
+    /// connections inside it are dropped.
+    pub fn ban_until(&self, subnet: &str, until: u64, reason: &str) -> Result<()> {
+        self.not_stopped()?;
+        let subnet = Subnet::parse(subnet).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        if until <= unix_now().max(0) as u64 {
+            return Err(Error::InvalidArgument("ban end is in the past".into()));
+        }
+        if !self.shared.ban(subnet, until, reason) {
+            return Err(Error::InvalidArgument(format!(
+                "ban of {subnet} not stored: the list is full of bans lasting longer"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Bans a subnet for a duration from now.
+    pub fn ban_for(&self, subnet: &str, duration: Duration, reason: &str) -> Result<()> {
+        let until = (unix_now().max(0) as u64).saturating_add(duration.as_secs().max(1));
+        self.ban_until(subnet, until, reason)
+    }
+
+    /// Lifts a ban; `NotFound` when there was none for exactly this subnet.
+    pub fn unban(&self, subnet: &str) -> Result<()> {
+        self.not_stopped()?;
+        let subnet = Subnet::parse(subnet).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        if !self.shared.bans.lock().unban(&subnet) {
+            return Err(Error::NotFound(format!("{subnet} is not banned")));
+        }
+        self.shared.bans_changed.notify_one();
+        Ok(())
+    }
+
+    /// Bans in force, ordered by subnet.
+    pub fn bans(&self) -> Result<Vec<(Subnet, BanEntry)>> {
+        self.not_stopped()?;
+        Ok(self.shared.bans.lock().list(unix_now().max(0) as u64))
+    }
+
+    /// Lifts every ban.
+    pub fn clear_bans(&self) -> Result<()> {
+        self.not_stopped()?;
+        self.shared.bans.lock().clear();
+        self.shared.bans_changed.notify_one();
         Ok(())
     }
 

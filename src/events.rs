@@ -33,6 +33,8 @@ pub enum DisconnectReason {
     ConnectionLimit,
     /// An outbound connection attempt failed before any handshake.
     ConnectFailed,
+    /// The peer's address was banned.
+    Banned,
 }
 
 impl DisconnectReason {
@@ -51,6 +53,7 @@ impl DisconnectReason {
             DisconnectReason::SendBufferFull => "send buffer full",
             DisconnectReason::ConnectionLimit => "connection limit",
             DisconnectReason::ConnectFailed => "connect failed",
+            DisconnectReason::Banned => "banned",
         }
     }
 }

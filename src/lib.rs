@@ -5,6 +5,7 @@
 //! and calls plain functions. The wire codec and the per-connection state machines are
 //! sans-IO and tested without sockets.
 
+pub mod banman;
 pub mod config;
 mod dispatch;
 pub mod engine;
@@ -16,6 +17,7 @@ pub mod misbehaviour;
 mod peer;
 pub mod relay;
 pub mod session;
+pub mod subnet;
 pub mod wire;
 
 pub use config::{Config, Network};

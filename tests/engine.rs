@@ -170,3 +170,31 @@ fn transaction_crosses_a_line_of_three_exactly_once() {
         "exactly once"
     );
 }
+
+#[test]
+fn bans_refuse_dial_and_persist_across_restart() {
+    let dir = std::env::temp_dir().join(format!("p2pnet-bans-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut c = config("/a/", 0);
+    c.data_dir = Some(dir.clone());
+    let a = Engine::new(c.clone()).unwrap();
+    a.ban_for("127.0.0.0/24", Duration::from_secs(3600), "test")
+        .unwrap();
+    assert!(a
+        .ban_for("not a subnet", Duration::from_secs(1), "")
+        .is_err());
+    let disconnected = disconnected_events(&a);
+    a.start().unwrap();
+    a.add_peer("127.0.0.2", 1).unwrap();
+    let (_, reason) = disconnected.recv_timeout(WAIT).unwrap();
+    assert_eq!(reason, DisconnectReason::ConnectFailed);
+    a.stop().unwrap();
+    drop(a);
+    let b = Engine::new(c).unwrap();
+    let bans = b.bans().unwrap();
+    assert_eq!(bans.len(), 1);
+    assert_eq!(bans[0].0.to_string(), "127.0.0.0/24");
+    b.unban("127.0.0.0/24").unwrap();
+    assert!(b.unban("127.0.0.0/24").is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -331,3 +331,52 @@ pub unsafe extern "C" fn p2pnet_config_set_request_timeouts_ms(
         Ok(())
     })
 }
+
+/// Sets the directory where the ban list (and address book) are kept; it is created if
+/// missing. Without one, they live in memory only.
+///
+/// Ownership: `path` is borrowed and copied.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_data_dir(
+    config: *mut p2pnet_config,
+    path: *const c_char,
+) -> p2pnet_result {
+    update(config, |c| {
+        // SAFETY: `path` is NULL or a NUL-terminated string, per the C contract.
+        let path = unsafe { str_arg(path, "path") }?;
+        c.data_dir = if path.is_empty() {
+            None
+        } else {
+            Some(path.into())
+        };
+        Ok(())
+    })
+}
+
+/// Sets how long a misbehaving peer's address stays banned (default 86400 s; > 0).
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_ban_time_s(
+    config: *mut p2pnet_config,
+    seconds: u32,
+) -> p2pnet_result {
+    update(config, |c| {
+        if seconds == 0 {
+            return Err(FfiError::invalid("ban time must be positive".into()));
+        }
+        c.ban_time = Duration::from_secs(u64::from(seconds));
+        Ok(())
+    })
+}
+
+/// Sets the most bans kept (default 10000, at most 100000); when full, the ban expiring
+/// soonest gives way, and a new ban shorter than all stored ones is refused.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_max_bans(
+    config: *mut p2pnet_config,
+    count_: u32,
+) -> p2pnet_result {
+    update(config, |c| {
+        c.max_bans = count(count_);
+        Ok(())
+    })
+}

@@ -15,6 +15,7 @@
 #![allow(non_camel_case_types)]
 #![allow(clippy::missing_safety_doc)]
 
+mod bans;
 mod callbacks;
 mod config;
 mod engine;
@@ -22,6 +23,7 @@ mod error;
 mod relay;
 mod types;
 
+pub use bans::*;
 pub use callbacks::*;
 pub use config::*;
 pub use engine::*;

@@ -47,6 +47,8 @@ pub enum p2pnet_disconnect_reason {
     P2PNET_DISCONNECT_CONNECTION_LIMIT = 10,
     /// An outbound connection attempt failed (resolve, refuse or timeout).
     P2PNET_DISCONNECT_CONNECT_FAILED = 11,
+    /// The peer's address was banned (by `p2pnet_ban` or for misbehaviour).
+    P2PNET_DISCONNECT_BANNED = 12,
 }
 
 /// Log severities; a log callback receives records at or above its registered level.
@@ -95,7 +97,7 @@ pub struct p2pnet_peer_info {
     pub misbehaviour_score: u32,
 }
 
-fn copy_c_text<const N: usize>(dst: &mut [c_char; N], text: &str) {
+pub(crate) fn copy_c_text<const N: usize>(dst: &mut [c_char; N], text: &str) {
     let bytes = text.as_bytes();
     let len = bytes
         .iter()
@@ -155,6 +157,7 @@ impl From<DisconnectReason> for p2pnet_disconnect_reason {
             DisconnectReason::SendBufferFull => P2PNET_DISCONNECT_SEND_BUFFER_FULL,
             DisconnectReason::ConnectionLimit => P2PNET_DISCONNECT_CONNECTION_LIMIT,
             DisconnectReason::ConnectFailed => P2PNET_DISCONNECT_CONNECT_FAILED,
+            DisconnectReason::Banned => P2PNET_DISCONNECT_BANNED,
         }
     }
 }
@@ -231,4 +234,29 @@ pub(crate) unsafe fn ref_arg<'a, T>(ptr: *const T, name: &str) -> Result<&'a T, 
 pub(crate) unsafe fn mut_arg<'a, T>(ptr: *mut T, name: &str) -> Result<&'a mut T, FfiError> {
     // SAFETY: validity and exclusivity (when non-null) are the caller's contract.
     unsafe { ptr.as_mut() }.ok_or_else(|| FfiError::null(name))
+}
+
+/// A static, human-readable name for a `p2pnet_disconnect_reason` value ("handshake
+/// timeout", ...), or "unknown".
+///
+/// Ownership: static storage; never free it. May be called from a callback.
+#[no_mangle]
+pub extern "C" fn p2pnet_disconnect_reason_name(reason: u32) -> *const c_char {
+    let name: &'static [u8] = match reason {
+        0 => b"requested\0",
+        1 => b"closed by peer\0",
+        2 => b"I/O error\0",
+        3 => b"handshake timeout\0",
+        4 => b"inactivity timeout\0",
+        5 => b"self connection\0",
+        6 => b"protocol violation\0",
+        7 => b"obsolete version\0",
+        8 => b"misbehaviour\0",
+        9 => b"send buffer full\0",
+        10 => b"connection limit\0",
+        11 => b"connect failed\0",
+        12 => b"banned\0",
+        _ => b"unknown\0",
+    };
+    name.as_ptr().cast()
 }

@@ -1,0 +1,145 @@
+//! Manual bans through the C ABI.
+
+use std::ffi::c_char;
+use std::time::Duration;
+
+use super::engine::{engine_ref, p2pnet_engine};
+use super::error::{boundary, p2pnet_result, FfiError};
+use super::types::{copy_c_text, mut_arg, str_arg};
+
+/// One ban in force, as listed by `p2pnet_list_bans`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct p2pnet_ban_entry {
+    /// The banned subnet in CIDR form ("127.0.0.0/24", "2001:db8::/32"), NUL-terminated.
+    pub subnet: [c_char; 64],
+    /// When the ban was made, in Unix seconds.
+    pub created: i64,
+    /// When it ends, in Unix seconds.
+    pub until: i64,
+    /// Why, NUL-terminated (at most 256 bytes).
+    pub reason: [c_char; 257],
+}
+
+/// Borrows an optional reason string.
+///
+/// # Safety
+/// `reason` must be NULL or a NUL-terminated string.
+unsafe fn reason_arg<'a>(reason: *const c_char) -> Result<&'a str, FfiError> {
+    if reason.is_null() {
+        return Ok("");
+    }
+    // SAFETY: forwarded contract.
+    unsafe { str_arg(reason, "reason") }
+}
+
+/// Bans `subnet` (an address or CIDR subnet, IPv4 or IPv6) for `duration_s` seconds.
+/// Connections from it are refused before any byte is read, it is never dialled, and
+/// current connections inside it are dropped with `P2PNET_DISCONNECT_BANNED`. Bans are
+/// persisted in the data directory when one is set. `reason` may be NULL.
+///
+/// Ownership: strings are borrowed and copied.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_ban(
+    engine: *mut p2pnet_engine,
+    subnet: *const c_char,
+    duration_s: u64,
+    reason: *const c_char,
+) -> p2pnet_result {
+    boundary(|| {
+        let engine = engine_ref(engine)?;
+        // SAFETY: `subnet` is NULL or a NUL-terminated string, per the C contract.
+        let subnet = unsafe { str_arg(subnet, "subnet") }?;
+        // SAFETY: as above for `reason`.
+        let reason = unsafe { reason_arg(reason) }?;
+        if duration_s == 0 {
+            return Err(FfiError::invalid("ban duration must be positive".into()));
+        }
+        Ok(engine.ban_for(subnet, Duration::from_secs(duration_s), reason)?)
+    })
+}
+
+/// Bans `subnet` until the Unix time `until` (seconds, in the future); as `p2pnet_ban`.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_ban_until(
+    engine: *mut p2pnet_engine,
+    subnet: *const c_char,
+    until: i64,
+    reason: *const c_char,
+) -> p2pnet_result {
+    boundary(|| {
+        let engine = engine_ref(engine)?;
+        // SAFETY: `subnet` is NULL or a NUL-terminated string, per the C contract.
+        let subnet = unsafe { str_arg(subnet, "subnet") }?;
+        // SAFETY: as above for `reason`.
+        let reason = unsafe { reason_arg(reason) }?;
+        let until =
+            u64::try_from(until).map_err(|_| FfiError::invalid("ban end is in the past".into()))?;
+        Ok(engine.ban_until(subnet, until, reason)?)
+    })
+}
+
+/// Lifts the ban on exactly `subnet`; `P2PNET_ERR_NOT_FOUND` when there is none.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_unban(
+    engine: *mut p2pnet_engine,
+    subnet: *const c_char,
+) -> p2pnet_result {
+    boundary(|| {
+        let engine = engine_ref(engine)?;
+        // SAFETY: `subnet` is NULL or a NUL-terminated string, per the C contract.
+        let subnet = unsafe { str_arg(subnet, "subnet") }?;
+        Ok(engine.unban(subnet)?)
+    })
+}
+
+/// Copies the bans in force into `out_bans` and their number into `*out_count`; with too
+/// small a `capacity` nothing is copied, `*out_count` receives the number needed and the
+/// result is `P2PNET_ERR_BUFFER_TOO_SMALL`. `out_bans` may be NULL when `capacity` is 0.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_list_bans(
+    engine: *const p2pnet_engine,
+    out_bans: *mut p2pnet_ban_entry,
+    capacity: usize,
+    out_count: *mut usize,
+) -> p2pnet_result {
+    boundary(|| {
+        // SAFETY: `out_count` is NULL or writable, per the C contract.
+        let out_count = unsafe { mut_arg(out_count, "out_count") }?;
+        let bans = engine_ref(engine)?.bans()?;
+        *out_count = bans.len();
+        if bans.len() > capacity {
+            return Err(FfiError {
+                code: p2pnet_result::P2PNET_ERR_BUFFER_TOO_SMALL,
+                message: format!("{} bans, buffer holds {capacity}", bans.len()),
+            });
+        }
+        if bans.is_empty() {
+            return Ok(());
+        }
+        if out_bans.is_null() {
+            return Err(FfiError::null("out_bans"));
+        }
+        // SAFETY: non-null `out_bans` holds `capacity >= bans.len()` records per the
+        // C contract.
+        let out = unsafe { std::slice::from_raw_parts_mut(out_bans, bans.len()) };
+        let secs = |t: u64| i64::try_from(t).unwrap_or(i64::MAX);
+        for (slot, (subnet, entry)) in out.iter_mut().zip(&bans) {
+            *slot = p2pnet_ban_entry {
+                subnet: [0; 64],
+                created: secs(entry.created),
+                until: secs(entry.until),
+                reason: [0; 257],
+            };
+            copy_c_text(&mut slot.subnet, &subnet.to_string());
+            copy_c_text(&mut slot.reason, &entry.reason);
+        }
+        Ok(())
+    })
+}
+
+/// Lifts every ban.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_clear_bans(engine: *mut p2pnet_engine) -> p2pnet_result {
+    boundary(|| Ok(engine_ref(engine)?.clear_bans()?))
+}
