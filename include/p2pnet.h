@@ -161,17 +161,6 @@ typedef enum p2pnet_network {
 } p2pnet_network;
 
 /**
- * Inventory object type. Unknown values are kept, not rejected, so new
- * types from future protocol versions pass through.
- */
-typedef struct InvKind InvKind;
-
-/**
- * A peer address as carried in `version` (services + IPv6 + port).
- */
-typedef struct NetAddress NetAddress;
-
-/**
  * Engine settings. Opaque; create with `p2pnet_config_new`, free with
  * `p2pnet_config_free`.
  */
@@ -505,7 +494,8 @@ enum p2pnet_result p2pnet_config_set_protocol_version(struct p2pnet_config *conf
 
 /**
  * Sets the lowest protocol version a peer may announce; lower ones are disconnected
- * with `P2PNET_DISCONNECT_OBSOLETE_VERSION` (default 60001).
+ * with `P2PNET_DISCONNECT_OBSOLETE_VERSION` (default 60001). `p2pnet_engine_new`
+ * rejects a config whose minimum exceeds its own protocol version.
  */
 enum p2pnet_result p2pnet_config_set_min_protocol_version(struct p2pnet_config *config,
                                                           int32_t version);

@@ -138,7 +138,7 @@ impl Dispatcher {
         thread::current().id() == self.thread_id
     }
 
-    /// Waits for the dispatcher to exit unless we are on it (stop from inside a callback:
+    /// Waits for the dispatcher to exit unless we are on it (free from inside a callback:
     /// the loop exits by itself once that callback returns).
     pub fn join(mut self) {
         if self.is_current_thread() {

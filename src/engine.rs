@@ -572,7 +572,9 @@ struct Running {
 enum Lifecycle {
     Created(mpsc::Receiver<Event>),
     Running(Running),
-    Stopped,
+    /// Holds the dispatcher when `stop` ran on it (from a callback), so that `free` on
+    /// another thread can still wait for that callback to return.
+    Stopped(Option<Dispatcher>),
 }
 
 /// A P2P engine. All methods take `&self` and may be called from any thread, including
@@ -650,7 +652,7 @@ impl Engine {
     /// Starts the runtime, binds the listener and starts the dispatcher thread.
     pub fn start(&self) -> Result<()> {
         let mut lifecycle = self.lifecycle.lock();
-        let events_rx = match std::mem::replace(&mut *lifecycle, Lifecycle::Stopped) {
+        let events_rx = match std::mem::replace(&mut *lifecycle, Lifecycle::Stopped(None)) {
             Lifecycle::Created(rx) => rx,
             other => {
                 let msg = match other {
@@ -741,13 +743,17 @@ impl Engine {
     pub fn stop(&self) -> Result<()> {
         let running = {
             let mut lifecycle = self.lifecycle.lock();
-            match std::mem::replace(&mut *lifecycle, Lifecycle::Stopped) {
+            match std::mem::replace(&mut *lifecycle, Lifecycle::Stopped(None)) {
                 Lifecycle::Running(running) => running,
-                other @ Lifecycle::Created(_) => {
+                other @ (Lifecycle::Created(_) | Lifecycle::Stopped(_)) => {
+                    let msg = if matches!(other, Lifecycle::Created(_)) {
+                        "engine is not running"
+                    } else {
+                        "engine is already stopped"
+                    };
                     *lifecycle = other;
-                    return Err(Error::InvalidState("engine is not running"));
+                    return Err(Error::InvalidState(msg));
                 }
-                Lifecycle::Stopped => return Err(Error::InvalidState("engine is already stopped")),
             }
         };
         self.shared.stopped.store(true, Ordering::Release);
@@ -760,7 +766,13 @@ impl Engine {
             // if the file is unreadable.
             let _ = self.shared.save_bans(&path);
         }
-        running.dispatcher.join();
+        if running.dispatcher.is_current_thread() {
+            // Called from a callback: it is still on the stack. Keep the thread so that
+            // free from another thread can wait for it.
+            *self.lifecycle.lock() = Lifecycle::Stopped(Some(running.dispatcher));
+        } else {
+            running.dispatcher.join();
+        }
         self.shared.callbacks.clear();
         Ok(())
     }
@@ -769,13 +781,14 @@ impl Engine {
         match &*self.lifecycle.lock() {
             Lifecycle::Running(running) => Ok(f(running)),
             Lifecycle::Created(_) => Err(Error::InvalidState("engine is not running")),
-            Lifecycle::Stopped => Err(Error::InvalidState("engine is stopped")),
+            Lifecycle::Stopped(_) => Err(Error::InvalidState("engine is stopped")),
         }
     }
 
-    fn not_stopped(&self) -> Result<()> {
+    /// Fails once the engine was stopped.
+    pub fn not_stopped(&self) -> Result<()> {
         match &*self.lifecycle.lock() {
-            Lifecycle::Stopped => Err(Error::InvalidState("engine is stopped")),
+            Lifecycle::Stopped(_) => Err(Error::InvalidState("engine is stopped")),
             _ => Ok(()),
         }
     }
@@ -1060,7 +1073,7 @@ impl Engine {
         // Holding the lifecycle lock orders this against `stop`, so a registration can
         // never slip in after stop cleared the callbacks.
         let lifecycle = self.lifecycle.lock();
-        if matches!(*lifecycle, Lifecycle::Stopped) {
+        if matches!(*lifecycle, Lifecycle::Stopped(_)) {
             return Err(Error::InvalidState("engine is stopped"));
         }
         let old = std::mem::replace(&mut *slot.lock(), cb);
@@ -1074,6 +1087,15 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         let _ = self.stop();
+        // A callback that stopped the engine may still be running: wait for it (unless
+        // this is that callback freeing the engine) so nothing runs after free returns.
+        let pending = match &mut *self.lifecycle.lock() {
+            Lifecycle::Stopped(dispatcher) => dispatcher.take(),
+            _ => None,
+        };
+        if let Some(dispatcher) = pending {
+            dispatcher.join();
+        }
         self.shared.callbacks.clear();
     }
 }

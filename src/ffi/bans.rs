@@ -106,6 +106,9 @@ pub unsafe extern "C" fn p2pnet_list_bans(
     boundary(|| {
         // SAFETY: `out_count` is NULL or writable, per the C contract.
         let out_count = unsafe { mut_arg(out_count, "out_count") }?;
+        if out_bans.is_null() && capacity > 0 {
+            return Err(FfiError::null("out_bans"));
+        }
         let bans = engine_ref(engine)?.bans()?;
         *out_count = bans.len();
         if bans.len() > capacity {

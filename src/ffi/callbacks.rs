@@ -93,6 +93,8 @@ pub unsafe extern "C" fn p2pnet_set_on_peer_connected(
 ) -> p2pnet_result {
     boundary(|| {
         let engine = engine_ref(engine)?;
+        // Refuse before wrapping the user data, so a refusal never runs its release.
+        engine.not_stopped()?;
         let callback = cb.map(|f| {
             let data = UserData {
                 ptr: user_data,
@@ -118,6 +120,8 @@ pub unsafe extern "C" fn p2pnet_set_on_peer_disconnected(
 ) -> p2pnet_result {
     boundary(|| {
         let engine = engine_ref(engine)?;
+        // Refuse before wrapping the user data, so a refusal never runs its release.
+        engine.not_stopped()?;
         let callback = cb.map(|f| {
             let data = UserData {
                 ptr: user_data,
@@ -146,6 +150,8 @@ pub unsafe extern "C" fn p2pnet_set_log_callback(
 ) -> p2pnet_result {
     boundary(|| {
         let engine = engine_ref(engine)?;
+        // Refuse before wrapping the user data, so a refusal never runs its release.
+        engine.not_stopped()?;
         let level = log_level_arg(max_level)?;
         let callback = cb.map(|f| {
             let data = UserData {
@@ -175,8 +181,10 @@ pub(super) fn register<T: ?Sized>(
         Ok(()) => Ok(()),
         Err(e) => {
             if let Some(arc) = keep {
-                // The engine dropped its copy; ours is the last one. Leak it so the
-                // release function does not run for data the caller still owns.
+                // Only reachable when a concurrent stop wins the race after the
+                // registration function's own state check. The engine dropped its copy;
+                // ours is the last one. Leak it so the release function does not run
+                // for data the caller still owns.
                 std::mem::forget(arc);
             }
             Err(e.into())

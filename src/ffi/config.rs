@@ -134,7 +134,8 @@ pub unsafe extern "C" fn p2pnet_config_set_protocol_version(
 }
 
 /// Sets the lowest protocol version a peer may announce; lower ones are disconnected
-/// with `P2PNET_DISCONNECT_OBSOLETE_VERSION` (default 60001).
+/// with `P2PNET_DISCONNECT_OBSOLETE_VERSION` (default 60001). `p2pnet_engine_new`
+/// rejects a config whose minimum exceeds its own protocol version.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_config_set_min_protocol_version(
     config: *mut p2pnet_config,

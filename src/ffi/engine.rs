@@ -156,6 +156,9 @@ pub unsafe extern "C" fn p2pnet_get_peers(
     boundary(|| {
         // SAFETY: `out_count` is NULL or points to writable storage for a size_t.
         let out_count = unsafe { mut_arg(out_count, "out_count") }?;
+        if out_peers.is_null() && capacity > 0 {
+            return Err(FfiError::null("out_peers"));
+        }
         let peers = engine_ref(engine)?.peers()?;
         *out_count = peers.len();
         if peers.len() > capacity {

@@ -192,6 +192,8 @@ pub unsafe extern "C" fn p2pnet_set_on_block(
 ) -> p2pnet_result {
     boundary(|| {
         let engine = engine_ref(engine)?;
+        // Refuse before wrapping the user data, so a refusal never runs its release.
+        engine.not_stopped()?;
         register(item_callback(cb, user_data, release), |cb| {
             engine.set_on_block(cb)
         })
@@ -208,6 +210,8 @@ pub unsafe extern "C" fn p2pnet_set_on_transaction(
 ) -> p2pnet_result {
     boundary(|| {
         let engine = engine_ref(engine)?;
+        // Refuse before wrapping the user data, so a refusal never runs its release.
+        engine.not_stopped()?;
         register(item_callback(cb, user_data, release), |cb| {
             engine.set_on_transaction(cb)
         })
@@ -226,6 +230,8 @@ pub unsafe extern "C" fn p2pnet_set_data_provider(
 ) -> p2pnet_result {
     boundary(|| {
         let engine = engine_ref(engine)?;
+        // Refuse before wrapping the user data, so a refusal never runs its release.
+        engine.not_stopped()?;
         let callback = cb.map(|f| {
             let data = UserData::new(user_data, release);
             Arc::new(move |kind: ItemKind, hash: &Hash256| {
@@ -278,6 +284,8 @@ pub unsafe extern "C" fn p2pnet_set_on_get_headers(
 ) -> p2pnet_result {
     boundary(|| {
         let engine = engine_ref(engine)?;
+        // Refuse before wrapping the user data, so a refusal never runs its release.
+        engine.not_stopped()?;
         let callback = cb.map(|f| {
             let data = UserData::new(user_data, release);
             Arc::new(move |peer, locator: &BlockLocator| {
@@ -300,6 +308,8 @@ pub unsafe extern "C" fn p2pnet_set_on_get_blocks(
 ) -> p2pnet_result {
     boundary(|| {
         let engine = engine_ref(engine)?;
+        // Refuse before wrapping the user data, so a refusal never runs its release.
+        engine.not_stopped()?;
         let callback = cb.map(|f| {
             let data = UserData::new(user_data, release);
             Arc::new(move |peer, locator: &BlockLocator| {
@@ -329,6 +339,8 @@ pub unsafe extern "C" fn p2pnet_set_on_headers(
 ) -> p2pnet_result {
     boundary(|| {
         let engine = engine_ref(engine)?;
+        // Refuse before wrapping the user data, so a refusal never runs its release.
+        engine.not_stopped()?;
         let callback = cb.map(|f| {
             let data = UserData::new(user_data, release);
             Arc::new(move |peer, headers: &[Bytes]| {
@@ -354,6 +366,8 @@ pub unsafe extern "C" fn p2pnet_set_hash_function(
 ) -> p2pnet_result {
     boundary(|| {
         let engine = engine_ref(engine)?;
+        // Refuse before wrapping the user data, so a refusal never runs its release.
+        engine.not_stopped()?;
         let hasher = cb.map(|f| {
             let data = UserData::new(user_data, release);
             Arc::new(move |kind: ItemKind, item: &[u8]| {
