@@ -1,0 +1,38 @@
+/* Consumer of an installed p2pnet from plain C (static library). */
+#include <p2pnet.h>
+
+#include <stdio.h>
+
+int main(void) {
+  p2pnet_config *config = p2pnet_config_new(P2PNET_NETWORK_REGTEST);
+  p2pnet_engine *engine = NULL;
+  uint16_t port = 0;
+  p2pnet_result result;
+  if (config == NULL) {
+    fprintf(stderr, "p2pnet_config_new returned NULL\n");
+    return 1;
+  }
+  result = p2pnet_config_set_listen_address(config, "127.0.0.1:0");
+  if (result == P2PNET_OK) {
+    result = p2pnet_engine_new(config, &engine);
+  }
+  p2pnet_config_free(config);
+  if (result == P2PNET_OK) {
+    result = p2pnet_engine_start(engine);
+  }
+  if (result == P2PNET_OK) {
+    result = p2pnet_engine_listen_port(engine, &port);
+  }
+  if (result == P2PNET_OK) {
+    result = p2pnet_engine_stop(engine);
+  }
+  if (result != P2PNET_OK) {
+    fprintf(stderr, "failed: %s: %s\n", p2pnet_result_name(result), p2pnet_last_error_message());
+  }
+  p2pnet_engine_free(engine);
+  if (result != P2PNET_OK || port == 0) {
+    return 1;
+  }
+  printf("C consumer: listened on 127.0.0.1:%u\n", (unsigned)port);
+  return 0;
+}
