@@ -5,6 +5,7 @@
 //! and calls plain functions. The wire codec and the per-connection state machines are
 //! sans-IO and tested without sockets.
 
+pub mod addrman;
 pub mod banman;
 pub mod config;
 mod dispatch;
