@@ -617,6 +617,86 @@ enum p2pnet_result p2pnet_config_set_max_bans(struct p2pnet_config *config,
                                               uint32_t count_);
 
 /**
+ * Sets the DNS server used for seed lookups, "IP:PORT" (private networks, tests). An
+ * empty string restores the system's resolver configuration (the default).
+ *
+ * Ownership: `address` is borrowed and copied.
+ */
+enum p2pnet_result p2pnet_config_set_dns_server(struct p2pnet_config *config,
+                                                const char *address);
+
+/**
+ * Adds a DNS seed to the config (see `p2pnet_add_dns_seed`).
+ *
+ * Ownership: `host` is borrowed and copied.
+ */
+enum p2pnet_result p2pnet_config_add_dns_seed(struct p2pnet_config *config,
+                                              const char *host,
+                                              uint16_t port);
+
+/**
+ * Whether loopback and private addresses are accepted into the address book (default:
+ * true for regtest, false otherwise).
+ */
+enum p2pnet_result p2pnet_config_set_allow_local_addresses(struct p2pnet_config *config,
+                                                           bool allow);
+
+/**
+ * Whether automatic outbound connections are limited to one per network group (/16 for
+ * IPv4, /32 for IPv6) (default: true, false for regtest).
+ */
+enum p2pnet_result p2pnet_config_set_one_outbound_per_netgroup(struct p2pnet_config *config,
+                                                               bool enabled);
+
+/**
+ * Adds a DNS seed `host` whose A and AAAA records name peers listening on `port`. Seeds
+ * are queried at start when the address book holds too few addresses, again when it
+ * cannot fill the outbound slots, and on demand with `p2pnet_query_dns_seeds`. A seed
+ * that fails is logged and retried later; lookups never block start or stop.
+ *
+ * Ownership: `host` is borrowed and copied.
+ */
+enum p2pnet_result p2pnet_add_dns_seed(struct p2pnet_engine *engine,
+                                       const char *host,
+                                       uint16_t port);
+
+/**
+ * Queries every DNS seed now, in the background; the addresses found go to the address
+ * book and feed the outbound connections. `P2PNET_ERR_INVALID_STATE` when no seed is
+ * configured or the engine is not running.
+ */
+enum p2pnet_result p2pnet_query_dns_seeds(struct p2pnet_engine *engine);
+
+/**
+ * Keeps a connection to `host:port` (an IP address or a name), like Bitcoin Core's
+ * -addnode: dialled at once and redialled with back-off (1 s doubling to 60 s) whenever
+ * it drops, until `p2pnet_remove_node`. Each attempt reports through the peer
+ * connected/disconnected callbacks. If `out_peer_id` is not NULL it receives the id of
+ * the first attempt. Adding the same host and port twice is
+ * `P2PNET_ERR_INVALID_ARGUMENT`.
+ *
+ * Ownership: `host` is borrowed and copied.
+ */
+enum p2pnet_result p2pnet_add_node(struct p2pnet_engine *engine,
+                                   const char *host,
+                                   uint16_t port,
+                                   uint64_t *out_peer_id);
+
+/**
+ * Stops keeping `host:port` connected (see `p2pnet_add_node`); an open connection stays
+ * until it drops. `P2PNET_ERR_NOT_FOUND` when it was not added.
+ */
+enum p2pnet_result p2pnet_remove_node(struct p2pnet_engine *engine,
+                                      const char *host,
+                                      uint16_t port);
+
+/**
+ * Writes the number of addresses in the address book into `*out_count`.
+ */
+enum p2pnet_result p2pnet_address_count(const struct p2pnet_engine *engine,
+                                        size_t *out_count);
+
+/**
  * Creates an engine from a copy of `config`. Nothing runs until `p2pnet_engine_start`.
  *
  * Ownership: `config` is borrowed (the caller still frees it). On success `*out_engine`
@@ -664,10 +744,11 @@ enum p2pnet_result p2pnet_engine_listen_port(const struct p2pnet_engine *engine,
                                              uint16_t *out_port);
 
 /**
- * Connects to `host:port` in the background (`host` is an IP address or a name to
+ * Connects once to `host:port` in the background (`host` is an IP address or a name to
  * resolve). The result arrives through the peer-connected callback, or through the
  * peer-disconnected callback with `P2PNET_DISCONNECT_CONNECT_FAILED`. If `out_peer_id`
- * is not NULL it receives the id the connection will have.
+ * is not NULL it receives the id the connection will have. Nothing redials it when it
+ * drops; use `p2pnet_add_node` for a peer to keep.
  *
  * Ownership: `host` is borrowed and copied. May be called from a callback.
  */

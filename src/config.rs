@@ -81,6 +81,15 @@ pub struct Config {
     pub ban_time: Duration,
     /// The most bans kept; beyond it the ban expiring soonest gives way.
     pub max_bans: usize,
+    /// DNS seeds (name, port) queried for addresses when the address book is short.
+    pub dns_seeds: Vec<(String, u16)>,
+    /// The DNS server for seed lookups; `None` uses the system's resolver configuration.
+    pub dns_server: Option<SocketAddr>,
+    /// Accept loopback and private addresses in the address book (local test networks).
+    pub allow_local_addresses: bool,
+    /// At most one automatic outbound connection per network group (/16), as Bitcoin
+    /// Core, so that one operator cannot surround the node.
+    pub one_outbound_per_netgroup: bool,
 }
 
 /// Bitcoin Core's protocol version at the time of the seed design.
@@ -120,6 +129,10 @@ impl Config {
             data_dir: None,
             ban_time: Duration::from_secs(24 * 60 * 60),
             max_bans: crate::banman::DEFAULT_MAX_ENTRIES,
+            dns_seeds: Vec::new(),
+            dns_server: None,
+            allow_local_addresses: network == Network::Regtest,
+            one_outbound_per_netgroup: network != Network::Regtest,
         }
     }
 

@@ -15,22 +15,28 @@ use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, Notify};
 use tracing::instrument::WithSubscriber;
 
+use crate::addrman::{netgroup, AddrMan};
 use crate::banman::{BanEntry, BanList};
 use crate::config::Config;
+use crate::connman::{select_eviction, EvictionCandidate};
 use crate::dispatch::{
     Callbacks, DataProvider, Dispatcher, Event, GetBlocksCallback, GetHeadersCallback,
     HeadersCallback, ItemCallback, LogCallback, PeerConnectedCallback, PeerDisconnectedCallback,
 };
+use crate::dns::SeedResolver;
 use crate::error::{Error, Result};
 use crate::events::{DisconnectReason, LogLevel, PeerId, PeerInfo};
 use crate::logging::{self, LogFilter};
 use crate::misbehaviour::Offence;
-use crate::peer::{self, unix_now, PeerHandle};
+use crate::peer::{self, unix_now, Origin, PeerHandle};
 use crate::relay::bounded::{BoundedMap, BoundedSet};
 use crate::relay::tracker::{Delivery, RequestTracker};
 use crate::relay::{bitcoin_item_id, CachedItem, ItemHasher, ItemKind, Verdict};
 use crate::subnet::Subnet;
-use crate::wire::{BlockLocator, Hash256, Inventory, Message, MAX_INV_ENTRIES};
+use crate::wire::{
+    BlockLocator, Hash256, Inventory, Message, TimestampedAddress, MAX_ADDR_ENTRIES,
+    MAX_INV_ENTRIES,
+};
 
 /// How long `stop` lets tasks wind down before the runtime is dropped regardless.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
@@ -43,6 +49,40 @@ const RELAY_CACHE_ITEMS: usize = 200_000;
 const PENDING_VERDICTS: usize = 100_000;
 /// File name of the ban list inside the data directory.
 const BAN_FILE: &str = "banlist.dat";
+/// File name of the address book inside the data directory.
+const ADDRESS_FILE: &str = "peers.dat";
+/// How often the connection manager looks at its targets without being woken.
+const CONNMAN_TICK: Duration = Duration::from_millis(500);
+/// How often the address book is written while running.
+const ADDRESS_SAVE_INTERVAL: Duration = Duration::from_secs(60);
+/// Below this many known addresses the DNS seeds are asked at start.
+const SEED_WHEN_FEWER_THAN: usize = 1000;
+/// With addresses known, Bitcoin Core waits this long for connections before it asks
+/// the seeds anyway.
+const SEED_DELAY_WITH_ADDRESSES: Duration = Duration::from_secs(11);
+/// How long after a failed or fruitless seed query it is tried again.
+const SEED_RETRY: Duration = Duration::from_secs(60);
+/// Added peers are redialled after this, doubling to `ADDED_PEER_MAX_BACKOFF`.
+const ADDED_PEER_BACKOFF: Duration = Duration::from_secs(1);
+const ADDED_PEER_MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Bitcoin Core's address rate limit: tokens per second and bucket size.
+const ADDR_TOKENS_PER_SEC: f64 = 0.1;
+const ADDR_TOKEN_BUCKET: f64 = MAX_ADDR_ENTRIES as f64;
+/// Addresses at most this old (seconds) are relayed onwards.
+const ADDR_RELAY_MAX_AGE: u64 = 10 * 60;
+/// Peers each fresh address is relayed to.
+const ADDR_RELAY_FANOUT: usize = 2;
+
+/// A peer the node asked to stay connected to, like Bitcoin Core's -addnode.
+struct AddedPeer {
+    host: String,
+    port: u16,
+    /// Id reserved for the first attempt (returned by `add_peer`).
+    first_id: Option<PeerId>,
+    next_attempt: Instant,
+    backoff: Duration,
+    active: bool,
+}
 
 /// What happens to a block or transaction once received.
 struct RelayState {
@@ -75,6 +115,18 @@ pub(crate) struct Shared {
     bans_changed: Notify,
     /// Warnings from loading persisted state, logged once the engine starts.
     startup_warnings: Mutex<Vec<String>>,
+    addrman: Mutex<AddrMan>,
+    added: Mutex<Vec<AddedPeer>>,
+    seeds: Mutex<Vec<(String, u16)>>,
+    resolver: Mutex<Option<Arc<SeedResolver>>>,
+    /// Wakes the connection manager.
+    connman_wake: Notify,
+    /// Automatic outbound dials in progress.
+    dialing: Mutex<HashSet<SocketAddr>>,
+    listen_addr: Mutex<Option<SocketAddr>>,
+    /// Secret for the eviction rule's network-group ordering.
+    eviction_key: u64,
+    last_seed_query: Mutex<Option<Instant>>,
 }
 
 impl Shared {
@@ -150,12 +202,361 @@ impl Shared {
         }
         self.relay.tracker.lock().remove_peer(handle.id);
         self.relay.wake.notify_one();
+        self.connman_wake.notify_one();
     }
 
-    /// The handshake finished: the peer may now be asked for data.
-    pub fn peer_established(&self, handle: &PeerHandle) {
+    /// The handshake finished: the peer may now be asked for data, and outbound peers
+    /// are asked for addresses and told ours.
+    pub fn peer_established(&self, handle: &PeerHandle, local_addr: SocketAddr) {
         self.relay.tracker.lock().add_peer(handle.id);
         self.relay.wake.notify_one();
+        if handle.inbound {
+            return;
+        }
+        self.addrman
+            .lock()
+            .mark_good(handle.addr, unix_now().max(0) as u64);
+        // The answer to our getaddr may be large; Bitcoin Core allows for it.
+        handle.addr_state.lock().tokens += ADDR_TOKEN_BUCKET;
+        handle.send(&Message::GetAddr);
+        if let Some(ours) = self.advertised_address(local_addr) {
+            handle.send(&Message::Addr(vec![TimestampedAddress {
+                time: unix_now().max(0) as u32,
+                addr: crate::wire::NetAddress::from_socket_addr(self.config.services, ours),
+            }]));
+        }
+    }
+
+    /// The address other nodes can reach us at: the listen address, with the
+    /// connection's local IP when listening on all interfaces.
+    fn advertised_address(&self, local_addr: SocketAddr) -> Option<SocketAddr> {
+        let listen = (*self.listen_addr.lock())?;
+        let ip = if listen.ip().is_unspecified() {
+            local_addr.ip()
+        } else {
+            listen.ip()
+        };
+        Some(SocketAddr::new(ip, listen.port()))
+    }
+
+    fn now_secs() -> u64 {
+        unix_now().max(0) as u64
+    }
+
+    /// A peer sent addresses: rate-limited by Bitcoin Core's token bucket, filtered,
+    /// added to the address book and, when fresh, relayed to a couple of peers.
+    pub fn on_addr(&self, handle: &PeerHandle, addrs: &[TimestampedAddress]) {
+        let now = Self::now_secs();
+        let accepted: Vec<TimestampedAddress> = {
+            let mut state = handle.addr_state.lock();
+            let elapsed = state.refilled.elapsed().as_secs_f64();
+            state.refilled = Instant::now();
+            state.tokens = (state.tokens + elapsed * ADDR_TOKENS_PER_SEC)
+                .min(ADDR_TOKEN_BUCKET.max(state.tokens));
+            let mut accepted = Vec::new();
+            for a in addrs {
+                if state.tokens < 1.0 {
+                    break;
+                }
+                state.tokens -= 1.0;
+                accepted.push(*a);
+            }
+            accepted
+        };
+        let dropped = addrs.len() - accepted.len();
+        if dropped > 0 {
+            tracing::debug!(peer = handle.id, dropped, "addr rate limit");
+        }
+        let usable: Vec<TimestampedAddress> = accepted
+            .into_iter()
+            .filter(|a| {
+                let sa = a.addr.socket_addr();
+                sa.port() != 0 && !self.is_banned(sa.ip())
+            })
+            .collect();
+        let entries: Vec<(SocketAddr, u64, u32)> = usable
+            .iter()
+            .map(|a| (a.addr.socket_addr(), a.addr.services, a.time))
+            .collect();
+        let added = self.addrman.lock().add(&entries, handle.addr.ip(), now);
+        if added > 0 {
+            self.connman_wake.notify_one();
+        }
+        // Relay small announcements of fresh addresses, as Bitcoin Core does.
+        if addrs.len() <= 10 {
+            let fresh: Vec<TimestampedAddress> = usable
+                .into_iter()
+                .filter(|a| u64::from(a.time) + ADDR_RELAY_MAX_AGE >= now)
+                .filter(|a| self.addrman.lock().contains(a.addr.socket_addr()))
+                .collect();
+            if !fresh.is_empty() {
+                let mut targets: Vec<Arc<PeerHandle>> = self
+                    .established_peers()
+                    .into_iter()
+                    .filter(|p| p.id != handle.id)
+                    .collect();
+                use rand::seq::SliceRandom;
+                targets.shuffle(&mut rand::rng());
+                for peer in targets.into_iter().take(ADDR_RELAY_FANOUT) {
+                    peer.send(&Message::Addr(fresh.clone()));
+                }
+            }
+        }
+    }
+
+    /// Answers getaddr once per connection, from inbound peers only (as Bitcoin Core,
+    /// which keeps outbound peers from fingerprinting the node).
+    pub fn on_get_addr(&self, handle: &PeerHandle) {
+        if !handle.inbound {
+            return;
+        }
+        {
+            let mut state = handle.addr_state.lock();
+            if state.answered_getaddr {
+                return;
+            }
+            state.answered_getaddr = true;
+        }
+        let addrs =
+            self.addrman
+                .lock()
+                .get_addresses(MAX_ADDR_ENTRIES, &mut rand::rng(), Self::now_secs());
+        let items: Vec<TimestampedAddress> = addrs
+            .into_iter()
+            .map(|(addr, services, time)| TimestampedAddress {
+                time,
+                addr: crate::wire::NetAddress::from_socket_addr(services, addr),
+            })
+            .collect();
+        handle.send(&Message::Addr(items));
+    }
+
+    fn address_path(&self) -> Option<std::path::PathBuf> {
+        self.config.data_dir.as_ref().map(|d| d.join(ADDRESS_FILE))
+    }
+
+    fn save_addresses(&self) {
+        if let Some(path) = self.address_path() {
+            // Serialise under the lock, write outside it.
+            let result = self.addrman.lock().save(&path);
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "cannot write the address book");
+            }
+        }
+    }
+
+    /// Picks the inbound peer that gives way to a newcomer, if any may.
+    fn evict_inbound(&self) -> bool {
+        let allow_local = self.config.allow_local_addresses;
+        let candidates: Vec<EvictionCandidate> = self
+            .peers
+            .read()
+            .values()
+            .filter(|p| p.inbound && p.is_established())
+            .map(|p| {
+                let group = netgroup(p.addr.ip(), allow_local);
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                self.eviction_key.hash(&mut h);
+                group.hash(&mut h);
+                EvictionCandidate {
+                    id: p.id,
+                    keyed_netgroup: h.finish(),
+                    netgroup: group,
+                    connected: p.connected_at,
+                    ping: p.ping(),
+                    last_tx: *p.last_tx.lock(),
+                    last_block: *p.last_block.lock(),
+                }
+            })
+            .collect();
+        match select_eviction(candidates).and_then(|id| self.peer(id)) {
+            Some(victim) => {
+                tracing::info!(peer = victim.id, addr = %victim.addr, "evicting inbound peer for a newcomer");
+                victim.request_close(
+                    DisconnectReason::ConnectionLimit,
+                    "evicted to make room for a new inbound peer".into(),
+                );
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Asks every DNS seed for addresses, in the background.
+    fn query_seeds(self: &Arc<Self>) {
+        let seeds = self.seeds.lock().clone();
+        if seeds.is_empty() {
+            return;
+        }
+        *self.last_seed_query.lock() = Some(Instant::now());
+        let shared = self.clone();
+        self.spawn(async move {
+            let resolver = match shared.seed_resolver() {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot query DNS seeds");
+                    return;
+                }
+            };
+            let source = shared
+                .config
+                .dns_server
+                .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |s| s.ip());
+            for (host, port) in seeds {
+                match resolver.resolve(&host).await {
+                    Ok(ips) => {
+                        let now = Self::now_secs();
+                        let entries: Vec<(SocketAddr, u64, u32)> = ips
+                            .iter()
+                            .filter(|ip| !shared.is_banned(**ip))
+                            .map(|ip| (SocketAddr::new(*ip, port), 1, now as u32))
+                            .collect();
+                        let added = shared.addrman.lock().add(&entries, source, now);
+                        tracing::info!(seed = %host, found = ips.len(), added, "DNS seed answered");
+                    }
+                    Err(e) => {
+                        tracing::warn!(seed = %host, error = %e, "DNS seed failed; will retry")
+                    }
+                }
+            }
+            shared.connman_wake.notify_one();
+        });
+    }
+
+    fn seed_resolver(&self) -> std::result::Result<Arc<SeedResolver>, String> {
+        let mut slot = self.resolver.lock();
+        if let Some(r) = slot.as_ref() {
+            return Ok(r.clone());
+        }
+        let r = Arc::new(SeedResolver::new(self.config.dns_server)?);
+        *slot = Some(r.clone());
+        Ok(r)
+    }
+
+    /// Keeps added peers connected and the outbound target filled; asks the seeds when
+    /// the address book cannot.
+    async fn connection_manager(self: Arc<Self>) {
+        let started = Instant::now();
+        let known = self.addrman.lock().len();
+        if known < SEED_WHEN_FEWER_THAN && known == 0 {
+            self.query_seeds();
+        }
+        let mut delayed_seed_check = known > 0;
+        let mut next_save = Instant::now() + ADDRESS_SAVE_INTERVAL;
+        loop {
+            self.maintain_added_peers();
+            let automatic = self.fill_outbound();
+            let now = Instant::now();
+            if delayed_seed_check && now >= started + SEED_DELAY_WITH_ADDRESSES {
+                delayed_seed_check = false;
+                if automatic < 2 {
+                    self.query_seeds();
+                }
+            }
+            let last = *self.last_seed_query.lock();
+            let needs_addresses =
+                automatic == 0 && self.config.max_outbound > 0 && self.addrman.lock().is_empty();
+            if needs_addresses && last.is_some_and(|t| now >= t + SEED_RETRY) {
+                self.query_seeds();
+            }
+            if now >= next_save {
+                next_save = now + ADDRESS_SAVE_INTERVAL;
+                let shared = self.clone();
+                let _ = tokio::task::spawn_blocking(move || shared.save_addresses()).await;
+            }
+            let _ = tokio::time::timeout(CONNMAN_TICK, self.connman_wake.notified()).await;
+        }
+    }
+
+    fn maintain_added_peers(self: &Arc<Self>) {
+        let now = Instant::now();
+        let mut due = Vec::new();
+        for entry in self.added.lock().iter_mut() {
+            if !entry.active && now >= entry.next_attempt {
+                entry.active = true;
+                let id = entry.first_id.take().unwrap_or_else(|| self.next_id());
+                due.push((id, entry.host.clone(), entry.port));
+            }
+        }
+        for (id, host, port) in due {
+            let shared = self.clone();
+            self.spawn(async move {
+                let established = shared
+                    .clone()
+                    .connect(id, host.clone(), port, Origin::Manual)
+                    .await;
+                let mut added = shared.added.lock();
+                if let Some(entry) = added.iter_mut().find(|e| e.host == host && e.port == port) {
+                    entry.active = false;
+                    entry.backoff = if established {
+                        ADDED_PEER_BACKOFF
+                    } else {
+                        (entry.backoff * 2).min(ADDED_PEER_MAX_BACKOFF)
+                    };
+                    entry.next_attempt = Instant::now() + entry.backoff;
+                }
+                drop(added);
+                shared.connman_wake.notify_one();
+            });
+        }
+    }
+
+    /// Dials addresses from the book until the outbound target is met; returns the
+    /// number of automatic outbound connections (established or being dialled).
+    fn fill_outbound(self: &Arc<Self>) -> usize {
+        let allow_local = self.config.allow_local_addresses;
+        // As Bitcoin Core, an address counts as connected when any peer shares its IP.
+        let (mut groups, connected): (HashSet<Vec<u8>>, HashSet<std::net::IpAddr>) = {
+            let peers = self.peers.read();
+            let groups = peers
+                .values()
+                .filter(|p| p.origin == Origin::Automatic)
+                .map(|p| netgroup(p.addr.ip(), allow_local))
+                .collect();
+            let connected = peers.values().map(|p| p.addr.ip().to_canonical()).collect();
+            (groups, connected)
+        };
+        let mut automatic = self
+            .peers
+            .read()
+            .values()
+            .filter(|p| p.origin == Origin::Automatic)
+            .count()
+            + self.dialing.lock().len();
+        for dialing in self.dialing.lock().iter() {
+            groups.insert(netgroup(dialing.ip(), allow_local));
+        }
+        let own = *self.listen_addr.lock();
+        while automatic < self.config.max_outbound
+            && self.connection_count() + self.dialing.lock().len() < self.config.max_connections
+        {
+            let now = Self::now_secs();
+            let dialing = self.dialing.lock().clone();
+            let per_group = self.config.one_outbound_per_netgroup;
+            let choice = self.addrman.lock().select(now, &mut rand::rng(), |a| {
+                connected.contains(&a.ip().to_canonical())
+                    || dialing.contains(a)
+                    || own.is_some_and(|o| o == *a)
+                    || self.is_banned(a.ip())
+                    || (per_group && groups.contains(&netgroup(a.ip(), allow_local)))
+            });
+            let Some(addr) = choice else { break };
+            self.addrman.lock().mark_attempt(addr, now);
+            self.dialing.lock().insert(addr);
+            groups.insert(netgroup(addr.ip(), allow_local));
+            automatic += 1;
+            let id = self.next_id();
+            let shared = self.clone();
+            self.spawn(async move {
+                shared
+                    .clone()
+                    .connect(id, addr.ip().to_string(), addr.port(), Origin::Automatic)
+                    .await;
+                shared.connman_wake.notify_one();
+            });
+        }
+        automatic
     }
 
     fn connection_count(&self) -> usize {
@@ -423,6 +824,11 @@ impl Shared {
         self.relay.wake.notify_one();
         match delivery {
             Delivery::Expected => {
+                let slot = match kind {
+                    ItemKind::Block => &handle.last_block,
+                    ItemKind::Tx => &handle.last_tx,
+                };
+                *slot.lock() = Some(Instant::now());
                 if self.relay.seen.lock().insert(hash) {
                     self.emit(Event::Item {
                         kind,
@@ -490,12 +896,18 @@ impl Shared {
                         tracing::debug!(%addr, "inbound connection refused: banned");
                         continue;
                     }
-                    if !self.admits_inbound() {
+                    if !self.admits_inbound() && !self.evict_inbound() {
                         tracing::debug!(%addr, "inbound connection refused: at capacity");
                         continue;
                     }
                     let id = self.next_id();
-                    self.spawn(peer::run_connection(self.clone(), stream, id, true, addr));
+                    self.spawn(peer::run_connection(
+                        self.clone(),
+                        stream,
+                        id,
+                        Origin::Inbound,
+                        addr,
+                    ));
                 }
                 Err(e) => {
                     // Out of file descriptors and similar: back off instead of spinning.
@@ -506,7 +918,9 @@ impl Shared {
         }
     }
 
-    async fn connect(self: Arc<Self>, id: PeerId, host: String, port: u16) {
+    /// Dials and runs one outbound connection; returns whether it completed the
+    /// handshake.
+    async fn connect(self: Arc<Self>, id: PeerId, host: String, port: u16, origin: Origin) -> bool {
         let result = async {
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
                 .await
@@ -534,9 +948,13 @@ impl Shared {
             Err(last_error)
         }
         .await;
-        match result {
+        let automatic = origin == Origin::Automatic;
+        let established = match result {
             Ok((stream, addr)) => {
-                peer::run_connection(self.clone(), stream, id, false, addr).await;
+                if automatic {
+                    self.dialing.lock().remove(&addr);
+                }
+                peer::run_connection(self.clone(), stream, id, origin, addr).await
             }
             Err(detail) => {
                 tracing::info!(peer = id, %detail, "outbound connection failed");
@@ -546,8 +964,15 @@ impl Shared {
                     detail,
                 })
                 .await;
+                false
+            }
+        };
+        if automatic {
+            if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+                self.dialing.lock().remove(&SocketAddr::new(ip, port));
             }
         }
+        established
     }
 }
 
@@ -575,6 +1000,16 @@ enum Lifecycle {
     /// Holds the dispatcher when `stop` ran on it (from a callback), so that `free` on
     /// another thread can still wait for that callback to return.
     Stopped(Option<Dispatcher>),
+}
+
+fn check_target(host: &str, port: u16) -> Result<()> {
+    if host.is_empty() {
+        return Err(Error::InvalidArgument("host is empty".into()));
+    }
+    if port == 0 {
+        return Err(Error::InvalidArgument("port 0 cannot be dialled".into()));
+    }
+    Ok(())
 }
 
 /// A P2P engine. All methods take `&self` and may be called from any thread, including
@@ -620,6 +1055,23 @@ impl Engine {
             }
             None => BanList::new(config.max_bans),
         };
+        let addrman = match &config.data_dir {
+            Some(dir) => {
+                let path = dir.join(ADDRESS_FILE);
+                let (book, warning) = AddrMan::load_or_new(
+                    &path,
+                    unix_now().max(0) as u64,
+                    config.allow_local_addresses,
+                );
+                // A missing file is the normal first start, not worth a warning.
+                if path.exists() {
+                    startup_warnings.extend(warning);
+                }
+                book
+            }
+            None => AddrMan::new(config.allow_local_addresses),
+        };
+        let seeds = config.dns_seeds.clone();
         let shared = Arc::new(Shared {
             best_height: AtomicI32::new(config.start_height),
             config,
@@ -638,6 +1090,15 @@ impl Engine {
             bans: Mutex::new(bans),
             bans_changed: Notify::new(),
             startup_warnings: Mutex::new(startup_warnings),
+            addrman: Mutex::new(addrman),
+            added: Mutex::new(Vec::new()),
+            seeds: Mutex::new(seeds),
+            resolver: Mutex::new(None),
+            connman_wake: Notify::new(),
+            dialing: Mutex::new(HashSet::new()),
+            listen_addr: Mutex::new(None),
+            eviction_key: rand::random(),
+            last_seed_query: Mutex::new(None),
         });
         Ok(Engine {
             shared,
@@ -710,6 +1171,7 @@ impl Engine {
             None => None,
         };
         let local_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
+        *self.shared.listen_addr.lock() = local_addr;
         let dispatcher = match Dispatcher::spawn(self.shared.clone(), events_rx) {
             Ok(d) => d,
             Err(e) => {
@@ -724,6 +1186,7 @@ impl Engine {
             }
             self.shared.spawn(self.shared.clone().request_loop());
             self.shared.spawn(self.shared.clone().ban_writer());
+            self.shared.spawn(self.shared.clone().connection_manager());
         }
         tracing::dispatcher::with_default(&self.shared.tracing, || {
             for warning in self.shared.startup_warnings.lock().drain(..) {
@@ -766,6 +1229,7 @@ impl Engine {
             // if the file is unreadable.
             let _ = self.shared.save_bans(&path);
         }
+        self.shared.save_addresses();
         if running.dispatcher.is_current_thread() {
             // Called from a callback: it is still on the stack. Keep the thread so that
             // free from another thread can wait for it.
@@ -805,21 +1269,90 @@ impl Engine {
         self.running(|r| r.local_addr)
     }
 
-    /// Connects to `host:port` in the background; the outcome arrives as a peer
-    /// connected or disconnected event. Returns the id the connection will have.
+    /// Connects once to `host:port` (an IP address or a name) in the background; the
+    /// outcome arrives as a peer connected or disconnected event. Returns the id the
+    /// connection will have. Nothing redials it when it drops (see `add_node`).
     pub fn add_peer(&self, host: &str, port: u16) -> Result<PeerId> {
-        if host.is_empty() {
-            return Err(Error::InvalidArgument("host is empty".into()));
-        }
-        if port == 0 {
-            return Err(Error::InvalidArgument("port 0 cannot be dialled".into()));
-        }
+        check_target(host, port)?;
         let handle = self.running(|r| r.runtime.handle().clone())?;
         let id = self.shared.next_id();
         let _guard = handle.enter();
+        let shared = self.shared.clone();
+        let host = host.to_owned();
         self.shared
-            .spawn(self.shared.clone().connect(id, host.to_owned(), port));
+            .spawn(async move { shared.connect(id, host, port, Origin::Manual).await });
         Ok(id)
+    }
+
+    /// Keeps a connection to `host:port`, like Bitcoin Core's -addnode: dialled at once
+    /// and redialled with back-off (1 s doubling to 60 s) whenever it drops. Returns the
+    /// id of the first attempt.
+    pub fn add_node(&self, host: &str, port: u16) -> Result<PeerId> {
+        check_target(host, port)?;
+        self.running(|_| ())?;
+        let id = self.shared.next_id();
+        {
+            let mut added = self.shared.added.lock();
+            if added.iter().any(|e| e.host == host && e.port == port) {
+                return Err(Error::InvalidArgument(format!(
+                    "{host}:{port} is already added"
+                )));
+            }
+            added.push(AddedPeer {
+                host: host.to_owned(),
+                port,
+                first_id: Some(id),
+                next_attempt: Instant::now(),
+                backoff: ADDED_PEER_BACKOFF,
+                active: false,
+            });
+        }
+        self.shared.connman_wake.notify_one();
+        Ok(id)
+    }
+
+    /// Stops keeping `host:port` connected (an open connection stays until it drops).
+    pub fn remove_node(&self, host: &str, port: u16) -> Result<()> {
+        self.not_stopped()?;
+        let mut added = self.shared.added.lock();
+        let before = added.len();
+        added.retain(|e| !(e.host == host && e.port == port));
+        if added.len() == before {
+            return Err(Error::NotFound(format!("{host}:{port} was not added")));
+        }
+        Ok(())
+    }
+
+    /// Adds a DNS seed, queried when the address book runs short.
+    pub fn add_dns_seed(&self, host: &str, port: u16) -> Result<()> {
+        self.not_stopped()?;
+        if host.is_empty() || port == 0 {
+            return Err(Error::InvalidArgument(
+                "a seed needs a name and a port".into(),
+            ));
+        }
+        let mut seeds = self.shared.seeds.lock();
+        if !seeds.iter().any(|(h, p)| h == host && *p == port) {
+            seeds.push((host.to_owned(), port));
+        }
+        Ok(())
+    }
+
+    /// Queries every DNS seed now, in the background; results go to the address book.
+    pub fn query_dns_seeds(&self) -> Result<()> {
+        let handle = self.running(|r| r.runtime.handle().clone())?;
+        if self.shared.seeds.lock().is_empty() {
+            return Err(Error::InvalidState("no DNS seeds are configured"));
+        }
+        let _guard = handle.enter();
+        self.shared.query_seeds();
+        Ok(())
+    }
+
+    /// Addresses in the address book.
+    pub fn address_count(&self) -> Result<usize> {
+        self.not_stopped()?;
+        Ok(self.shared.addrman.lock().len())
     }
 
     /// Closes the connection to a peer.

@@ -8,7 +8,9 @@
 pub mod addrman;
 pub mod banman;
 pub mod config;
+pub mod connman;
 mod dispatch;
+mod dns;
 pub mod engine;
 pub mod error;
 pub mod events;

@@ -38,11 +38,34 @@ const TX_ANNOUNCE_QUEUE: usize = 100_000;
 /// Why a connection task ended.
 type Exit = (DisconnectReason, String);
 
+/// How a connection came about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    Inbound,
+    /// Chosen from the address book to fill the outbound target.
+    Automatic,
+    /// Asked for by the node (`add_peer`); kept like Bitcoin Core's -addnode.
+    Manual,
+}
+
+/// Address-relay state of one peer: Bitcoin Core's token bucket and getaddr bookkeeping.
+pub(crate) struct AddrState {
+    pub tokens: f64,
+    pub refilled: Instant,
+    pub answered_getaddr: bool,
+}
+
 /// The engine's view of a live connection: identity, statistics and its send queue.
 pub(crate) struct PeerHandle {
     pub id: PeerId,
     pub addr: SocketAddr,
     pub inbound: bool,
+    pub origin: Origin,
+    pub connected_at: Instant,
+    /// When the peer last gave us a block or transaction that was new to us.
+    pub last_block: Mutex<Option<Instant>>,
+    pub last_tx: Mutex<Option<Instant>>,
+    pub addr_state: Mutex<AddrState>,
     pub connected_since: SystemTime,
     magic: u32,
     max_send_buffer: usize,
@@ -132,6 +155,13 @@ impl PeerHandle {
         (reached, score.total())
     }
 
+    /// The last measured ping, if any.
+    pub fn ping(&self) -> Option<Duration> {
+        u64::try_from(self.ping_time_us.load(Ordering::Relaxed))
+            .ok()
+            .map(Duration::from_micros)
+    }
+
     pub fn is_established(&self) -> bool {
         self.established.load(Ordering::Acquire)
     }
@@ -183,9 +213,10 @@ pub(crate) async fn run_connection(
     engine: Arc<Shared>,
     stream: TcpStream,
     id: PeerId,
-    inbound: bool,
+    origin: Origin,
     remote_addr: SocketAddr,
-) {
+) -> bool {
+    let inbound = origin == Origin::Inbound;
     let local_addr = stream
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
@@ -197,6 +228,15 @@ pub(crate) async fn run_connection(
         id,
         addr: remote_addr,
         inbound,
+        origin,
+        connected_at: Instant::now(),
+        last_block: Mutex::new(None),
+        last_tx: Mutex::new(None),
+        addr_state: Mutex::new(AddrState {
+            tokens: 1.0,
+            refilled: Instant::now(),
+            answered_getaddr: false,
+        }),
         connected_since: SystemTime::now(),
         magic: config.magic,
         max_send_buffer: config.max_send_buffer,
@@ -245,6 +285,7 @@ pub(crate) async fn run_connection(
         engine: &engine,
         handle: &handle,
         trickle,
+        local_addr,
     }
     .read_loop(reader, params)
     .await;
@@ -254,6 +295,7 @@ pub(crate) async fn run_connection(
     engine
         .emit(Event::PeerDisconnected { id, reason, detail })
         .await;
+    handle.is_established()
 }
 
 async fn write_loop(
@@ -278,6 +320,7 @@ struct Connection<'a> {
     handle: &'a Arc<PeerHandle>,
     /// Mean of the Poisson transaction-announcement timer; zero announces at once.
     trickle: Duration,
+    local_addr: SocketAddr,
 }
 
 /// Next firing of a Poisson process with the given mean interval.
@@ -397,7 +440,7 @@ impl Connection<'_> {
                     );
                     *self.handle.remote.lock() = Some(remote);
                     self.handle.established.store(true, Ordering::Release);
-                    self.engine.peer_established(self.handle);
+                    self.engine.peer_established(self.handle, self.local_addr);
                     if let Some(info) = self.handle.info() {
                         self.engine.emit(Event::PeerConnected(info)).await;
                     }
@@ -447,6 +490,8 @@ impl Connection<'_> {
                     })
                     .await
             }
+            Message::Addr(addrs) => engine.on_addr(handle, &addrs),
+            Message::GetAddr => engine.on_get_addr(handle),
             Message::Reject(reject) => {
                 tracing::debug!(peer = handle.id, message = %reject.message, code = reject.code, reason = %reject.reason, "reject received");
             }

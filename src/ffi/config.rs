@@ -381,3 +381,72 @@ pub unsafe extern "C" fn p2pnet_config_set_max_bans(
         Ok(())
     })
 }
+
+/// Sets the DNS server used for seed lookups, "IP:PORT" (private networks, tests). An
+/// empty string restores the system's resolver configuration (the default).
+///
+/// Ownership: `address` is borrowed and copied.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_dns_server(
+    config: *mut p2pnet_config,
+    address: *const c_char,
+) -> p2pnet_result {
+    update(config, |c| {
+        // SAFETY: `address` is NULL or a NUL-terminated string, per the C contract.
+        let address = unsafe { str_arg(address, "address") }?;
+        c.dns_server = if address.is_empty() {
+            None
+        } else {
+            Some(address.parse().map_err(|e| {
+                FfiError::invalid(format!("DNS server {address:?} is not IP:PORT: {e}"))
+            })?)
+        };
+        Ok(())
+    })
+}
+
+/// Adds a DNS seed to the config (see `p2pnet_add_dns_seed`).
+///
+/// Ownership: `host` is borrowed and copied.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_add_dns_seed(
+    config: *mut p2pnet_config,
+    host: *const c_char,
+    port: u16,
+) -> p2pnet_result {
+    update(config, |c| {
+        // SAFETY: `host` is NULL or a NUL-terminated string, per the C contract.
+        let host = unsafe { str_arg(host, "host") }?;
+        if host.is_empty() || port == 0 {
+            return Err(FfiError::invalid("a seed needs a name and a port".into()));
+        }
+        c.dns_seeds.push((host.to_owned(), port));
+        Ok(())
+    })
+}
+
+/// Whether loopback and private addresses are accepted into the address book (default:
+/// true for regtest, false otherwise).
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_allow_local_addresses(
+    config: *mut p2pnet_config,
+    allow: bool,
+) -> p2pnet_result {
+    update(config, |c| {
+        c.allow_local_addresses = allow;
+        Ok(())
+    })
+}
+
+/// Whether automatic outbound connections are limited to one per network group (/16 for
+/// IPv4, /32 for IPv6) (default: true, false for regtest).
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_one_outbound_per_netgroup(
+    config: *mut p2pnet_config,
+    enabled: bool,
+) -> p2pnet_result {
+    update(config, |c| {
+        c.one_outbound_per_netgroup = enabled;
+        Ok(())
+    })
+}

@@ -102,10 +102,11 @@ pub unsafe extern "C" fn p2pnet_engine_listen_port(
     })
 }
 
-/// Connects to `host:port` in the background (`host` is an IP address or a name to
+/// Connects once to `host:port` in the background (`host` is an IP address or a name to
 /// resolve). The result arrives through the peer-connected callback, or through the
 /// peer-disconnected callback with `P2PNET_DISCONNECT_CONNECT_FAILED`. If `out_peer_id`
-/// is not NULL it receives the id the connection will have.
+/// is not NULL it receives the id the connection will have. Nothing redials it when it
+/// drops; use `p2pnet_add_node` for a peer to keep.
 ///
 /// Ownership: `host` is borrowed and copied. May be called from a callback.
 #[no_mangle]

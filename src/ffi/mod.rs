@@ -18,6 +18,7 @@
 mod bans;
 mod callbacks;
 mod config;
+mod discovery;
 mod engine;
 mod error;
 mod relay;
@@ -26,6 +27,7 @@ mod types;
 pub use bans::*;
 pub use callbacks::*;
 pub use config::*;
+pub use discovery::*;
 pub use engine::*;
 pub use error::*;
 pub use relay::*;
