@@ -9,7 +9,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <ctime>
 
 namespace p2pnet_test {
 
@@ -20,6 +22,10 @@ ConfigPtr MakeLoopbackConfig() {
     return config;
   }
   p2pnet_result result = p2pnet_config_set_listen_address(config.get(), "127.0.0.1:0");
+  EXPECT_EQ(result, P2PNET_OK) << p2pnet_last_error_message();
+  // No automatic outbound connections: regtest engines accept loopback
+  // addresses from addr messages and would redial each other by themselves.
+  result = p2pnet_config_set_max_outbound(config.get(), 0);
   EXPECT_EQ(result, P2PNET_OK) << p2pnet_last_error_message();
   return config;
 }
@@ -207,6 +213,339 @@ bool RawSocket::WaitForClose(std::chrono::milliseconds deadline) {
     }
     // Data (e.g. the engine's own version message): discard and keep reading.
   }
+}
+
+bool RawSocket::SendMessage(const std::string& command, const std::vector<uint8_t>& payload,
+                            uint32_t magic) {
+  return SendAll(Frame(magic, command, payload));
+}
+
+std::optional<RawMessage> RawSocket::ReadMessage(std::chrono::milliseconds deadline,
+                                                 uint32_t magic) {
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  for (;;) {
+    if (buffer_.size() >= 24) {
+      uint32_t got_magic = 0;
+      uint32_t length = 0;
+      uint32_t checksum = 0;
+      for (int i = 3; i >= 0; --i) {
+        got_magic = (got_magic << 8) | buffer_[static_cast<std::size_t>(i)];
+        length = (length << 8) | buffer_[16 + static_cast<std::size_t>(i)];
+        checksum = (checksum << 8) | buffer_[20 + static_cast<std::size_t>(i)];
+      }
+      if (got_magic != magic) {
+        ADD_FAILURE() << "frame with magic 0x" << std::hex << got_magic;
+        return std::nullopt;
+      }
+      if (buffer_.size() >= 24 + static_cast<std::size_t>(length)) {
+        RawMessage message;
+        const auto command_begin = buffer_.begin() + 4;
+        const auto command_end = std::find(command_begin, command_begin + 12, uint8_t{0});
+        message.command.assign(command_begin, command_end);
+        message.payload.assign(buffer_.begin() + 24, buffer_.begin() + 24 + length);
+        buffer_.erase(buffer_.begin(), buffer_.begin() + 24 + length);
+        const Hash32 digest = Sha256d(message.payload);
+        const uint32_t expected = static_cast<uint32_t>(digest[0]) |
+                                  static_cast<uint32_t>(digest[1]) << 8 |
+                                  static_cast<uint32_t>(digest[2]) << 16 |
+                                  static_cast<uint32_t>(digest[3]) << 24;
+        if (expected != checksum) {
+          ADD_FAILURE() << "bad checksum on '" << message.command << "' frame";
+          return std::nullopt;
+        }
+        return message;
+      }
+    }
+    auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    if (remaining.count() <= 0 || fd_ < 0) {
+      return std::nullopt;
+    }
+    pollfd descriptor{fd_, POLLIN, 0};
+    int ready = ::poll(&descriptor, 1, static_cast<int>(remaining.count()));
+    if (ready < 0 && errno == EINTR) {
+      continue;
+    }
+    if (ready <= 0) {
+      return std::nullopt;
+    }
+    uint8_t chunk[65536];
+    ssize_t n = ::recv(fd_, chunk, sizeof(chunk), 0);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+      continue;
+    }
+    if (n <= 0) {
+      return std::nullopt;  // closed or reset
+    }
+    buffer_.insert(buffer_.end(), chunk, chunk + n);
+  }
+}
+
+std::optional<RawMessage> RawSocket::WaitForCommand(const std::string& command,
+                                                    std::chrono::milliseconds deadline,
+                                                    std::vector<RawMessage>* skipped) {
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  for (;;) {
+    auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    if (remaining.count() <= 0) {
+      return std::nullopt;
+    }
+    std::optional<RawMessage> message = ReadMessage(remaining);
+    if (!message) {
+      return std::nullopt;
+    }
+    if (message->command == command) {
+      return message;
+    }
+    if (message->command == "ping") {
+      SendMessage("pong", message->payload);
+    }
+    if (skipped != nullptr) {
+      skipped->push_back(std::move(*message));
+    }
+  }
+}
+
+bool RawSocket::Handshake(uint64_t nonce, int32_t start_height) {
+  if (!SendMessage("version", VersionPayload(nonce, start_height))) {
+    ADD_FAILURE() << "cannot send version";
+    return false;
+  }
+  bool got_version = false;
+  bool got_verack = false;
+  const auto until = std::chrono::steady_clock::now() + kDeadline;
+  while (!(got_version && got_verack)) {
+    auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    std::optional<RawMessage> message = ReadMessage(remaining);
+    if (!message) {
+      ADD_FAILURE() << "handshake: no version/verack from the engine";
+      return false;
+    }
+    if (message->command == "version") {
+      got_version = true;
+    } else if (message->command == "verack") {
+      got_verack = true;
+    }
+  }
+  if (!SendMessage("verack", {})) {
+    ADD_FAILURE() << "cannot send verack";
+    return false;
+  }
+  return true;
+}
+
+Hash32 Sha256d(const uint8_t* data, std::size_t len) {
+  Hash32 hash{};
+  p2pnet_result result = p2pnet_sha256d(data, len, hash.data());
+  EXPECT_EQ(result, P2PNET_OK) << p2pnet_last_error_message();
+  return hash;
+}
+
+Hash32 Sha256d(const std::vector<uint8_t>& data) { return Sha256d(data.data(), data.size()); }
+
+std::string Hex(const uint8_t* data, std::size_t len) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (std::size_t i = 0; i < len; ++i) {
+    out.push_back(kDigits[data[i] >> 4]);
+    out.push_back(kDigits[data[i] & 0x0f]);
+  }
+  return out;
+}
+
+std::string Hex(const Hash32& hash) { return Hex(hash.data(), hash.size()); }
+
+ByteWriter& ByteWriter::U8(uint8_t value) {
+  bytes_.push_back(value);
+  return *this;
+}
+
+ByteWriter& ByteWriter::U16BE(uint16_t value) {
+  bytes_.push_back(static_cast<uint8_t>(value >> 8));
+  bytes_.push_back(static_cast<uint8_t>(value));
+  return *this;
+}
+
+ByteWriter& ByteWriter::U32(uint32_t value) {
+  for (int shift = 0; shift < 32; shift += 8) {
+    bytes_.push_back(static_cast<uint8_t>(value >> shift));
+  }
+  return *this;
+}
+
+ByteWriter& ByteWriter::U64(uint64_t value) {
+  for (int shift = 0; shift < 64; shift += 8) {
+    bytes_.push_back(static_cast<uint8_t>(value >> shift));
+  }
+  return *this;
+}
+
+ByteWriter& ByteWriter::CompactSize(uint64_t value) {
+  if (value < 0xfd) {
+    return U8(static_cast<uint8_t>(value));
+  }
+  if (value <= 0xffff) {
+    U8(0xfd);
+    bytes_.push_back(static_cast<uint8_t>(value));
+    bytes_.push_back(static_cast<uint8_t>(value >> 8));
+    return *this;
+  }
+  if (value <= 0xffffffffULL) {
+    U8(0xfe);
+    return U32(static_cast<uint32_t>(value));
+  }
+  U8(0xff);
+  return U64(value);
+}
+
+ByteWriter& ByteWriter::Bytes(const uint8_t* data, std::size_t len) {
+  bytes_.insert(bytes_.end(), data, data + len);
+  return *this;
+}
+
+ByteWriter& ByteWriter::VarStr(const std::string& text) {
+  CompactSize(text.size());
+  return Bytes(reinterpret_cast<const uint8_t*>(text.data()), text.size());
+}
+
+bool ByteReader::Take(std::size_t len) {
+  if (!ok_ || bytes_.size() - offset_ < len) {
+    ok_ = false;
+    return false;
+  }
+  return true;
+}
+
+uint8_t ByteReader::U8() {
+  if (!Take(1)) {
+    return 0;
+  }
+  return bytes_[offset_++];
+}
+
+uint32_t ByteReader::U32() {
+  if (!Take(4)) {
+    return 0;
+  }
+  uint32_t value = 0;
+  for (std::size_t i = 0; i < 4; ++i) {
+    value |= static_cast<uint32_t>(bytes_[offset_ + i]) << (8 * i);
+  }
+  offset_ += 4;
+  return value;
+}
+
+uint64_t ByteReader::U64() {
+  if (!Take(8)) {
+    return 0;
+  }
+  uint64_t value = 0;
+  for (std::size_t i = 0; i < 8; ++i) {
+    value |= static_cast<uint64_t>(bytes_[offset_ + i]) << (8 * i);
+  }
+  offset_ += 8;
+  return value;
+}
+
+uint64_t ByteReader::CompactSize() {
+  const uint8_t first = U8();
+  if (first < 0xfd) {
+    return first;
+  }
+  if (first == 0xfd) {
+    if (!Take(2)) {
+      return 0;
+    }
+    const uint64_t value = static_cast<uint64_t>(bytes_[offset_]) |
+                           static_cast<uint64_t>(bytes_[offset_ + 1]) << 8;
+    offset_ += 2;
+    return value;
+  }
+  if (first == 0xfe) {
+    return U32();
+  }
+  return U64();
+}
+
+Hash32 ByteReader::Hash() {
+  Hash32 hash{};
+  if (Take(32)) {
+    std::memcpy(hash.data(), bytes_.data() + offset_, 32);
+    offset_ += 32;
+  }
+  return hash;
+}
+
+void ByteReader::Skip(std::size_t len) {
+  if (Take(len)) {
+    offset_ += len;
+  }
+}
+
+std::vector<uint8_t> Frame(uint32_t magic, const std::string& command,
+                           const std::vector<uint8_t>& payload) {
+  const Hash32 digest = Sha256d(payload);
+  const uint32_t checksum = static_cast<uint32_t>(digest[0]) |
+                            static_cast<uint32_t>(digest[1]) << 8 |
+                            static_cast<uint32_t>(digest[2]) << 16 |
+                            static_cast<uint32_t>(digest[3]) << 24;
+  std::vector<uint8_t> frame =
+      MessageHeader(magic, command, static_cast<uint32_t>(payload.size()), checksum);
+  frame.insert(frame.end(), payload.begin(), payload.end());
+  return frame;
+}
+
+std::vector<uint8_t> VersionPayload(uint64_t nonce, int32_t start_height,
+                                    int32_t protocol_version, const std::string& user_agent) {
+  // IPv4-mapped 127.0.0.1.
+  static const uint8_t kLoopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1};
+  ByteWriter w;
+  w.I32(protocol_version)
+      .U64(1)  // services: NODE_NETWORK
+      .I64(static_cast<int64_t>(std::time(nullptr)))
+      .U64(1)  // addr_recv
+      .Bytes(kLoopback, sizeof(kLoopback))
+      .U16BE(18444)
+      .U64(1)  // addr_from
+      .Bytes(kLoopback, sizeof(kLoopback))
+      .U16BE(0)
+      .U64(nonce)
+      .VarStr(user_agent)
+      .I32(start_height)
+      .U8(1);  // relay
+  return w.bytes();
+}
+
+std::vector<uint8_t> InvPayload(const std::vector<InvEntry>& entries) {
+  ByteWriter w;
+  w.CompactSize(entries.size());
+  for (const InvEntry& entry : entries) {
+    w.U32(entry.type).Hash(entry.hash);
+  }
+  return w.bytes();
+}
+
+std::optional<std::vector<InvEntry>> ParseInv(const std::vector<uint8_t>& payload) {
+  ByteReader r(payload);
+  const uint64_t count = r.CompactSize();
+  if (!r.ok() || count > payload.size() / 36) {
+    return std::nullopt;
+  }
+  std::vector<InvEntry> entries;
+  entries.reserve(static_cast<std::size_t>(count));
+  for (uint64_t i = 0; i < count; ++i) {
+    InvEntry entry;
+    entry.type = r.U32();
+    entry.hash = r.Hash();
+    entries.push_back(entry);
+  }
+  if (!r.ok() || !r.at_end()) {
+    return std::nullopt;
+  }
+  return entries;
 }
 
 std::vector<uint8_t> MessageHeader(uint32_t magic, const std::string& command,

@@ -6,6 +6,7 @@
 
 #include "p2pnet.h"
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -35,7 +36,8 @@ struct EngineDeleter {
 using ConfigPtr = std::unique_ptr<p2pnet_config, ConfigDeleter>;
 using EnginePtr = std::unique_ptr<p2pnet_engine, EngineDeleter>;
 
-/// Regtest config listening on 127.0.0.1 with an OS-chosen port.
+/// Regtest config listening on 127.0.0.1 with an OS-chosen port and no
+/// automatic outbound connections (only the connections a test makes).
 ConfigPtr MakeLoopbackConfig();
 
 /// Creates an engine from `config` (asserting success), not started.
@@ -98,6 +100,94 @@ class EventRecorder {
   std::atomic<int> releases_{0};
 };
 
+// ---------------------------------------------------------------------------
+// Hand-built Bitcoin wire messages for raw-socket peers.
+// ---------------------------------------------------------------------------
+
+/// A 32-byte id in wire byte order.
+using Hash32 = std::array<uint8_t, 32>;
+
+/// SHA-256d through p2pnet_sha256d (asserting success).
+Hash32 Sha256d(const uint8_t* data, std::size_t len);
+Hash32 Sha256d(const std::vector<uint8_t>& data);
+
+/// Lower-case hex of the bytes (for assertion messages).
+std::string Hex(const uint8_t* data, std::size_t len);
+std::string Hex(const Hash32& hash);
+
+/// Inventory types of inv/getdata/notfound entries.
+inline constexpr uint32_t kInvTx = 1;
+inline constexpr uint32_t kInvBlock = 2;
+
+/// One inventory entry.
+struct InvEntry {
+  uint32_t type = 0;
+  Hash32 hash{};
+  bool operator==(const InvEntry& other) const { return type == other.type && hash == other.hash; }
+  bool operator!=(const InvEntry& other) const { return !(*this == other); }
+};
+
+/// Appends Bitcoin consensus encodings (little endian, CompactSize) to a buffer.
+class ByteWriter {
+ public:
+  ByteWriter& U8(uint8_t value);
+  ByteWriter& U16BE(uint16_t value);
+  ByteWriter& U32(uint32_t value);
+  ByteWriter& U64(uint64_t value);
+  ByteWriter& I32(int32_t value) { return U32(static_cast<uint32_t>(value)); }
+  ByteWriter& I64(int64_t value) { return U64(static_cast<uint64_t>(value)); }
+  ByteWriter& CompactSize(uint64_t value);
+  ByteWriter& Bytes(const uint8_t* data, std::size_t len);
+  ByteWriter& Bytes(const std::vector<uint8_t>& data) { return Bytes(data.data(), data.size()); }
+  ByteWriter& Hash(const Hash32& hash) { return Bytes(hash.data(), hash.size()); }
+  ByteWriter& VarStr(const std::string& text);
+  const std::vector<uint8_t>& bytes() const { return bytes_; }
+
+ private:
+  std::vector<uint8_t> bytes_;
+};
+
+/// Reads Bitcoin consensus encodings; any read past the end sets ok() to false.
+class ByteReader {
+ public:
+  explicit ByteReader(const std::vector<uint8_t>& bytes) : bytes_(bytes) {}
+  uint8_t U8();
+  uint32_t U32();
+  uint64_t U64();
+  uint64_t CompactSize();
+  Hash32 Hash();
+  void Skip(std::size_t len);
+  bool ok() const { return ok_; }
+  bool at_end() const { return offset_ == bytes_.size(); }
+
+ private:
+  bool Take(std::size_t len);
+  const std::vector<uint8_t>& bytes_;
+  std::size_t offset_ = 0;
+  bool ok_ = true;
+};
+
+/// A complete frame: 24-byte header with the correct checksum, then the payload.
+std::vector<uint8_t> Frame(uint32_t magic, const std::string& command,
+                           const std::vector<uint8_t>& payload);
+
+/// A version payload (protocol 70001 by default) from a peer at 127.0.0.1.
+std::vector<uint8_t> VersionPayload(uint64_t nonce, int32_t start_height = 0,
+                                    int32_t protocol_version = 70001,
+                                    const std::string& user_agent = "/p2pnet-raw-test:0.1/");
+
+/// inv / getdata / notfound payload.
+std::vector<uint8_t> InvPayload(const std::vector<InvEntry>& entries);
+
+/// Parses an inv / getdata / notfound payload; nullopt if malformed.
+std::optional<std::vector<InvEntry>> ParseInv(const std::vector<uint8_t>& payload);
+
+/// A received frame.
+struct RawMessage {
+  std::string command;
+  std::vector<uint8_t> payload;
+};
+
 /// A blocking POSIX TCP client socket connected to 127.0.0.1.
 class RawSocket {
  public:
@@ -111,12 +201,35 @@ class RawSocket {
   /// Sends all bytes (MSG_NOSIGNAL); false on error.
   bool SendAll(const std::vector<uint8_t>& bytes);
 
+  /// Sends one well-formed frame.
+  bool SendMessage(const std::string& command, const std::vector<uint8_t>& payload,
+                   uint32_t magic = kRegtestMagic);
+
   /// Reads and discards data until the peer closes the connection (EOF or
   /// reset). Returns true if closed before `deadline`.
   bool WaitForClose(std::chrono::milliseconds deadline = kDeadline);
 
+  /// Reads the next complete frame. Returns nullopt (with a test failure
+  /// message for bad frames) on close, timeout, wrong magic or bad checksum.
+  std::optional<RawMessage> ReadMessage(std::chrono::milliseconds deadline = kDeadline,
+                                        uint32_t magic = kRegtestMagic);
+
+  /// Reads frames until one with `command` arrives; other frames are appended
+  /// to `skipped` (if given), and pings are answered with pongs.
+  std::optional<RawMessage> WaitForCommand(const std::string& command,
+                                           std::chrono::milliseconds deadline = kDeadline,
+                                           std::vector<RawMessage>* skipped = nullptr);
+
+  /// The version/verack handshake as the connecting side: sends version,
+  /// reads the engine's version and verack, sends verack. Returns false (with
+  /// a test failure) if it does not complete. Afterwards the engine has
+  /// registered the peer once it reads the verack, which precedes anything
+  /// sent next on this socket.
+  bool Handshake(uint64_t nonce = 0x5eed5eed5eed5eedULL, int32_t start_height = 0);
+
  private:
   int fd_ = -1;
+  std::vector<uint8_t> buffer_;
 };
 
 /// A 24-byte Bitcoin message header. `checksum` is taken as given.

@@ -68,9 +68,12 @@ class Events {
   std::vector<std::pair<uint64_t, DisconnectReason>> disconnected_;
 };
 
+// No automatic outbound connections (max outbound 0): regtest engines accept
+// loopback addresses from addr messages, and an engine whose peers all left
+// would otherwise redial the address its former peer advertised.
 Config LoopbackConfig() {
   Config config(Network::Regtest);
-  config.SetListenAddress("127.0.0.1:0");
+  config.SetListenAddress("127.0.0.1:0").SetMaxOutbound(0);
   return config;
 }
 

@@ -12,11 +12,14 @@
  * result code and the message of p2pnet_last_error_message().
  *
  * Callbacks: callbacks run on the engine's dispatcher thread, never on the
- * thread that registered them. They may call any NetworkManager method
- * (GetPeers, AddPeer, DisconnectPeer, Stop, ...) but must not destroy the
- * NetworkManager that invoked them. Exceptions thrown by a callback are caught
- * and discarded by the wrapper, because an exception must never unwind into
- * the Rust engine; handle errors inside the callback if they matter.
+ * thread that registered them (the one exception is the hash function of
+ * SetHashFunction, which runs on network threads). They may call any
+ * NetworkManager method (GetPeers, AddPeer, DisconnectPeer, BroadcastBlock,
+ * Ban, Stop, ...) but must not destroy the NetworkManager that invoked them.
+ * Exceptions thrown by a callback are caught by the wrapper, because an
+ * exception must never unwind into the Rust engine; a callback that must
+ * answer then gives a neutral answer (Verdict::Ignored, NOTFOUND, no headers,
+ * the default id), as each callback type documents.
  *
  * Example:
  * @code
@@ -26,8 +29,13 @@
  *   network.SetOnPeerConnected([](const p2pnet::PeerInfo& peer) {
  *     std::cout << "connected to " << peer.address << ":" << peer.port << "\n";
  *   });
+ *   network.SetOnTransaction([&](uint64_t peer, const p2pnet::Hash& id, p2pnet::ByteView tx) {
+ *     return mempool.Accept(id, tx.ToVector()) ? p2pnet::Verdict::Accepted
+ *                                              : p2pnet::Verdict::Invalid;
+ *   });
  *   network.Start();
  *   network.AddPeer("127.0.0.1", 18444);
+ *   p2pnet::Hash txid = network.BroadcastTransaction(my_tx_bytes);
  *   for (const auto& peer : network.GetPeers()) { ... }
  *   network.Stop();
  * @endcode
@@ -37,6 +45,7 @@
 
 #include "p2pnet.h"
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -109,6 +118,82 @@ enum class LogLevel {
   Trace = P2PNET_LOG_TRACE,
 };
 
+/** @brief The two relayed item kinds; mirrors p2pnet_item_kind. */
+enum class ItemKind {
+  /** A block (its id is SHA-256d of the first 80 bytes by default). */
+  Block = P2PNET_ITEM_BLOCK,
+  /** A transaction (its id is SHA-256d of all its bytes by default). */
+  Tx = P2PNET_ITEM_TX,
+};
+
+/**
+ * @brief The node's verdict on a received block or transaction.
+ *
+ * The values are those of the C enum p2pnet_verdict (P2PNET_VERDICT_*), which
+ * the item callbacks return as a uint32_t and p2pnet_report_verdict takes.
+ */
+enum class Verdict : uint32_t {
+  /** Valid and new: the engine relays it to peers that do not have it. */
+  Accepted = 0,
+  /** Not relayed; the sender is not blamed (already known, uninteresting, ...). */
+  Ignored = 1,
+  /** Invalid: not relayed, and the sender's misbehaviour score rises by 100. */
+  Invalid = 2,
+  /** The node validates later and reports with NetworkManager::ReportVerdict. */
+  Pending = 3,
+};
+
+/** @brief A 32-byte item id (block or transaction hash), in wire byte order. */
+using Hash = std::array<uint8_t, 32>;
+
+/** @brief An 80-byte block header, as carried by headers messages. */
+using BlockHeader = std::array<uint8_t, 80>;
+
+/**
+ * @brief A non-owning view of a contiguous byte range (a minimal std::span).
+ *
+ * Views passed to callbacks borrow engine memory for the duration of the call
+ * only: copy the bytes (ToVector()) to keep them. Views passed to wrapper
+ * methods must stay valid for the duration of that call.
+ */
+class ByteView {
+ public:
+  /** @brief An empty view. */
+  constexpr ByteView() noexcept = default;
+
+  /** @brief Views @p size bytes at @p data (NULL only when @p size is 0). */
+  constexpr ByteView(const uint8_t* data, std::size_t size) noexcept : data_(data), size_(size) {}
+
+  /** @brief Views the bytes of a vector (implicit, so a vector can be passed directly). */
+  ByteView(const std::vector<uint8_t>& bytes) noexcept  // NOLINT(google-explicit-constructor)
+      : data_(bytes.data()), size_(bytes.size()) {}
+
+  /** @brief Views the bytes of an array (implicit, so a Hash or BlockHeader can be passed). */
+  template <std::size_t N>
+  ByteView(const std::array<uint8_t, N>& bytes) noexcept  // NOLINT(google-explicit-constructor)
+      : data_(bytes.data()), size_(N) {}
+
+  /** @brief Pointer to the first byte (may be NULL when empty). */
+  constexpr const uint8_t* data() const noexcept { return data_; }
+  /** @brief Number of bytes. */
+  constexpr std::size_t size() const noexcept { return size_; }
+  /** @brief True when the view has no bytes. */
+  constexpr bool empty() const noexcept { return size_ == 0; }
+  /** @brief Iterator to the first byte. */
+  constexpr const uint8_t* begin() const noexcept { return data_; }
+  /** @brief Iterator past the last byte. */
+  constexpr const uint8_t* end() const noexcept { return data_ + size_; }
+  /** @brief The byte at @p index (unchecked). */
+  constexpr uint8_t operator[](std::size_t index) const noexcept { return data_[index]; }
+
+  /** @brief An owning copy of the bytes. */
+  std::vector<uint8_t> ToVector() const { return std::vector<uint8_t>(begin(), end()); }
+
+ private:
+  const uint8_t* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
 /**
  * @brief Exception thrown when a p2pnet C function returns an error.
  *
@@ -159,6 +244,32 @@ struct PeerInfo {
   uint64_t bytes_received = 0;
   /** When the connection was established (second resolution). */
   std::chrono::system_clock::time_point connected_since;
+  /** Accumulated misbehaviour points; the peer is disconnected and banned at 100. */
+  uint32_t misbehaviour_score = 0;
+};
+
+/** @brief Block download progress (p2pnet_sync_status). */
+struct SyncStatus {
+  /** The highest start height announced by a connected peer (0 with no peers). */
+  int32_t best_peer_height = 0;
+  /** Peers that completed the handshake. */
+  uint32_t peer_count = 0;
+  /** Blocks requested from peers and not yet received. */
+  uint32_t blocks_in_flight = 0;
+  /** Blocks passed to FetchBlocks waiting for a free peer slot. */
+  uint32_t blocks_queued = 0;
+};
+
+/** @brief One ban in force (p2pnet_ban_entry); a value type. */
+struct BanEntry {
+  /** The banned subnet in CIDR form, e.g. "127.0.0.1/32" or "2001:db8::/32". */
+  std::string subnet;
+  /** When the ban was made (second resolution). */
+  std::chrono::system_clock::time_point created;
+  /** When the ban ends (second resolution). */
+  std::chrono::system_clock::time_point until;
+  /** Why the address was banned. */
+  std::string reason;
 };
 
 /** @brief Name of a result code, e.g. "P2PNET_ERR_IO" (p2pnet_result_name). */
@@ -237,6 +348,70 @@ inline uint32_t ToMillis(std::chrono::milliseconds duration) {
   return static_cast<uint32_t>(duration.count());
 }
 
+/** @brief Converts Unix seconds to a system_clock time point. */
+inline std::chrono::system_clock::time_point FromUnixSeconds(int64_t seconds) {
+  return std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::seconds(seconds)));
+}
+
+/** @brief Copies 32 bytes at @p bytes into a Hash. */
+inline Hash ToHash(const uint8_t* bytes) noexcept {
+  Hash hash{};
+  if (bytes != nullptr) {
+    std::memcpy(hash.data(), bytes, hash.size());
+  }
+  return hash;
+}
+
+/** @brief Lays fixed-size arrays out back to back, as the C API takes lists of hashes. */
+template <std::size_t N>
+std::vector<uint8_t> Flatten(const std::vector<std::array<uint8_t, N>>& items) {
+  std::vector<uint8_t> flat;
+  flat.reserve(items.size() * N);
+  for (const auto& item : items) {
+    flat.insert(flat.end(), item.begin(), item.end());
+  }
+  return flat;
+}
+
+/** @brief Splits @p count back-to-back 32-byte hashes into a vector. */
+inline std::vector<Hash> ToHashes(const uint8_t* flat, std::size_t count) {
+  std::vector<Hash> hashes;
+  if (flat == nullptr) {
+    return hashes;
+  }
+  hashes.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    hashes.push_back(ToHash(flat + i * 32));
+  }
+  return hashes;
+}
+
+/** @brief The stop hash of a locator: empty when all 32 bytes are zero. */
+inline std::optional<Hash> ToStop(const uint8_t* stop) {
+  if (stop == nullptr) {
+    return std::nullopt;
+  }
+  Hash hash = ToHash(stop);
+  for (uint8_t byte : hash) {
+    if (byte != 0) {
+      return hash;
+    }
+  }
+  return std::nullopt;
+}
+
+/** @brief Converts a C ban record into a BanEntry. */
+inline BanEntry ToBanEntry(const p2pnet_ban_entry& raw) {
+  BanEntry entry;
+  entry.subnet = FromArray(raw.subnet);
+  entry.created = FromUnixSeconds(raw.created);
+  entry.until = FromUnixSeconds(raw.until);
+  entry.reason = FromArray(raw.reason);
+  return entry;
+}
+
 /** @brief Converts a C peer record into a PeerInfo. */
 inline PeerInfo ToPeerInfo(const p2pnet_peer_info& raw) {
   PeerInfo info;
@@ -253,9 +428,8 @@ inline PeerInfo ToPeerInfo(const p2pnet_peer_info& raw) {
   }
   info.bytes_sent = raw.bytes_sent;
   info.bytes_received = raw.bytes_received;
-  info.connected_since = std::chrono::system_clock::time_point(
-      std::chrono::duration_cast<std::chrono::system_clock::duration>(
-          std::chrono::seconds(raw.connected_since)));
+  info.connected_since = FromUnixSeconds(raw.connected_since);
+  info.misbehaviour_score = raw.misbehaviour_score;
   return info;
 }
 
@@ -266,6 +440,16 @@ void Release(void* user_data) noexcept {
 }
 
 }  // namespace detail
+
+/**
+ * @brief SHA-256d of @p data (p2pnet_sha256d): the digest behind Bitcoin's item
+ * ids and message checksums.
+ */
+inline Hash Sha256d(ByteView data) {
+  Hash hash{};
+  detail::Check(p2pnet_sha256d(data.data(), data.size(), hash.data()));
+  return hash;
+}
 
 /**
  * @brief Engine configuration; owns a p2pnet_config.
@@ -413,6 +597,79 @@ class Config {
     return *this;
   }
 
+  /**
+   * @brief Mean intervals of the Poisson timers that batch transaction
+   * announcements to inbound and outbound peers (defaults 5 s and 2 s); zero
+   * announces at once.
+   */
+  Config& SetTxTrickle(std::chrono::milliseconds inbound, std::chrono::milliseconds outbound) {
+    detail::Check(p2pnet_config_set_tx_trickle_ms(config_, detail::ToMillis(inbound),
+                                                  detail::ToMillis(outbound)));
+    return *this;
+  }
+
+  /**
+   * @brief How long a peer may take to deliver a requested transaction
+   * (default 60 s) and block (default 20 s) before the request moves to
+   * another peer. Both must be positive.
+   */
+  Config& SetRequestTimeouts(std::chrono::milliseconds tx, std::chrono::milliseconds block) {
+    detail::Check(p2pnet_config_set_request_timeouts_ms(config_, detail::ToMillis(tx),
+                                                        detail::ToMillis(block)));
+    return *this;
+  }
+
+  /** @brief Directory for the ban list and address book (created if missing). */
+  Config& SetDataDir(const std::string& path) {
+    detail::Check(p2pnet_config_set_data_dir(config_, detail::CString(path)));
+    return *this;
+  }
+
+  /** @brief How long a misbehaving peer's address stays banned (default 24 h). */
+  Config& SetBanTime(std::chrono::seconds duration) {
+    if (duration.count() < 0 || duration.count() > std::numeric_limits<uint32_t>::max()) {
+      throw Error(P2PNET_ERR_INVALID_ARGUMENT, "ban time out of range for uint32 seconds");
+    }
+    detail::Check(p2pnet_config_set_ban_time_s(config_, static_cast<uint32_t>(duration.count())));
+    return *this;
+  }
+
+  /** @brief The most bans kept (default 10,000, at most 100,000). */
+  Config& SetMaxBans(uint32_t count) {
+    detail::Check(p2pnet_config_set_max_bans(config_, count));
+    return *this;
+  }
+
+  /** @brief DNS server for seed lookups, "IP:PORT"; "" restores the system resolver. */
+  Config& SetDnsServer(const std::string& address) {
+    detail::Check(p2pnet_config_set_dns_server(config_, detail::CString(address)));
+    return *this;
+  }
+
+  /** @brief Adds a DNS seed whose A/AAAA records name peers listening on @p port. */
+  Config& AddDNSSeed(const std::string& host, uint16_t port) {
+    detail::Check(p2pnet_config_add_dns_seed(config_, detail::CString(host), port));
+    return *this;
+  }
+
+  /**
+   * @brief Accept loopback and private addresses into the address book
+   * (default: only for regtest).
+   */
+  Config& SetAllowLocalAddresses(bool allow) {
+    detail::Check(p2pnet_config_set_allow_local_addresses(config_, allow));
+    return *this;
+  }
+
+  /**
+   * @brief At most one automatic outbound connection per network group
+   * (default: on, except for regtest).
+   */
+  Config& SetOneOutboundPerNetgroup(bool enabled) {
+    detail::Check(p2pnet_config_set_one_outbound_per_netgroup(config_, enabled));
+    return *this;
+  }
+
   /** @brief The underlying C handle (owned by this object; NULL after a move). */
   const p2pnet_config* native() const noexcept { return config_; }
 
@@ -441,6 +698,42 @@ class NetworkManager {
   /** @brief Callback for an engine log message (target is the emitting module). */
   using LogCallback =
       std::function<void(LogLevel level, const std::string& target, const std::string& message)>;
+  /**
+   * @brief Callback for a block or transaction received from @p peer_id.
+   *
+   * @p id is the item's id and @p data its bytes, borrowed for the call. The
+   * returned Verdict decides relay (Accepted) and blame (Invalid). If the
+   * callback throws, the wrapper answers Verdict::Ignored.
+   */
+  using ItemCallback = std::function<Verdict(uint64_t peer_id, const Hash& id, ByteView data)>;
+  /**
+   * @brief Looks up an item a peer requested that is not in the engine's relay
+   * cache; std::nullopt (or an empty vector, or an exception) answers NOTFOUND.
+   */
+  using DataProvider =
+      std::function<std::optional<std::vector<uint8_t>>(ItemKind kind, const Hash& id)>;
+  /**
+   * @brief Answers a peer's getheaders: up to 2,000 headers following the
+   * first locator hash the node knows, stopping after @p stop if it is set.
+   * Extra headers are dropped; an exception answers with no headers.
+   */
+  using GetHeadersCallback = std::function<std::vector<BlockHeader>(
+      uint64_t peer_id, const std::vector<Hash>& locator, const std::optional<Hash>& stop)>;
+  /**
+   * @brief Answers a peer's getblocks: up to 500 block ids following the
+   * locator, which the engine announces with an inv. Extra ids are dropped; an
+   * exception answers with none.
+   */
+  using GetBlocksCallback = std::function<std::vector<Hash>(
+      uint64_t peer_id, const std::vector<Hash>& locator, const std::optional<Hash>& stop)>;
+  /** @brief Receives the headers a peer sent (an answer to SendGetHeaders or an announcement). */
+  using HeadersCallback =
+      std::function<void(uint64_t peer_id, const std::vector<BlockHeader>& headers)>;
+  /**
+   * @brief Computes an item id. Runs on the engine's network threads, so it
+   * must be pure and thread-safe. If it throws, Bitcoin's default id is used.
+   */
+  using HashFunction = std::function<Hash(ItemKind kind, ByteView data)>;
 
   /** @brief Creates an engine from a copy of @p config. Throws Error on failure. */
   explicit NetworkManager(const Config& config) : engine_(nullptr) {
@@ -487,16 +780,55 @@ class NetworkManager {
   }
 
   /**
-   * @brief Starts an asynchronous outbound connection to @p host : @p port.
+   * @brief Starts a one-off asynchronous outbound connection to @p host : @p port.
    *
    * @p host is an IP address or a name to resolve. Returns the id the
    * connection will have; the outcome arrives through the peer-connected
-   * callback, or the peer-disconnected callback with ConnectFailed.
+   * callback, or the peer-disconnected callback with ConnectFailed. Nothing
+   * redials it when it drops; use AddNode for a peer to keep.
    */
   uint64_t AddPeer(const std::string& host, uint16_t port) {
     uint64_t peer_id = 0;
     detail::Check(p2pnet_add_peer(engine_, detail::CString(host), port, &peer_id));
     return peer_id;
+  }
+
+  /**
+   * @brief Keeps a connection to @p host : @p port (Bitcoin Core's -addnode):
+   * dialled at once and redialled with back-off whenever it drops, until
+   * RemoveNode. Returns the id of the first attempt. Adding the same host and
+   * port twice throws Error(P2PNET_ERR_INVALID_ARGUMENT).
+   */
+  uint64_t AddNode(const std::string& host, uint16_t port) {
+    uint64_t peer_id = 0;
+    detail::Check(p2pnet_add_node(engine_, detail::CString(host), port, &peer_id));
+    return peer_id;
+  }
+
+  /**
+   * @brief Stops keeping @p host : @p port connected (an open connection stays
+   * until it drops); throws Error(P2PNET_ERR_NOT_FOUND) when it was not added.
+   */
+  void RemoveNode(const std::string& host, uint16_t port) {
+    detail::Check(p2pnet_remove_node(engine_, detail::CString(host), port));
+  }
+
+  /** @brief Adds a DNS seed at run time; its A/AAAA records name peers on @p port. */
+  void AddDNSSeed(const std::string& host, uint16_t port) {
+    detail::Check(p2pnet_add_dns_seed(engine_, detail::CString(host), port));
+  }
+
+  /**
+   * @brief Queries every DNS seed now, in the background; the addresses found
+   * feed the address book and the outbound connections.
+   */
+  void QueryDNSSeeds() { detail::Check(p2pnet_query_dns_seeds(engine_)); }
+
+  /** @brief Number of addresses in the address book. */
+  std::size_t AddressCount() const {
+    std::size_t count = 0;
+    detail::Check(p2pnet_address_count(engine_, &count));
+    return count;
   }
 
   /** @brief Disconnects a peer; its disconnect callback reports Requested. */
@@ -570,10 +902,353 @@ class NetworkManager {
     holder.release();
   }
 
+  /**
+   * @brief Registers the block callback; an empty function unregisters.
+   *
+   * Every block received from a peer reaches it once per engine. Without a
+   * block callback received blocks are not relayed.
+   */
+  void SetOnBlock(ItemCallback callback) {
+    RegisterItemCallback(&p2pnet_set_on_block, std::move(callback));
+  }
+
+  /** @brief Registers the transaction callback; as SetOnBlock. */
+  void SetOnTransaction(ItemCallback callback) {
+    RegisterItemCallback(&p2pnet_set_on_transaction, std::move(callback));
+  }
+
+  /**
+   * @brief Registers the data provider asked for requested items the relay
+   * cache does not hold; an empty function unregisters (such requests then
+   * get NOTFOUND).
+   */
+  void SetDataProvider(DataProvider provider) {
+    if (!provider) {
+      detail::Check(p2pnet_set_data_provider(engine_, nullptr, nullptr, nullptr));
+      return;
+    }
+    auto holder = std::make_unique<DataProvider>(std::move(provider));
+    detail::Check(p2pnet_set_data_provider(engine_, &DataProviderTrampoline, holder.get(),
+                                           &detail::Release<DataProvider>));
+    holder.release();
+  }
+
+  /**
+   * @brief Registers the getheaders responder; an empty function unregisters
+   * (peers then get empty headers messages).
+   */
+  void SetOnGetHeaders(GetHeadersCallback callback) {
+    if (!callback) {
+      detail::Check(p2pnet_set_on_get_headers(engine_, nullptr, nullptr, nullptr));
+      return;
+    }
+    auto holder = std::make_unique<GetHeadersCallback>(std::move(callback));
+    detail::Check(p2pnet_set_on_get_headers(engine_, &GetHeadersTrampoline, holder.get(),
+                                            &detail::Release<GetHeadersCallback>));
+    holder.release();
+  }
+
+  /** @brief Registers the getblocks responder; an empty function unregisters. */
+  void SetOnGetBlocks(GetBlocksCallback callback) {
+    if (!callback) {
+      detail::Check(p2pnet_set_on_get_blocks(engine_, nullptr, nullptr, nullptr));
+      return;
+    }
+    auto holder = std::make_unique<GetBlocksCallback>(std::move(callback));
+    detail::Check(p2pnet_set_on_get_blocks(engine_, &GetBlocksTrampoline, holder.get(),
+                                           &detail::Release<GetBlocksCallback>));
+    holder.release();
+  }
+
+  /** @brief Registers the headers callback; an empty function unregisters. */
+  void SetOnHeaders(HeadersCallback callback) {
+    if (!callback) {
+      detail::Check(p2pnet_set_on_headers(engine_, nullptr, nullptr, nullptr));
+      return;
+    }
+    auto holder = std::make_unique<HeadersCallback>(std::move(callback));
+    detail::Check(p2pnet_set_on_headers(engine_, &HeadersTrampoline, holder.get(),
+                                        &detail::Release<HeadersCallback>));
+    holder.release();
+  }
+
+  /**
+   * @brief Installs the function computing block and transaction ids; an
+   * empty function restores Bitcoin's (SHA-256d of the tx; SHA-256d of the
+   * block's first 80 bytes). See HashFunction for its constraints.
+   */
+  void SetHashFunction(HashFunction function) {
+    if (!function) {
+      detail::Check(p2pnet_set_hash_function(engine_, nullptr, nullptr, nullptr));
+      return;
+    }
+    auto holder = std::make_unique<HashFunction>(std::move(function));
+    detail::Check(p2pnet_set_hash_function(engine_, &HashTrampoline, holder.get(),
+                                           &detail::Release<HashFunction>));
+    holder.release();
+  }
+
+  /**
+   * @brief Relays a block the node produced or accepted: cached and announced
+   * at once to every peer that does not have it. Returns the block id.
+   */
+  Hash BroadcastBlock(ByteView block) {
+    Hash id{};
+    detail::Check(p2pnet_broadcast_block(engine_, block.data(), block.size(), id.data()));
+    return id;
+  }
+
+  /**
+   * @brief Relays a transaction: cached and announced to each peer at its
+   * next trickle tick. Returns the transaction id.
+   */
+  Hash BroadcastTransaction(ByteView transaction) {
+    Hash id{};
+    detail::Check(
+        p2pnet_broadcast_transaction(engine_, transaction.data(), transaction.size(), id.data()));
+    return id;
+  }
+
+  /**
+   * @brief Reports the verdict (not Pending) for an item whose callback
+   * returned Verdict::Pending. Throws Error(P2PNET_ERR_NOT_FOUND) when no item
+   * with that id awaits a verdict.
+   */
+  void ReportVerdict(const Hash& id, Verdict verdict) {
+    detail::Check(p2pnet_report_verdict(engine_, id.data(), static_cast<uint32_t>(verdict)));
+  }
+
+  /**
+   * @brief Adds misbehaviour points to a peer (e.g. for a bad block found
+   * later); at 100 the peer is disconnected and banned. @p reason is logged.
+   */
+  void Misbehaving(uint64_t peer_id, uint32_t points, const std::string& reason = std::string()) {
+    detail::Check(p2pnet_misbehaving(engine_, peer_id, points, detail::CString(reason)));
+  }
+
+  /**
+   * @brief Sends getheaders to a peer with @p locator (newest first, at most
+   * 101 hashes) and an optional stop hash; the answer arrives through the
+   * headers callback.
+   */
+  void SendGetHeaders(uint64_t peer_id, const std::vector<Hash>& locator,
+                      const std::optional<Hash>& stop = std::nullopt) {
+    const std::vector<uint8_t> flat = detail::Flatten(locator);
+    detail::Check(p2pnet_send_getheaders(engine_, peer_id, flat.empty() ? nullptr : flat.data(),
+                                         locator.size(), stop ? stop->data() : nullptr));
+  }
+
+  /**
+   * @brief Downloads blocks by id from connected peers (at most 16 in flight
+   * per peer); each arrives through the block callback. Returns how many were
+   * newly queued (ids already received or queued are skipped).
+   */
+  std::size_t FetchBlocks(const std::vector<Hash>& ids) {
+    const std::vector<uint8_t> flat = detail::Flatten(ids);
+    std::size_t queued = 0;
+    detail::Check(
+        p2pnet_fetch_blocks(engine_, flat.empty() ? nullptr : flat.data(), ids.size(), &queued));
+    return queued;
+  }
+
+  /** @brief Block download progress. */
+  SyncStatus GetSyncStatus() const {
+    p2pnet_sync_status raw{};
+    detail::Check(p2pnet_get_sync_status(engine_, &raw));
+    SyncStatus status;
+    status.best_peer_height = raw.best_peer_height;
+    status.peer_count = raw.peer_count;
+    status.blocks_in_flight = raw.blocks_in_flight;
+    status.blocks_queued = raw.blocks_queued;
+    return status;
+  }
+
+  /**
+   * @brief Bans @p subnet (an address or CIDR subnet, IPv4 or IPv6) for
+   * @p duration. Its connections are dropped with DisconnectReason::Banned and
+   * it is never accepted or dialled while the ban lasts.
+   */
+  void Ban(const std::string& subnet, std::chrono::seconds duration,
+           const std::string& reason = std::string()) {
+    if (duration.count() < 0) {
+      throw Error(P2PNET_ERR_INVALID_ARGUMENT, "negative ban duration");
+    }
+    detail::Check(p2pnet_ban(engine_, detail::CString(subnet),
+                             static_cast<uint64_t>(duration.count()), detail::CString(reason)));
+  }
+
+  /** @brief Bans @p subnet until @p until (in the future); as Ban. */
+  void BanUntil(const std::string& subnet, std::chrono::system_clock::time_point until,
+                const std::string& reason = std::string()) {
+    const auto seconds =
+        std::chrono::duration_cast<std::chrono::seconds>(until.time_since_epoch()).count();
+    detail::Check(p2pnet_ban_until(engine_, detail::CString(subnet), static_cast<int64_t>(seconds),
+                                   detail::CString(reason)));
+  }
+
+  /**
+   * @brief Lifts the ban on exactly @p subnet; throws
+   * Error(P2PNET_ERR_NOT_FOUND) when there is none.
+   */
+  void Unban(const std::string& subnet) {
+    detail::Check(p2pnet_unban(engine_, detail::CString(subnet)));
+  }
+
+  /** @brief The bans in force. */
+  std::vector<BanEntry> ListBans() const {
+    std::vector<p2pnet_ban_entry> raw;
+    std::size_t count = 0;
+    for (;;) {
+      p2pnet_result result =
+          p2pnet_list_bans(engine_, raw.empty() ? nullptr : raw.data(), raw.size(), &count);
+      if (result != P2PNET_ERR_BUFFER_TOO_SMALL) {
+        detail::Check(result);
+        break;
+      }
+      raw.resize(count > raw.size() ? count : raw.size() * 2 + 1);
+    }
+    std::vector<BanEntry> bans;
+    bans.reserve(count);
+    for (std::size_t i = 0; i < count && i < raw.size(); ++i) {
+      bans.push_back(detail::ToBanEntry(raw[i]));
+    }
+    return bans;
+  }
+
+  /** @brief Lifts every ban. */
+  void ClearBans() { detail::Check(p2pnet_clear_bans(engine_)); }
+
+  /** @brief The id this engine gives an item (installed hash function or Bitcoin's). */
+  Hash ItemId(ItemKind kind, ByteView data) const {
+    Hash id{};
+    detail::Check(
+        p2pnet_item_id(engine_, static_cast<uint32_t>(kind), data.data(), data.size(), id.data()));
+    return id;
+  }
+
   /** @brief The underlying C handle (owned by this object; NULL after a move). */
   p2pnet_engine* native() const noexcept { return engine_; }
 
  private:
+  /** @brief The C registration function shared by the block and transaction callbacks. */
+  using ItemRegistration = p2pnet_result (*)(p2pnet_engine*, p2pnet_item_fn, void*,
+                                             p2pnet_release_fn);
+
+  void RegisterItemCallback(ItemRegistration registration, ItemCallback callback) {
+    if (!callback) {
+      detail::Check(registration(engine_, nullptr, nullptr, nullptr));
+      return;
+    }
+    auto holder = std::make_unique<ItemCallback>(std::move(callback));
+    detail::Check(
+        registration(engine_, &ItemTrampoline, holder.get(), &detail::Release<ItemCallback>));
+    holder.release();
+  }
+
+  static uint32_t ItemTrampoline(void* user_data, uint64_t peer_id, const uint8_t* hash,
+                                 const uint8_t* data, std::size_t len) noexcept {
+    if (user_data == nullptr || hash == nullptr) {
+      return static_cast<uint32_t>(Verdict::Ignored);
+    }
+    try {
+      return static_cast<uint32_t>((*static_cast<ItemCallback*>(user_data))(
+          peer_id, detail::ToHash(hash), ByteView(data, data != nullptr ? len : 0)));
+    } catch (...) {
+      return static_cast<uint32_t>(Verdict::Ignored);
+    }
+  }
+
+  static void DataProviderTrampoline(void* user_data, p2pnet_item_kind kind, const uint8_t* hash,
+                                     p2pnet_reply* reply) noexcept {
+    if (user_data == nullptr || hash == nullptr || reply == nullptr) {
+      return;
+    }
+    try {
+      std::optional<std::vector<uint8_t>> item = (*static_cast<DataProvider*>(user_data))(
+          static_cast<ItemKind>(kind), detail::ToHash(hash));
+      if (item && !item->empty()) {
+        p2pnet_reply_set_data(reply, item->data(), item->size());
+      }
+    } catch (...) {
+    }
+  }
+
+  static void GetHeadersTrampoline(void* user_data, uint64_t peer_id, const uint8_t* locator,
+                                   std::size_t count, const uint8_t* stop,
+                                   p2pnet_reply* reply) noexcept {
+    if (user_data == nullptr || reply == nullptr) {
+      return;
+    }
+    try {
+      const std::vector<BlockHeader> headers = (*static_cast<GetHeadersCallback*>(user_data))(
+          peer_id, detail::ToHashes(locator, count), detail::ToStop(stop));
+      for (const BlockHeader& header : headers) {
+        if (p2pnet_reply_add_header(reply, header.data()) != P2PNET_OK) {
+          break;  // over the 2,000-header limit
+        }
+      }
+    } catch (...) {
+    }
+  }
+
+  static void GetBlocksTrampoline(void* user_data, uint64_t peer_id, const uint8_t* locator,
+                                  std::size_t count, const uint8_t* stop,
+                                  p2pnet_reply* reply) noexcept {
+    if (user_data == nullptr || reply == nullptr) {
+      return;
+    }
+    try {
+      const std::vector<Hash> ids = (*static_cast<GetBlocksCallback*>(user_data))(
+          peer_id, detail::ToHashes(locator, count), detail::ToStop(stop));
+      for (const Hash& id : ids) {
+        if (p2pnet_reply_add_hash(reply, id.data()) != P2PNET_OK) {
+          break;  // over the 500-id limit
+        }
+      }
+    } catch (...) {
+    }
+  }
+
+  static void HeadersTrampoline(void* user_data, uint64_t peer_id, const uint8_t* headers,
+                                std::size_t count) noexcept {
+    if (user_data == nullptr) {
+      return;
+    }
+    try {
+      std::vector<BlockHeader> split;
+      if (headers != nullptr) {
+        split.resize(count);
+        for (std::size_t i = 0; i < count; ++i) {
+          std::memcpy(split[i].data(), headers + i * 80, 80);
+        }
+      }
+      (*static_cast<HeadersCallback*>(user_data))(peer_id, split);
+    } catch (...) {
+    }
+  }
+
+  static void HashTrampoline(void* user_data, p2pnet_item_kind kind, const uint8_t* data,
+                             std::size_t len, uint8_t* out_hash) noexcept {
+    if (out_hash == nullptr) {
+      return;
+    }
+    const ByteView view(data, data != nullptr ? len : 0);
+    try {
+      if (user_data != nullptr) {
+        const Hash id = (*static_cast<HashFunction*>(user_data))(static_cast<ItemKind>(kind), view);
+        std::memcpy(out_hash, id.data(), id.size());
+        return;
+      }
+    } catch (...) {
+    }
+    // Bitcoin's default: SHA-256d of a transaction, of a block's first 80 bytes.
+    const std::size_t hashed =
+        kind == P2PNET_ITEM_BLOCK && view.size() > 80 ? std::size_t{80} : view.size();
+    if (p2pnet_sha256d(view.data(), hashed, out_hash) != P2PNET_OK) {
+      std::memset(out_hash, 0, 32);
+    }
+  }
+
   static void OnPeerConnectedTrampoline(void* user_data, const p2pnet_peer_info* peer) noexcept {
     if (user_data == nullptr || peer == nullptr) {
       return;
