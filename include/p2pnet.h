@@ -161,6 +161,29 @@ typedef enum p2pnet_network {
 } p2pnet_network;
 
 /**
+ * The node's verdict on a received block or transaction, returned by the item
+ * callbacks (as a uint32_t) and passed to `p2pnet_report_verdict`.
+ */
+typedef enum p2pnet_verdict {
+  /**
+   * Valid and new: the engine relays it to peers that do not have it.
+   */
+  P2PNET_VERDICT_ACCEPTED = 0,
+  /**
+   * Not relayed; the sender is not blamed.
+   */
+  P2PNET_VERDICT_IGNORED = 1,
+  /**
+   * Invalid: not relayed, and the sender's misbehaviour score rises by 100.
+   */
+  P2PNET_VERDICT_INVALID = 2,
+  /**
+   * The node validates later and reports with `p2pnet_report_verdict`.
+   */
+  P2PNET_VERDICT_PENDING = 3,
+} p2pnet_verdict;
+
+/**
  * Engine settings. Opaque; create with `p2pnet_config_new`, free with
  * `p2pnet_config_free`.
  */

@@ -190,7 +190,9 @@ class ByteView {
   std::vector<uint8_t> ToVector() const { return std::vector<uint8_t>(begin(), end()); }
 
  private:
+  /** @brief First viewed byte. */
   const uint8_t* data_ = nullptr;
+  /** @brief Number of viewed bytes. */
   std::size_t size_ = 0;
 };
 
@@ -210,6 +212,7 @@ class Error : public std::runtime_error {
   p2pnet_result code() const noexcept { return code_; }
 
  private:
+  /** @brief The C result code. */
   p2pnet_result code_;
 };
 
@@ -677,6 +680,7 @@ class Config {
   p2pnet_config* native() noexcept { return config_; }
 
  private:
+  /** @brief The owned configuration handle; NULL after a move. */
   p2pnet_config* config_;
 };
 
@@ -1134,6 +1138,7 @@ class NetworkManager {
   using ItemRegistration = p2pnet_result (*)(p2pnet_engine*, p2pnet_item_fn, void*,
                                              p2pnet_release_fn);
 
+  /** @brief Registers (or, with an empty function, clears) a block or transaction callback. */
   void RegisterItemCallback(ItemRegistration registration, ItemCallback callback) {
     if (!callback) {
       detail::Check(registration(engine_, nullptr, nullptr, nullptr));
@@ -1145,6 +1150,7 @@ class NetworkManager {
     holder.release();
   }
 
+  /** @brief C entry point of ItemCallback; exceptions answer Verdict::Ignored. */
   static uint32_t ItemTrampoline(void* user_data, uint64_t peer_id, const uint8_t* hash,
                                  const uint8_t* data, std::size_t len) noexcept {
     if (user_data == nullptr || hash == nullptr) {
@@ -1158,6 +1164,7 @@ class NetworkManager {
     }
   }
 
+  /** @brief C entry point of DataProvider; exceptions answer NOTFOUND. */
   static void DataProviderTrampoline(void* user_data, p2pnet_item_kind kind, const uint8_t* hash,
                                      p2pnet_reply* reply) noexcept {
     if (user_data == nullptr || hash == nullptr || reply == nullptr) {
@@ -1173,6 +1180,7 @@ class NetworkManager {
     }
   }
 
+  /** @brief C entry point of GetHeadersCallback; exceptions answer no headers. */
   static void GetHeadersTrampoline(void* user_data, uint64_t peer_id, const uint8_t* locator,
                                    std::size_t count, const uint8_t* stop,
                                    p2pnet_reply* reply) noexcept {
@@ -1191,6 +1199,7 @@ class NetworkManager {
     }
   }
 
+  /** @brief C entry point of GetBlocksCallback; exceptions answer no ids. */
   static void GetBlocksTrampoline(void* user_data, uint64_t peer_id, const uint8_t* locator,
                                   std::size_t count, const uint8_t* stop,
                                   p2pnet_reply* reply) noexcept {
@@ -1209,6 +1218,7 @@ class NetworkManager {
     }
   }
 
+  /** @brief C entry point of HeadersCallback; exceptions are swallowed. */
   static void HeadersTrampoline(void* user_data, uint64_t peer_id, const uint8_t* headers,
                                 std::size_t count) noexcept {
     if (user_data == nullptr) {
@@ -1227,6 +1237,7 @@ class NetworkManager {
     }
   }
 
+  /** @brief C entry point of HashFunction; exceptions fall back to Bitcoin's id. */
   static void HashTrampoline(void* user_data, p2pnet_item_kind kind, const uint8_t* data,
                              std::size_t len, uint8_t* out_hash) noexcept {
     if (out_hash == nullptr) {
@@ -1249,6 +1260,7 @@ class NetworkManager {
     }
   }
 
+  /** @brief C entry point of PeerConnectedCallback; exceptions are swallowed. */
   static void OnPeerConnectedTrampoline(void* user_data, const p2pnet_peer_info* peer) noexcept {
     if (user_data == nullptr || peer == nullptr) {
       return;
@@ -1259,6 +1271,7 @@ class NetworkManager {
     }
   }
 
+  /** @brief C entry point of PeerDisconnectedCallback; exceptions are swallowed. */
   static void OnPeerDisconnectedTrampoline(void* user_data, uint64_t peer_id,
                                            p2pnet_disconnect_reason reason,
                                            const char* detail_text) noexcept {
@@ -1272,6 +1285,7 @@ class NetworkManager {
     }
   }
 
+  /** @brief C entry point of LogCallback; exceptions are swallowed. */
   static void LogTrampoline(void* user_data, p2pnet_log_level level, const char* target,
                             const char* message) noexcept {
     if (user_data == nullptr) {
@@ -1285,6 +1299,7 @@ class NetworkManager {
     }
   }
 
+  /** @brief The owned engine handle; NULL after a move. */
   p2pnet_engine* engine_;
 };
 
