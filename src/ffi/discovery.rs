@@ -2,9 +2,10 @@
 
 use std::ffi::c_char;
 
-use super::engine::{engine_ref, p2pnet_engine};
+use super::engine::{dial, engine_ref, p2pnet_engine};
 use super::error::{boundary, p2pnet_result};
 use super::types::{mut_arg, str_arg};
+use crate::engine::Engine;
 
 /// Adds a DNS seed `host` whose A and AAAA records name peers listening on `port`. Seeds
 /// are queried at start when the address book holds too few addresses, again when it
@@ -49,17 +50,8 @@ pub unsafe extern "C" fn p2pnet_add_node(
     port: u16,
     out_peer_id: *mut u64,
 ) -> p2pnet_result {
-    boundary(|| {
-        let engine = engine_ref(engine)?;
-        // SAFETY: `host` is NULL or a NUL-terminated string, per the C contract.
-        let host = unsafe { str_arg(host, "host") }?;
-        let id = engine.add_node(host, port)?;
-        // SAFETY: `out_peer_id` is NULL (not wanted) or writable.
-        if let Some(out) = unsafe { out_peer_id.as_mut() } {
-            *out = id;
-        }
-        Ok(())
-    })
+    // SAFETY: forwarded C contract for `host` and `out_peer_id`.
+    unsafe { dial(engine, host, port, out_peer_id, Engine::add_node) }
 }
 
 /// Stops keeping `host:port` connected (see `p2pnet_add_node`); an open connection stays

@@ -116,11 +116,27 @@ pub unsafe extern "C" fn p2pnet_add_peer(
     port: u16,
     out_peer_id: *mut u64,
 ) -> p2pnet_result {
+    // SAFETY: forwarded C contract for `host` and `out_peer_id`.
+    unsafe { dial(engine, host, port, out_peer_id, Engine::add_peer) }
+}
+
+/// The body of `p2pnet_add_peer` and `p2pnet_add_node`: converts the arguments, dials
+/// through `connect` and reports the peer id.
+///
+/// # Safety
+/// `host` is NULL or a NUL-terminated string; `out_peer_id` is NULL or writable.
+pub(crate) unsafe fn dial(
+    engine: *mut p2pnet_engine,
+    host: *const c_char,
+    port: u16,
+    out_peer_id: *mut u64,
+    connect: fn(&Engine, &str, u16) -> crate::Result<u64>,
+) -> p2pnet_result {
     boundary(|| {
         let engine = engine_ref(engine)?;
-        // SAFETY: `host` is NULL or a NUL-terminated string, per the C contract.
+        // SAFETY: `host` is NULL or a NUL-terminated string, per this function's contract.
         let host = unsafe { str_arg(host, "host") }?;
-        let id = engine.add_peer(host, port)?;
+        let id = connect(engine, host, port)?;
         // SAFETY: `out_peer_id` is NULL (not wanted) or points to writable storage.
         if let Some(out) = unsafe { out_peer_id.as_mut() } {
             *out = id;

@@ -152,6 +152,26 @@ unsafe fn bytes_arg<'a>(ptr: *const u8, len: usize, name: &str) -> Result<&'a [u
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
 
+/// Reads `count` 32-byte hashes laid out back to back.
+///
+/// # Safety
+/// `ptr` must be NULL or valid for reads of `count * 32` bytes.
+unsafe fn hashes_arg(ptr: *const u8, count: usize, name: &str) -> Result<Vec<Hash256>, FfiError> {
+    let len = count
+        .checked_mul(32)
+        .ok_or_else(|| FfiError::invalid(format!("{name} count overflows")))?;
+    // SAFETY: forwarded contract.
+    let flat = unsafe { bytes_arg(ptr, len, name) }?;
+    Ok(flat
+        .chunks_exact(32)
+        .map(|c| {
+            let mut h = [0u8; 32];
+            h.copy_from_slice(c);
+            h
+        })
+        .collect())
+}
+
 /// Reads a 32-byte hash.
 ///
 /// # Safety
@@ -490,19 +510,8 @@ pub unsafe extern "C" fn p2pnet_send_getheaders(
 ) -> p2pnet_result {
     boundary(|| {
         let engine = engine_ref(engine)?;
-        let len = count
-            .checked_mul(32)
-            .ok_or_else(|| FfiError::invalid("locator count overflows".into()))?;
         // SAFETY: `locator` is NULL or `count * 32` readable bytes, per the C contract.
-        let flat = unsafe { bytes_arg(locator, len, "locator") }?;
-        let hashes = flat
-            .chunks_exact(32)
-            .map(|c| {
-                let mut h = [0u8; 32];
-                h.copy_from_slice(c);
-                h
-            })
-            .collect();
+        let hashes = unsafe { hashes_arg(locator, count, "locator") }?;
         let stop = if stop.is_null() {
             [0u8; 32]
         } else {
@@ -526,19 +535,8 @@ pub unsafe extern "C" fn p2pnet_fetch_blocks(
 ) -> p2pnet_result {
     boundary(|| {
         let engine = engine_ref(engine)?;
-        let len = count
-            .checked_mul(32)
-            .ok_or_else(|| FfiError::invalid("hash count overflows".into()))?;
         // SAFETY: `hashes` is NULL or `count * 32` readable bytes, per the C contract.
-        let flat = unsafe { bytes_arg(hashes, len, "hashes") }?;
-        let hashes: Vec<Hash256> = flat
-            .chunks_exact(32)
-            .map(|c| {
-                let mut h = [0u8; 32];
-                h.copy_from_slice(c);
-                h
-            })
-            .collect();
+        let hashes = unsafe { hashes_arg(hashes, count, "hashes") }?;
         let queued = engine.fetch_blocks(&hashes)?;
         // SAFETY: `out_queued` is NULL or writable, per the C contract.
         if let Some(out) = unsafe { out_queued.as_mut() } {
