@@ -588,6 +588,14 @@ enum p2pnet_result p2pnet_config_set_max_connections(struct p2pnet_config *confi
                                                      uint32_t count_);
 
 /**
+ * Sets how many inbound connections one IP address may hold (default 8; the regtest
+ * preset allows 117, since local nodes share a loopback address). Connections beyond it
+ * are closed at accept, before any byte is read.
+ */
+enum p2pnet_result p2pnet_config_set_max_inbound_per_ip(struct p2pnet_config *config,
+                                                        uint32_t count_);
+
+/**
  * Sets the largest accepted payload in bytes (default 32 MiB); a frame claiming more
  * disconnects the peer.
  */

@@ -582,6 +582,12 @@ class Config {
     return *this;
   }
 
+  /** @brief Maximum number of inbound connections from one IP address. */
+  Config& SetMaxInboundPerIp(uint32_t count) {
+    detail::Check(p2pnet_config_set_max_inbound_per_ip(config_, count));
+    return *this;
+  }
+
   /** @brief Maximum total number of connections. */
   Config& SetMaxConnections(uint32_t count) {
     detail::Check(p2pnet_config_set_max_connections(config_, count));

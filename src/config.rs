@@ -57,6 +57,10 @@ pub struct Config {
     pub max_outbound: usize,
     pub max_inbound: usize,
     pub max_connections: usize,
+    /// Inbound connections accepted from one IP address, so that a single host cannot
+    /// take every inbound slot. The regtest preset, where every node shares a loopback
+    /// address, leaves it at the inbound cap.
+    pub max_inbound_per_ip: usize,
     pub max_message_size: u32,
     pub worker_threads: usize,
     /// Bytes queued for a peer that does not read before it is disconnected.
@@ -92,6 +96,8 @@ pub struct Config {
     pub one_outbound_per_netgroup: bool,
 }
 
+/// Inbound connections from one IP on the public presets.
+pub const DEFAULT_MAX_INBOUND_PER_IP: usize = 8;
 /// Bitcoin Core's protocol version at the time of the seed design.
 pub const DEFAULT_PROTOCOL_VERSION: i32 = 70001;
 /// `sendheaders` and BIP31 ping/pong need at least this much.
@@ -117,6 +123,11 @@ impl Config {
             max_outbound: 8,
             max_inbound: 117,
             max_connections: 125,
+            max_inbound_per_ip: if network == Network::Regtest {
+                117
+            } else {
+                DEFAULT_MAX_INBOUND_PER_IP
+            },
             max_message_size: wire::DEFAULT_MAX_MESSAGE_SIZE as u32,
             worker_threads: 2,
             max_send_buffer: 64 * 1024 * 1024,

@@ -5,15 +5,25 @@
 //! The rule, in order:
 //! 1. Protect the 4 peers whose network groups sort first under a per-engine secret key
 //!    (an attacker cannot predict which groups win).
-//! 2. Protect the 8 peers with the lowest ping.
+//! 2. Protect the 8 peers with the lowest measured ping.
 //! 3. Protect the 4 peers that most recently relayed a new transaction to us.
 //! 4. Protect the 4 peers that most recently relayed a new block to us.
+//!
+//! Steps 2 to 4 protect only peers with a measured ping or a relay to their name, where
+//! Core fills the quota with whoever sorts first; otherwise a small inbound cap held by
+//! silent connections would protect all of them.
 //! 5. Protect the longest-connected half of the rest.
 //! 6. Of the peers left, take the network group with the most connections (ties: the
 //!    group whose newest member connected last) and evict its newest member.
 //!
 //! If no peer is left after the protections, nobody is evicted and the newcomer is
 //! refused.
+//!
+//! Connections still in the handshake are candidates too, as in Core: they have no ping
+//! and have relayed nothing, so idle connections that never speak lose their slots to
+//! newcomers instead of holding them until the handshake timeout. Before any of this, a
+//! newcomer is refused outright when its IP already holds `max_inbound_per_ip` inbound
+//! connections.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -50,15 +60,22 @@ pub fn select_eviction(mut candidates: Vec<EvictionCandidate>) -> Option<PeerId>
     protect(&mut candidates, 4, |a, b| {
         a.keyed_netgroup.cmp(&b.keyed_netgroup)
     });
-    // Unmeasured pings sort last.
-    protect(&mut candidates, 8, |a, b| {
+    // Unmeasured pings sort last and are never protected for speed.
+    let measured = candidates.iter().filter(|c| c.ping.is_some()).count();
+    protect(&mut candidates, measured.min(8), |a, b| {
         a.ping
             .unwrap_or(Duration::MAX)
             .cmp(&b.ping.unwrap_or(Duration::MAX))
     });
-    // Most recent first; never relayed sorts last.
-    protect(&mut candidates, 4, |a, b| b.last_tx.cmp(&a.last_tx));
-    protect(&mut candidates, 4, |a, b| b.last_block.cmp(&a.last_block));
+    // Most recent first; peers that never relayed are not protected for it.
+    let relayed_tx = candidates.iter().filter(|c| c.last_tx.is_some()).count();
+    protect(&mut candidates, relayed_tx.min(4), |a, b| {
+        b.last_tx.cmp(&a.last_tx)
+    });
+    let relayed_block = candidates.iter().filter(|c| c.last_block.is_some()).count();
+    protect(&mut candidates, relayed_block.min(4), |a, b| {
+        b.last_block.cmp(&a.last_block)
+    });
     let half = candidates.len() / 2;
     protect(&mut candidates, half, |a, b| a.connected.cmp(&b.connected));
     if candidates.is_empty() {
@@ -123,6 +140,16 @@ mod tests {
         let evicted = select_eviction(peers).unwrap();
         assert!((100..130).contains(&evicted), "evicted {evicted}");
         assert_eq!(evicted, 129, "the newest attacker connection");
+    }
+
+    #[test]
+    fn silent_peers_are_not_protected_for_speed_or_relay() {
+        let now = Instant::now();
+        // Ten silent connections from four groups fill a small cap.
+        let peers: Vec<_> = (0..10)
+            .map(|i| candidate(i, (i % 4) as u8, 10 - i, now))
+            .collect();
+        assert!(select_eviction(peers).is_some());
     }
 
     #[test]

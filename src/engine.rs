@@ -104,6 +104,8 @@ pub(crate) struct Shared {
     tracing: tracing::Dispatch,
     peers: RwLock<HashMap<PeerId, Arc<PeerHandle>>>,
     inbound_count: AtomicUsize,
+    /// Inbound connections per remote IP, for `max_inbound_per_ip`.
+    inbound_per_ip: Mutex<HashMap<std::net::IpAddr, usize>>,
     outbound_count: AtomicUsize,
     next_peer_id: AtomicU64,
     local_nonces: Mutex<HashSet<u64>>,
@@ -180,12 +182,16 @@ impl Shared {
             }
         };
         drop(nonces);
-        let counter = if inbound {
-            &self.inbound_count
+        if inbound {
+            self.inbound_count.fetch_add(1, Ordering::AcqRel);
+            *self
+                .inbound_per_ip
+                .lock()
+                .entry(handle.addr.ip())
+                .or_default() += 1;
         } else {
-            &self.outbound_count
-        };
-        counter.fetch_add(1, Ordering::AcqRel);
+            self.outbound_count.fetch_add(1, Ordering::AcqRel);
+        }
         self.peers.write().insert(handle.id, handle);
         nonce
     }
@@ -193,12 +199,18 @@ impl Shared {
     pub fn unregister_peer(&self, handle: &PeerHandle, nonce: u64) {
         self.local_nonces.lock().remove(&nonce);
         if self.peers.write().remove(&handle.id).is_some() {
-            let counter = if handle.inbound {
-                &self.inbound_count
+            if handle.inbound {
+                self.inbound_count.fetch_sub(1, Ordering::AcqRel);
+                let mut per_ip = self.inbound_per_ip.lock();
+                if let Some(count) = per_ip.get_mut(&handle.addr.ip()) {
+                    *count -= 1;
+                    if *count == 0 {
+                        per_ip.remove(&handle.addr.ip());
+                    }
+                }
             } else {
-                &self.outbound_count
-            };
-            counter.fetch_sub(1, Ordering::AcqRel);
+                self.outbound_count.fetch_sub(1, Ordering::AcqRel);
+            }
         }
         self.relay.tracker.lock().remove_peer(handle.id);
         self.relay.wake.notify_one();
@@ -352,7 +364,7 @@ impl Shared {
             .peers
             .read()
             .values()
-            .filter(|p| p.inbound && p.is_established())
+            .filter(|p| p.inbound && !p.is_closing())
             .map(|p| {
                 let group = netgroup(p.addr.ip(), allow_local);
                 use std::hash::{Hash, Hasher};
@@ -561,6 +573,10 @@ impl Shared {
 
     fn connection_count(&self) -> usize {
         self.inbound_count.load(Ordering::Acquire) + self.outbound_count.load(Ordering::Acquire)
+    }
+
+    fn inbound_from(&self, ip: std::net::IpAddr) -> usize {
+        self.inbound_per_ip.lock().get(&ip).copied().unwrap_or(0)
     }
 
     /// Whether an inbound connection fits under the caps.
@@ -896,6 +912,10 @@ impl Shared {
                         tracing::debug!(%addr, "inbound connection refused: banned");
                         continue;
                     }
+                    if self.inbound_from(addr.ip()) >= self.config.max_inbound_per_ip {
+                        tracing::debug!(%addr, "inbound connection refused: too many from this address");
+                        continue;
+                    }
                     if !self.admits_inbound() && !self.evict_inbound() {
                         tracing::debug!(%addr, "inbound connection refused: at capacity");
                         continue;
@@ -1082,6 +1102,7 @@ impl Engine {
             tracing,
             peers: RwLock::new(HashMap::new()),
             inbound_count: AtomicUsize::new(0),
+            inbound_per_ip: Mutex::new(HashMap::new()),
             outbound_count: AtomicUsize::new(0),
             next_peer_id: AtomicU64::new(1),
             local_nonces: Mutex::new(HashSet::new()),
@@ -1353,6 +1374,12 @@ impl Engine {
     pub fn address_count(&self) -> Result<usize> {
         self.not_stopped()?;
         Ok(self.shared.addrman.lock().len())
+    }
+
+    /// Whether the address book holds `addr`.
+    pub fn knows_address(&self, addr: SocketAddr) -> Result<bool> {
+        self.not_stopped()?;
+        Ok(self.shared.addrman.lock().contains(addr))
     }
 
     /// Closes the connection to a peer.

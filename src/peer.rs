@@ -3,6 +3,7 @@
 //! connection only through its [`PeerHandle`].
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -114,6 +115,11 @@ impl PeerHandle {
         self.close_notify.notify_one();
     }
 
+    /// Whether the connection has been asked to close.
+    pub fn is_closing(&self) -> bool {
+        self.close_request.lock().is_some()
+    }
+
     /// Records that the peer has an item; returns false if it was already known.
     pub fn mark_known(&self, hash: Hash256) -> bool {
         self.known
@@ -208,14 +214,16 @@ pub(crate) fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// Runs a connection from the first byte to the disconnect event.
-pub(crate) async fn run_connection(
+/// Registers a connection in the peer table at once (so the connection caps see it
+/// before its task first runs) and returns the future that runs it from the first byte
+/// to the disconnect event, resolving to whether the handshake completed.
+pub(crate) fn run_connection(
     engine: Arc<Shared>,
     stream: TcpStream,
     id: PeerId,
     origin: Origin,
     remote_addr: SocketAddr,
-) -> bool {
+) -> impl Future<Output = bool> + Send + 'static {
     let inbound = origin == Origin::Inbound;
     let local_addr = stream
         .local_addr()
@@ -274,28 +282,30 @@ pub(crate) async fn run_connection(
         ping_interval: config.ping_interval,
         inactivity_timeout: config.inactivity_timeout,
     };
-    tracing::debug!(peer = id, %remote_addr, inbound, "connection opened");
-    let writer_task = engine.spawn(write_loop(writer, outbox_rx, handle.clone()));
     let trickle = if inbound {
         config.tx_trickle_inbound
     } else {
         config.tx_trickle_outbound
     };
-    let (reason, detail) = Connection {
-        engine: &engine,
-        handle: &handle,
-        trickle,
-        local_addr,
-    }
-    .read_loop(reader, params)
-    .await;
-    writer_task.abort();
-    drop(registration);
-    tracing::debug!(peer = id, %remote_addr, reason = reason.name(), %detail, "connection closed");
-    engine
-        .emit(Event::PeerDisconnected { id, reason, detail })
+    async move {
+        tracing::debug!(peer = id, %remote_addr, inbound, "connection opened");
+        let writer_task = engine.spawn(write_loop(writer, outbox_rx, handle.clone()));
+        let (reason, detail) = Connection {
+            engine: &engine,
+            handle: &handle,
+            trickle,
+            local_addr,
+        }
+        .read_loop(reader, params)
         .await;
-    handle.is_established()
+        writer_task.abort();
+        drop(registration);
+        tracing::debug!(peer = id, %remote_addr, reason = reason.name(), %detail, "connection closed");
+        engine
+            .emit(Event::PeerDisconnected { id, reason, detail })
+            .await;
+        handle.is_established()
+    }
 }
 
 async fn write_loop(

@@ -272,6 +272,20 @@ pub unsafe extern "C" fn p2pnet_config_set_max_connections(
     })
 }
 
+/// Sets how many inbound connections one IP address may hold (default 8; the regtest
+/// preset allows 117, since local nodes share a loopback address). Connections beyond it
+/// are closed at accept, before any byte is read.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_max_inbound_per_ip(
+    config: *mut p2pnet_config,
+    count_: u32,
+) -> p2pnet_result {
+    update(config, |c| {
+        c.max_inbound_per_ip = count(count_);
+        Ok(())
+    })
+}
+
 /// Sets the largest accepted payload in bytes (default 32 MiB); a frame claiming more
 /// disconnects the peer.
 #[no_mangle]
