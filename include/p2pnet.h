@@ -932,8 +932,9 @@ enum p2pnet_result p2pnet_broadcast_transaction(struct p2pnet_engine *engine,
 
 /**
  * Reports the verdict (a `p2pnet_verdict` other than PENDING) for an item whose
- * callback returned `P2PNET_VERDICT_PENDING`. `P2PNET_ERR_NOT_FOUND` when no item with
- * that id awaits a verdict.
+ * callback returned `P2PNET_VERDICT_PENDING`. It may also be called from another thread
+ * while that callback is still running; the reported verdict then wins over the one the
+ * callback returns. `P2PNET_ERR_NOT_FOUND` when no item with that id awaits a verdict.
  */
 enum p2pnet_result p2pnet_report_verdict(struct p2pnet_engine *engine,
                                          const uint8_t *hash,

@@ -195,8 +195,12 @@ fn deliver(engine: &Arc<Shared>, event: Event) {
                 ItemKind::Tx => &callbacks.tx,
             };
             // Without a callback the node has not opted into relay: nothing is relayed.
-            let verdict = current(slot).map_or(Verdict::Ignored, |cb| cb(peer, &hash, &data));
-            engine.apply_verdict(kind, hash, data, peer, verdict);
+            let Some(cb) = current(slot) else { return };
+            // Awaiting a verdict from the moment the node sees the item, so a verdict
+            // reported from another thread before the callback returns is not lost.
+            engine.await_verdict(kind, hash, data.clone(), peer);
+            let verdict = cb(peer, &hash, &data);
+            engine.settle_verdict(kind, hash, data, peer, verdict);
         }
         Event::Headers { peer, headers } => {
             if let Some(cb) = current(&callbacks.headers) {

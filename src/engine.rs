@@ -726,7 +726,19 @@ impl Shared {
     }
 
     /// Acts on the node's verdict for an item received from `peer`.
-    pub fn apply_verdict(
+    /// Records an item as awaiting the node's verdict, just before the node sees it.
+    pub fn await_verdict(&self, kind: ItemKind, hash: Hash256, data: Bytes, peer: PeerId) {
+        let weight = data.len();
+        self.relay
+            .pending
+            .lock()
+            .insert(hash, (CachedItem { kind, data }, peer), weight);
+    }
+
+    /// Applies the verdict the item callback returned. A pending verdict leaves the item
+    /// awaiting a report; any other applies unless the node already reported one while
+    /// the callback ran.
+    pub fn settle_verdict(
         &self,
         kind: ItemKind,
         hash: Hash256,
@@ -734,7 +746,12 @@ impl Shared {
         peer: PeerId,
         verdict: Verdict,
     ) {
-        self.apply_verdict_with(kind, hash, data, peer, verdict, Offence::InvalidItem)
+        if verdict == Verdict::Pending {
+            return;
+        }
+        if self.relay.pending.lock().remove(&hash).is_some() {
+            self.apply_verdict_with(kind, hash, data, peer, verdict, Offence::InvalidItem);
+        }
     }
 
     fn apply_verdict_with(
@@ -754,13 +771,7 @@ impl Shared {
                     self.misbehaving(&handle, offence, kind.name());
                 }
             }
-            Verdict::Pending => {
-                let weight = data.len();
-                self.relay
-                    .pending
-                    .lock()
-                    .insert(hash, (CachedItem { kind, data }, peer), weight);
-            }
+            Verdict::Pending => self.await_verdict(kind, hash, data, peer),
         }
     }
 

@@ -198,3 +198,41 @@ fn bans_refuse_dial_and_persist_across_restart() {
     assert!(b.unban("127.0.0.0/24").is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_verdict_reported_while_the_callback_runs_is_applied() {
+    use p2pnet::{ItemKind, Verdict};
+    let sender = Engine::new(relay_config("/sender/")).unwrap();
+    let receiver = Arc::new(Engine::new(relay_config("/receiver/")).unwrap());
+    let (tx, rx) = mpsc::channel();
+    let tx = parking_lot::Mutex::new(tx);
+    // The callback holds a weak handle so the engine is not kept alive by itself.
+    let weak = Arc::downgrade(&receiver);
+    receiver
+        .set_on_transaction(Some(Arc::new(move |_, hash: &[u8; 32], _: &[u8]| {
+            let engine = weak.upgrade().unwrap();
+            let hash = *hash;
+            // Another thread reports before this callback returns.
+            let reported =
+                std::thread::spawn(move || engine.report_verdict(&hash, Verdict::Invalid))
+                    .join()
+                    .unwrap();
+            let _ = tx.lock().send(reported.is_ok());
+            Verdict::Pending
+        })))
+        .unwrap();
+    let disconnected = disconnected_events(&receiver);
+    sender.start().unwrap();
+    receiver.start().unwrap();
+    let connected = connected_events(&sender);
+    sender.add_peer("127.0.0.1", port(&receiver)).unwrap();
+    connected.recv_timeout(WAIT).unwrap();
+    sender.broadcast(ItemKind::Tx, b"judged at once").unwrap();
+    assert!(
+        rx.recv_timeout(WAIT).unwrap(),
+        "the early report is accepted"
+    );
+    let (_, reason) = disconnected.recv_timeout(WAIT).unwrap();
+    assert_eq!(reason, DisconnectReason::Misbehaviour);
+    receiver.stop().unwrap();
+}

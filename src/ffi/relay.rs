@@ -458,8 +458,9 @@ pub unsafe extern "C" fn p2pnet_broadcast_transaction(
 }
 
 /// Reports the verdict (a `p2pnet_verdict` other than PENDING) for an item whose
-/// callback returned `P2PNET_VERDICT_PENDING`. `P2PNET_ERR_NOT_FOUND` when no item with
-/// that id awaits a verdict.
+/// callback returned `P2PNET_VERDICT_PENDING`. It may also be called from another thread
+/// while that callback is still running; the reported verdict then wins over the one the
+/// callback returns. `P2PNET_ERR_NOT_FOUND` when no item with that id awaits a verdict.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_report_verdict(
     engine: *mut p2pnet_engine,
