@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Notify};
@@ -341,7 +341,7 @@ fn poisson_delay(mean: Duration) -> Duration {
 }
 
 impl Connection<'_> {
-    async fn read_loop(&mut self, mut reader: OwnedReadHalf, params: SessionParams) -> Exit {
+    async fn read_loop(&mut self, reader: OwnedReadHalf, params: SessionParams) -> Exit {
         let mut actions = Vec::new();
         let mut session = Session::new(params, Instant::now(), unix_now(), &mut actions);
         if let Some(exit) = self.apply(&mut session, &mut actions).await {
@@ -387,12 +387,11 @@ impl Connection<'_> {
                     return exit;
                 }
             }
-            // Read only what has arrived; a claimed length is never allocated up front.
-            let wanted = decoder
-                .pending_frame_len()
-                .map_or(READ_CHUNK, |len| len.saturating_sub(buf.len()))
-                .clamp(4096, READ_CHUNK);
-            buf.reserve(wanted);
+            // An idle connection holds no receive buffer; one is allocated when bytes
+            // arrive, sized by what arrived rather than by any claimed length.
+            if buf.is_empty() && buf.capacity() > 0 {
+                buf = BytesMut::new();
+            }
             let deadline = session.next_deadline();
             tokio::select! {
                 biased;
@@ -414,13 +413,24 @@ impl Connection<'_> {
                     self.handle.flush_tx_announcements();
                     session.on_sent(Instant::now());
                 }
-                read = reader.read_buf(&mut buf) => match read {
-                    Ok(0) => return (DisconnectReason::ClosedByPeer, "connection closed by peer".into()),
-                    Ok(n) => {
-                        self.handle.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
+                ready = reader.readable() => {
+                    if let Err(e) = ready {
+                        return (DisconnectReason::IoError, format!("read failed: {e}"));
                     }
-                    Err(e) => return (DisconnectReason::IoError, format!("read failed: {e}")),
-                },
+                    let wanted = decoder
+                        .pending_frame_len()
+                        .map_or(READ_CHUNK, |len| len.saturating_sub(buf.len()))
+                        .clamp(4096, READ_CHUNK);
+                    buf.reserve(wanted);
+                    match reader.try_read_buf(&mut buf) {
+                        Ok(0) => return (DisconnectReason::ClosedByPeer, "connection closed by peer".into()),
+                        Ok(n) => {
+                            self.handle.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) => return (DisconnectReason::IoError, format!("read failed: {e}")),
+                    }
+                }
                 _ = sleep_until(deadline) => {
                     session.on_timer(Instant::now(), &mut actions);
                     if let Some(exit) = self.apply(&mut session, &mut actions).await {
