@@ -117,6 +117,11 @@ typedef enum p2pnet_disconnect_reason {
    * The peer's address was banned (by `p2pnet_ban` or for misbehaviour).
    */
   P2PNET_DISCONNECT_BANNED = 12,
+  /**
+   * The connection's task failed unexpectedly (a bug, or a panic in a hash function
+   * the node installed); the engine and its other peers carry on.
+   */
+  P2PNET_DISCONNECT_INTERNAL_ERROR = 13,
 } p2pnet_disconnect_reason;
 
 /**

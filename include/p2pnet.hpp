@@ -100,6 +100,8 @@ enum class DisconnectReason {
   ConnectFailed = P2PNET_DISCONNECT_CONNECT_FAILED,
   /** The peer's address is banned. */
   Banned = P2PNET_DISCONNECT_BANNED,
+  /** The connection's task failed unexpectedly; other peers are unaffected. */
+  InternalError = P2PNET_DISCONNECT_INTERNAL_ERROR,
 };
 
 /** @brief Severity of an engine log message; mirrors p2pnet_log_level. */

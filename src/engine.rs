@@ -932,19 +932,41 @@ impl Shared {
                         continue;
                     }
                     let id = self.next_id();
-                    self.spawn(peer::run_connection(
-                        self.clone(),
-                        stream,
-                        id,
-                        Origin::Inbound,
-                        addr,
-                    ));
+                    let connection =
+                        peer::run_connection(self.clone(), stream, id, Origin::Inbound, addr);
+                    let shared = self.clone();
+                    self.spawn(async move { shared.contain(id, connection).await });
                 }
                 Err(e) => {
                     // Out of file descriptors and similar: back off instead of spinning.
                     tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
+            }
+        }
+    }
+
+    /// Runs a connection on a task of its own, so that a panic inside it (a bug, or a
+    /// node-installed hash function that panics) ends that connection only. The peer
+    /// table entry is released by the task's unwinding; the node is told here.
+    async fn contain(
+        &self,
+        id: PeerId,
+        connection: impl Future<Output = bool> + Send + 'static,
+    ) -> bool {
+        match self.spawn(connection).await {
+            Ok(established) => established,
+            // Cancelled: the runtime is shutting down.
+            Err(e) if !e.is_panic() => false,
+            Err(_) => {
+                tracing::error!(peer = id, "connection task panicked");
+                self.emit(Event::PeerDisconnected {
+                    id,
+                    reason: DisconnectReason::InternalError,
+                    detail: "the connection task panicked".into(),
+                })
+                .await;
+                false
             }
         }
     }
@@ -985,7 +1007,8 @@ impl Shared {
                 if automatic {
                     self.dialing.lock().remove(&addr);
                 }
-                peer::run_connection(self.clone(), stream, id, origin, addr).await
+                let connection = peer::run_connection(self.clone(), stream, id, origin, addr);
+                self.contain(id, connection).await
             }
             Err(detail) => {
                 tracing::info!(peer = id, %detail, "outbound connection failed");

@@ -35,6 +35,8 @@ pub enum DisconnectReason {
     ConnectFailed,
     /// The peer's address was banned.
     Banned,
+    /// The connection's task panicked; only that connection ended.
+    InternalError,
 }
 
 impl DisconnectReason {
@@ -54,6 +56,7 @@ impl DisconnectReason {
             DisconnectReason::ConnectionLimit => "connection limit",
             DisconnectReason::ConnectFailed => "connect failed",
             DisconnectReason::Banned => "banned",
+            DisconnectReason::InternalError => "internal error",
         }
     }
 }

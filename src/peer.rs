@@ -208,6 +208,15 @@ impl Drop for Registration {
     }
 }
 
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -289,7 +298,8 @@ pub(crate) fn run_connection(
     };
     async move {
         tracing::debug!(peer = id, %remote_addr, inbound, "connection opened");
-        let writer_task = engine.spawn(write_loop(writer, outbox_rx, handle.clone()));
+        // Aborted when this future ends, by returning or by unwinding from a panic.
+        let writer_task = AbortOnDrop(engine.spawn(write_loop(writer, outbox_rx, handle.clone())));
         let (reason, detail) = Connection {
             engine: &engine,
             handle: &handle,
@@ -298,7 +308,7 @@ pub(crate) fn run_connection(
         }
         .read_loop(reader, params)
         .await;
-        writer_task.abort();
+        drop(writer_task);
         drop(registration);
         tracing::debug!(peer = id, %remote_addr, reason = reason.name(), %detail, "connection closed");
         engine

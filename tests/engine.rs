@@ -236,3 +236,35 @@ fn a_verdict_reported_while_the_callback_runs_is_applied() {
     assert_eq!(reason, DisconnectReason::Misbehaviour);
     receiver.stop().unwrap();
 }
+
+#[test]
+fn a_panic_in_one_connection_leaves_the_engine_serving_others() {
+    use p2pnet::{ItemKind, Verdict};
+    let receiver = Engine::new(relay_config("/receiver/")).unwrap();
+    receiver
+        .set_item_hasher(Some(Arc::new(|kind, data: &[u8]| {
+            assert!(data != b"poison", "hash function failure");
+            p2pnet::relay::bitcoin_item_id(kind, data)
+        })))
+        .unwrap();
+    let txs = item_events(&receiver, ItemKind::Tx, Verdict::Accepted);
+    let disconnected = disconnected_events(&receiver);
+    receiver.start().unwrap();
+    let poisoner = Engine::new(relay_config("/poisoner/")).unwrap();
+    let honest = Engine::new(relay_config("/honest/")).unwrap();
+    for sender in [&poisoner, &honest] {
+        let connected = connected_events(sender);
+        sender.start().unwrap();
+        sender.add_peer("127.0.0.1", port(&receiver)).unwrap();
+        connected.recv_timeout(WAIT).unwrap();
+    }
+    poisoner.broadcast(ItemKind::Tx, b"poison").unwrap();
+    let (_, reason) = disconnected.recv_timeout(WAIT).unwrap();
+    assert_eq!(reason, DisconnectReason::InternalError);
+    let hash = honest.broadcast(ItemKind::Tx, b"wholesome").unwrap();
+    let (_, got, _) = txs
+        .recv_timeout(WAIT)
+        .expect("the honest peer is still served");
+    assert_eq!(got, hash);
+    assert_eq!(receiver.peers().unwrap().len(), 1);
+}

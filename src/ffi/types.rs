@@ -49,6 +49,9 @@ pub enum p2pnet_disconnect_reason {
     P2PNET_DISCONNECT_CONNECT_FAILED = 11,
     /// The peer's address was banned (by `p2pnet_ban` or for misbehaviour).
     P2PNET_DISCONNECT_BANNED = 12,
+    /// The connection's task failed unexpectedly (a bug, or a panic in a hash function
+    /// the node installed); the engine and its other peers carry on.
+    P2PNET_DISCONNECT_INTERNAL_ERROR = 13,
 }
 
 /// Log severities; a log callback receives records at or above its registered level.
@@ -158,6 +161,7 @@ impl From<DisconnectReason> for p2pnet_disconnect_reason {
             DisconnectReason::ConnectionLimit => P2PNET_DISCONNECT_CONNECTION_LIMIT,
             DisconnectReason::ConnectFailed => P2PNET_DISCONNECT_CONNECT_FAILED,
             DisconnectReason::Banned => P2PNET_DISCONNECT_BANNED,
+            DisconnectReason::InternalError => P2PNET_DISCONNECT_INTERNAL_ERROR,
         }
     }
 }
