@@ -260,6 +260,7 @@ pub extern "C" fn p2pnet_disconnect_reason_name(reason: u32) -> *const c_char {
         10 => b"connection limit\0",
         11 => b"connect failed\0",
         12 => b"banned\0",
+        13 => b"internal error\0",
         _ => b"unknown\0",
     };
     name.as_ptr().cast()
