@@ -137,6 +137,9 @@ Hash Node::MineBlock() {
     released = ConnectLocked(block);
     ++record_.blocks_mined;
   }
+  console_.Event(name_, "mined block " + std::to_string(height) + " " + toy::ShortId(id) +
+                            ", announcing it to " + std::to_string(net_.GetPeers().size()) +
+                            " peer(s)");
   ChainChanged();
   net_.BroadcastBlock(block);
   for (const auto& [parked_id, verdict] : released) {
@@ -146,9 +149,6 @@ Hash Node::MineBlock() {
       // The engine no longer holds it (evicted from its bounded pending set).
     }
   }
-  console_.Event(name_, "mined block " + std::to_string(height) + " " + toy::ShortId(id) +
-                            ", announced to " + std::to_string(net_.GetPeers().size()) +
-                            " peer(s)");
   return id;
 }
 
@@ -165,9 +165,9 @@ Hash Node::BroadcastTestTransaction() {
     std::lock_guard<std::mutex> lock(mutex_);
     AddToMempoolLocked(id, tx);
   }
-  net_.BroadcastTransaction(tx);
   console_.Event(name_, "broadcast tx " + toy::ShortId(id) + " (" + std::to_string(tx.size()) +
                             " bytes)");
+  net_.BroadcastTransaction(tx);
   return id;
 }
 
@@ -187,13 +187,14 @@ void Node::OnPeerConnected(const p2pnet::PeerInfo& peer) {
     if (behind) {
       locator = chain_.Locator();
     }
+    // Printed under the lock, so that anyone waiting for this event sees the line first.
+    console_.Event(name_, "handshake with " + name + " (#" + std::to_string(peer.id) + "): " +
+                              (peer.inbound ? "inbound from " : "outbound to ") + peer.address +
+                              ":" + std::to_string(peer.port) + ", " + peer.user_agent +
+                              ", version " + std::to_string(peer.version) + ", height " +
+                              std::to_string(peer.start_height));
   }
   changed_.notify_all();
-  console_.Event(name_, "handshake with " + name + " (#" + std::to_string(peer.id) + "): " +
-                            (peer.inbound ? "inbound from " : "outbound to ") + peer.address +
-                            ":" + std::to_string(peer.port) + ", " + peer.user_agent +
-                            ", version " + std::to_string(peer.version) + ", height " +
-                            std::to_string(peer.start_height));
   if (behind) {
     console_.Event(name_, name + " is ahead (height " + std::to_string(peer.start_height) +
                               ", ours " + std::to_string(our_height) +
@@ -214,61 +215,51 @@ void Node::OnPeerDisconnected(uint64_t peer, p2pnet::DisconnectReason reason,
       record_.peer_names.erase(it);
     }
     record_.disconnects.push_back(NodeRecord::Disconnect{peer, who, reason, detail});
-  }
-  changed_.notify_all();
-  const std::string why = p2pnet::ToString(reason) + (detail.empty() ? "" : " (" + detail + ")");
-  if (who.empty()) {
-    console_.Event(name_, "connection #" + std::to_string(peer) +
-                              " ended before the handshake: " + why);
-  } else {
-    console_.Event(name_, who + " (#" + std::to_string(peer) + ") disconnected: " + why);
-  }
-}
-
-Verdict Node::OnTransaction(uint64_t peer, const Hash& id, ByteView tx) {
-  std::string from;
-  bool fresh = false;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    from = LabelLocked(peer);
-    if (!tx.empty() && AddToMempoolLocked(id, tx.ToVector())) {
-      fresh = true;
-      ++record_.txs_accepted;
-      auto name = record_.peer_names.find(peer);
-      record_.arrivals.emplace(
-          id, NodeRecord::Arrival{ItemKind::Tx, peer,
-                                  name != record_.peer_names.end() ? name->second : "",
-                                  Console::Clock::now()});
-    } else if (tx.empty()) {
-      ++record_.invalid_items;
+    const std::string why =
+        p2pnet::ToString(reason) + (detail.empty() ? "" : " (" + detail + ")");
+    if (who.empty()) {
+      console_.Event(name_, "connection #" + std::to_string(peer) +
+                                " ended before the handshake: " + why);
+    } else {
+      console_.Event(name_, who + " (#" + std::to_string(peer) + ") disconnected: " + why);
     }
   }
   changed_.notify_all();
-  if (tx.empty()) {
-    console_.Event(name_, "tx " + toy::ShortId(id) + " from " + from + " is INVALID: empty");
-    return Verdict::Invalid;
+}
+
+Verdict Node::OnTransaction(uint64_t peer, const Hash& id, ByteView tx) {
+  Verdict verdict = Verdict::Ignored;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const std::string from = LabelLocked(peer);
+    if (tx.empty()) {
+      ++record_.invalid_items;
+      verdict = Verdict::Invalid;
+      console_.Event(name_, "tx " + toy::ShortId(id) + " from " + from + " is INVALID: empty");
+    } else if (AddToMempoolLocked(id, tx.ToVector())) {
+      ++record_.txs_accepted;
+      record_.arrivals.emplace(
+          id, NodeRecord::Arrival{ItemKind::Tx, peer, NameLocked(peer), Console::Clock::now()});
+      verdict = Verdict::Accepted;
+      console_.Event(name_, "tx " + toy::ShortId(id) + " from " + from +
+                                ": new, kept in the mempool and relayed");
+    }
   }
-  if (!fresh) {
-    return Verdict::Ignored;
-  }
-  console_.Event(name_, "tx " + toy::ShortId(id) + " from " + from +
-                            ": new, kept in the mempool and relayed");
-  return Verdict::Accepted;
+  changed_.notify_all();
+  return verdict;
 }
 
 Verdict Node::OnBlock(uint64_t peer, const Hash& id, ByteView data) {
   if (const std::optional<std::string> problem = toy::CheckBlock(data)) {
-    std::string from;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      from = LabelLocked(peer);
       ++record_.invalid_items;
+      console_.Event(name_, "block " + toy::ShortId(id) + " from " + LabelLocked(peer) +
+                                " is INVALID: " + *problem +
+                                "; verdict Invalid (the engine adds 100 to the sender's "
+                                "misbehaviour score)");
     }
     changed_.notify_all();
-    console_.Event(name_, "block " + toy::ShortId(id) + " from " + from + " is INVALID: " +
-                              *problem +
-                              "; verdict Invalid (the engine adds 100 to the sender's "
-                              "misbehaviour score)");
     return Verdict::Invalid;
   }
 
@@ -284,11 +275,8 @@ Verdict Node::OnBlock(uint64_t peer, const Hash& id, ByteView data) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     const std::string from = LabelLocked(peer);
-    auto name = record_.peer_names.find(peer);
     record_.arrivals.emplace(
-        id, NodeRecord::Arrival{ItemKind::Block, peer,
-                                name != record_.peer_names.end() ? name->second : "",
-                                Console::Clock::now()});
+        id, NodeRecord::Arrival{ItemKind::Block, peer, NameLocked(peer), Console::Clock::now()});
     what = "block " + std::to_string(height) + " " + toy::ShortId(id) + " from " + from + ": ";
     if (chain_.Contains(id)) {
       what += "already on our chain";
@@ -321,9 +309,9 @@ Verdict Node::OnBlock(uint64_t peer, const Hash& id, ByteView data) {
         what += "; asking " + from + " for the headers in between";
       }
     }
-  }
-  if (print) {
-    console_.Event(name_, what);
+    if (print) {
+      console_.Event(name_, what);
+    }
   }
   for (const auto& [parked_id, parked_verdict] : released) {
     try {
@@ -385,10 +373,8 @@ void Node::OnHeaders(uint64_t peer, const std::vector<BlockHeader>& headers) {
   std::size_t first_height = 0;
   std::size_t last_height = 0;
   std::vector<Hash> locator;
-  std::string from;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    from = LabelLocked(peer);
     for (const BlockHeader& header : headers) {
       const Hash id = toy::BlockId(header.data());
       if (chain_.Contains(id) || header_index_.count(id) != 0) {
@@ -421,16 +407,19 @@ void Node::OnHeaders(uint64_t peer, const std::vector<BlockHeader>& headers) {
       locator = chain_.Locator();
       locator.insert(locator.begin(), to_fetch.back());
     }
+    const std::string received =
+        std::to_string(headers.size()) + " header(s) from " + LabelLocked(peer);
+    if (to_fetch.empty()) {
+      console_.Event(name_, received + ": nothing new for our chain");
+    } else {
+      console_.Event(name_, received + ", " + HeightRange(first_height, last_height) +
+                                ": fetching " + std::to_string(to_fetch.size()) + " block(s)");
+    }
   }
   changed_.notify_all();
   if (to_fetch.empty()) {
-    console_.Event(name_, std::to_string(headers.size()) + " header(s) from " + from +
-                              ": nothing new for our chain");
     return;
   }
-  console_.Event(name_, std::to_string(headers.size()) + " header(s) from " + from + ", " +
-                            HeightRange(first_height, last_height) + ": fetching " +
-                            std::to_string(to_fetch.size()) + " block(s)");
   net_.FetchBlocks(to_fetch);
   if (!locator.empty()) {
     RequestHeaders(peer, std::move(locator));
@@ -498,6 +487,11 @@ void Node::RequestHeaders(uint64_t peer, std::vector<Hash> locator) {
     ++record_.getheaders_sent;
   }
   changed_.notify_all();
+}
+
+std::string Node::NameLocked(uint64_t peer) const {
+  auto it = record_.peer_names.find(peer);
+  return it == record_.peer_names.end() ? std::string() : it->second;
 }
 
 std::string Node::LabelLocked(uint64_t peer) const {

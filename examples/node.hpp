@@ -121,6 +121,8 @@ class Node {
   bool AddToMempoolLocked(const p2pnet::Hash& id, std::vector<uint8_t> tx);
   /// Asks a peer for the headers after our chain (outside mutex_).
   void RequestHeaders(uint64_t peer, std::vector<p2pnet::Hash> locator);
+  /// The peer's name, "" if unknown. Caller holds mutex_.
+  std::string NameLocked(uint64_t peer) const;
   /// "alice (#3)", or "peer #3" for a peer we have no name for. Caller holds mutex_.
   std::string LabelLocked(uint64_t peer) const;
   /// Updates the height announced to new peers and wakes waiters (outside mutex_).
