@@ -250,6 +250,13 @@ Verdict Node::OnTransaction(uint64_t peer, const Hash& id, ByteView tx) {
 }
 
 Verdict Node::OnBlock(uint64_t peer, const Hash& id, ByteView data) {
+  if (data.size() >= toy::kHeaderSize && !toy::IsToyBlock(data)) {
+    // Another chain's block: not relayed, but its sender did nothing wrong.
+    std::lock_guard<std::mutex> lock(mutex_);
+    console_.Event(name_, "block " + toy::ShortId(id) + " from " + LabelLocked(peer) +
+                              " is not a toy-chain block: ignored");
+    return Verdict::Ignored;
+  }
   if (const std::optional<std::string> problem = toy::CheckBlock(data)) {
     {
       std::lock_guard<std::mutex> lock(mutex_);

@@ -59,6 +59,10 @@ std::vector<uint8_t> MakeBlock(const p2pnet::Hash& prev, uint32_t height,
   return block;
 }
 
+bool IsToyBlock(p2pnet::ByteView block) {
+  return block.size() >= kHeaderSize && ReadU32(block.data()) == kBlockVersion;
+}
+
 std::optional<std::string> CheckBlock(p2pnet::ByteView block) {
   if (block.size() < kHeaderSize) {
     return "shorter than a header (" + std::to_string(block.size()) + " bytes)";

@@ -44,6 +44,10 @@ std::vector<uint8_t> MakeBlock(const p2pnet::Hash& prev, uint32_t height,
                                const std::vector<uint8_t>& payload, uint32_t time,
                                uint32_t nonce);
 
+/// Whether the block claims to be a toy-chain block (header version 1). Other
+/// chains' blocks (a real Bitcoin peer's, say) are not ours to judge.
+bool IsToyBlock(p2pnet::ByteView block);
+
 /// Why a block is malformed (too short, wrong version, payload not matching its
 /// header), or nothing when it is well formed. Says nothing about where it connects.
 std::optional<std::string> CheckBlock(p2pnet::ByteView block);
