@@ -1030,6 +1030,22 @@ impl Shared {
     }
 }
 
+/// Pending connections the kernel queues for accept, as Bitcoin Core's SOMAXCONN: a
+/// burst of connections must not push an honest peer's SYN into a retry.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds the listening socket (address reuse on, as for any server restarted in place).
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// What the node can read about block download progress.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SyncStatus {
@@ -1207,11 +1223,10 @@ impl Engine {
         };
         let listener = match config.listen_address {
             Some(addr) => {
-                let bound = std::net::TcpListener::bind(addr).and_then(|l| {
-                    l.set_nonblocking(true)?;
+                let bound = {
                     let _guard = runtime.enter();
-                    TcpListener::from_std(l)
-                });
+                    listen(addr)
+                };
                 match bound {
                     Ok(l) => Some(l),
                     Err(e) => {
