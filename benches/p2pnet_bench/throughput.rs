@@ -1,0 +1,425 @@
+//! Figures 1 and 2: block relay throughput and transaction relay rate between two
+//! engines, each against the same bytes moved over a plain tokio socket.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use p2pnet::relay::tracker::MAX_PEER_ANNOUNCEMENTS;
+use p2pnet::wire::frame::frame_header;
+use p2pnet::wire::{
+    encode_frame, sha256d, Command, DecodedFrame, FrameDecoder, Message, HEADER_LEN,
+};
+use p2pnet::{ItemKind, Network, Verdict};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::json::Json;
+use crate::profile;
+use crate::support::{
+    connected_pair, connected_pair_labelled, make_unique, median, on_item, unique_item, Arrivals,
+    RawPair, Target, WAIT_LIMIT,
+};
+
+const MIB: usize = 1024 * 1024;
+/// Payload sizes of figure 1. The largest is exactly the 32 MiB message limit, which
+/// the engine's limit check includes.
+const BLOCK_SIZES: [usize; 3] = [MIB, 4 * MIB, 32 * MIB];
+/// Block relay must reach this share of raw TCP throughput.
+const BLOCK_TARGET_RATIO: f64 = 0.70;
+
+const TX_COUNT: usize = 100_000;
+const TX_SIZE: usize = 250;
+const TX_TARGET_PER_SEC: f64 = 100_000.0;
+/// Transactions broadcast but not yet delivered, at most. The receiver, like Bitcoin
+/// Core, drops announcements beyond `MAX_PEER_ANNOUNCEMENTS` queued per peer, so a node
+/// that pushes faster than that loses transactions (the burst run shows how many).
+const TX_WINDOW: usize = MAX_PEER_ANNOUNCEMENTS;
+/// The burst run ends when no transaction arrived for this long.
+const BURST_STALL: Duration = Duration::from_secs(2);
+
+fn mb_per_s(bytes: usize, elapsed: Duration) -> f64 {
+    bytes as f64 / elapsed.as_secs_f64() / 1e6
+}
+
+fn size_label(bytes: usize) -> String {
+    format!("{} MiB", bytes / MIB)
+}
+
+/// Figure 1.
+pub fn block_relay(quick: bool) -> Json {
+    let reps = if quick { 3 } else { 7 };
+    println!(
+        "1. Block relay A→B: broadcast → inv → getdata → block → on_block, \
+         two engines over loopback (median of {reps}, after one warm-up)"
+    );
+    let (engine, usage) = engine_block_throughput(reps);
+    let raw = raw_tcp_throughput(reps, false);
+    let framed = raw_tcp_throughput(reps, true);
+    let costs = copy_and_hash_costs();
+    println!(
+        "   {:>8}  {:>12}  {:>13}  {:>7}  {:>23}  target",
+        "payload", "engine MB/s", "raw TCP MB/s", "ratio", "raw + checksums MB/s"
+    );
+    let mut rows = Vec::new();
+    for (i, size) in BLOCK_SIZES.iter().enumerate() {
+        let engine_mb_s = median(&engine[i]);
+        let raw_mb_s = median(&raw[i]);
+        let framed_mb_s = median(&framed[i]);
+        let ratio = engine_mb_s / raw_mb_s;
+        let target = Target::new(
+            format!("≥ {:.0}% of raw TCP", BLOCK_TARGET_RATIO * 100.0),
+            ratio >= BLOCK_TARGET_RATIO,
+        );
+        println!(
+            "   {:>8}  {:>12.1}  {:>13.1}  {:>6.1}%  {:>14.1} ({:>4.1}%)  {} {}",
+            size_label(*size),
+            engine_mb_s,
+            raw_mb_s,
+            ratio * 100.0,
+            framed_mb_s,
+            framed_mb_s / raw_mb_s * 100.0,
+            target.description,
+            target.label()
+        );
+        rows.push(Json::object([
+            ("payload_bytes", Json::count(*size)),
+            ("engine_mb_s", Json::Num(engine_mb_s)),
+            ("raw_tcp_mb_s", Json::Num(raw_mb_s)),
+            ("ratio", Json::Num(ratio)),
+            ("raw_tcp_with_checksums_mb_s", Json::Num(framed_mb_s)),
+            ("target", target.to_json()),
+            ("engine_samples_mb_s", Json::nums(&engine[i])),
+            ("raw_tcp_samples_mb_s", Json::nums(&raw[i])),
+            (
+                "raw_tcp_with_checksums_samples_mb_s",
+                Json::nums(&framed[i]),
+            ),
+        ]));
+    }
+    println!(
+        "   CPU cost of the extra work per 32 MiB on this machine: SHA-256d {:.1} ms, \
+         copy into a fresh buffer {:.1} ms",
+        costs.sha256d_ms, costs.copy_ms
+    );
+    println!(
+        "   Where the time goes at {} (A sends, B receives; \"other\" includes the bench \
+         thread calling broadcast):",
+        size_label(BLOCK_SIZES[BLOCK_SIZES.len() - 1])
+    );
+    usage.print("MiB");
+    Json::object([
+        ("repetitions", Json::count(reps)),
+        ("rows", Json::Arr(rows)),
+        ("engine_profile_per_mib_at_largest", usage.to_json()),
+        (
+            "cost_per_32_mib",
+            Json::object([
+                ("sha256d_ms", Json::Num(costs.sha256d_ms)),
+                ("copy_to_fresh_buffer_ms", Json::Num(costs.copy_ms)),
+            ]),
+        ),
+    ])
+}
+
+/// Per size, the throughput of each repetition in MB/s; and for the largest size,
+/// where the CPU time went per MiB.
+fn engine_block_throughput(reps: usize) -> (Vec<Vec<f64>>, profile::PerUnit) {
+    let (a, b, labels) = connected_pair_labelled();
+    let arrivals = Arc::new(Arrivals::default());
+    on_item(&b, ItemKind::Block, arrivals.callback(Verdict::Accepted));
+    let mut delivered = 0;
+    let mut usage = None;
+    let samples = BLOCK_SIZES
+        .iter()
+        .map(|&size| {
+            let mut block = unique_item(size);
+            let mut samples = Vec::new();
+            let mut usage_before = None;
+            for rep in 0..=reps {
+                if rep == 1 {
+                    usage_before = Some(profile::sample());
+                }
+                make_unique(&mut block);
+                let started = Instant::now();
+                a.broadcast(ItemKind::Block, &block)
+                    .expect("a block at the size limit is accepted");
+                delivered += 1;
+                let arrived = arrivals
+                    .wait_for(delivered, WAIT_LIMIT)
+                    .unwrap_or_else(|| panic!("{} block did not arrive", size_label(size)));
+                if rep > 0 {
+                    samples.push(mb_per_s(size, arrived - started));
+                }
+            }
+            if let Some(before) = usage_before {
+                let mib = reps * size / MIB;
+                usage = Some(profile::per_unit(&before, &profile::sample(), &labels, mib));
+            }
+            samples
+        })
+        .collect();
+    (samples, usage.expect("at least one repetition"))
+}
+
+/// The same payloads written on one socket and read into a fresh buffer of the full
+/// size on the other; each end on its own two-worker runtime, like the two engines.
+/// With `checksums`, the sender also writes a Bitcoin frame header (SHA-256d of the
+/// payload) and the receiver verifies it: the least work any engine speaking the v1
+/// wire protocol must do.
+fn raw_tcp_throughput(reps: usize, checksums: bool) -> Vec<Vec<f64>> {
+    let magic = Network::Regtest.magic();
+    let pair = RawPair::new();
+    let (mut sender, mut receiver) = pair.connect();
+    let mut results = Vec::new();
+    for &size in &BLOCK_SIZES {
+        let payload = Arc::new(unique_item(size));
+        let mut samples = Vec::new();
+        for rep in 0..=reps {
+            let started = Instant::now();
+            let read = pair.far.spawn(async move {
+                let total = size + if checksums { HEADER_LEN } else { 0 };
+                let mut buf = Vec::with_capacity(total);
+                while buf.len() < total {
+                    let n = receiver.read_buf(&mut buf).await.expect("raw read");
+                    assert!(n > 0, "raw sender closed early");
+                }
+                if checksums {
+                    let (header, body) = buf.split_at(HEADER_LEN);
+                    assert_eq!(header[20..24], sha256d(body)[..4], "checksum matches");
+                }
+                (receiver, Instant::now())
+            });
+            let data = payload.clone();
+            let write = pair.near.spawn(async move {
+                if checksums {
+                    let header = frame_header(magic, Command::BLOCK, &data);
+                    sender.write_all(&header).await.expect("raw write");
+                }
+                sender.write_all(&data).await.expect("raw write");
+                sender
+            });
+            sender = pair.near.block_on(write).expect("writer task");
+            let (back, finished) = pair.near.block_on(read).expect("reader task");
+            receiver = back;
+            if rep > 0 {
+                samples.push(mb_per_s(size, finished - started));
+            }
+        }
+        results.push(samples);
+    }
+    results
+}
+
+struct Costs {
+    sha256d_ms: f64,
+    copy_ms: f64,
+}
+
+/// What SHA-256d and a copy into a fresh buffer cost for a 32 MiB payload here: the
+/// per-byte work the engine does beyond a plain socket copy.
+fn copy_and_hash_costs() -> Costs {
+    let data = unique_item(32 * MIB);
+    let hash_samples: Vec<f64> = (0..3)
+        .map(|_| {
+            let started = Instant::now();
+            std::hint::black_box(sha256d(std::hint::black_box(&data)));
+            started.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    let copy_samples: Vec<f64> = (0..3)
+        .map(|_| {
+            let started = Instant::now();
+            let copy = std::hint::black_box(data.clone());
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            drop(copy);
+            ms
+        })
+        .collect();
+    Costs {
+        sha256d_ms: median(&hash_samples),
+        copy_ms: median(&copy_samples),
+    }
+}
+
+/// Figure 2.
+pub fn tx_relay(quick: bool) -> Json {
+    let reps = if quick { 1 } else { 3 };
+    println!(
+        "2. Transaction relay A→B: {TX_COUNT} unique {TX_SIZE}-byte txs, trickle off, \
+         first broadcast to last on_transaction (median of {reps})"
+    );
+    println!(
+        "   The bench keeps at most {TX_WINDOW} txs broadcast but undelivered: the receiver \
+         drops announcements beyond {MAX_PEER_ANNOUNCEMENTS} queued per peer."
+    );
+    let mut txs: Vec<Vec<u8>> = (0..TX_COUNT).map(|_| unique_item(TX_SIZE)).collect();
+    let mut engine_samples = Vec::new();
+    let mut profile = None;
+    for _ in 0..reps {
+        for tx in txs.iter_mut() {
+            make_unique(tx);
+        }
+        let (rate, usage) = engine_tx_rate(&txs);
+        engine_samples.push(rate);
+        profile = Some(usage);
+    }
+    let profile = profile.expect("at least one repetition");
+    let raw_samples: Vec<f64> = (0..reps).map(|_| raw_tx_rate(&txs)).collect();
+    for tx in txs.iter_mut() {
+        make_unique(tx);
+    }
+    let burst = engine_tx_burst(&txs);
+    let engine = median(&engine_samples);
+    let raw = median(&raw_samples);
+    let target = Target::new(
+        format!("≥ {TX_TARGET_PER_SEC:.0} tx/s"),
+        engine >= TX_TARGET_PER_SEC,
+    );
+    println!(
+        "   {:>13}  {:>22}  {:>7}  target",
+        "engine tx/s", "raw framed TCP tx/s", "ratio"
+    );
+    println!(
+        "   {:>13.0}  {:>22.0}  {:>6.1}%  {} {}",
+        engine,
+        raw,
+        engine / raw * 100.0,
+        target.description,
+        target.label()
+    );
+    println!("   Where the time goes (last repetition; A sends, B receives; \"other\" includes the bench thread calling broadcast):");
+    profile.print("tx");
+    println!(
+        "   Without the window (all {TX_COUNT} broadcast at once): {} of {TX_COUNT} delivered \
+         in {:.2} s",
+        burst.delivered, burst.seconds
+    );
+    Json::object([
+        ("tx_count", Json::count(TX_COUNT)),
+        ("tx_bytes", Json::count(TX_SIZE)),
+        ("window", Json::count(TX_WINDOW)),
+        ("repetitions", Json::count(reps)),
+        ("engine_tx_s", Json::Num(engine)),
+        ("raw_framed_tcp_tx_s", Json::Num(raw)),
+        ("ratio", Json::Num(engine / raw)),
+        ("target", target.to_json()),
+        ("engine_samples_tx_s", Json::nums(&engine_samples)),
+        ("raw_samples_tx_s", Json::nums(&raw_samples)),
+        ("engine_profile_per_tx", profile.to_json()),
+        (
+            "burst_without_window",
+            Json::object([
+                ("delivered", Json::count(burst.delivered)),
+                ("seconds", Json::Num(burst.seconds)),
+            ]),
+        ),
+    ])
+}
+
+/// Relays `txs` from a fresh engine to another with the delivery window; returns tx/s
+/// and where the CPU time went.
+fn engine_tx_rate(txs: &[Vec<u8>]) -> (f64, profile::PerUnit) {
+    let (a, b, labels) = connected_pair_labelled();
+    let usage_before = profile::sample();
+    let arrivals = Arc::new(Arrivals::default());
+    on_item(&b, ItemKind::Tx, arrivals.callback(Verdict::Accepted));
+    let started = Instant::now();
+    let mut delivered = 0;
+    for (sent, tx) in txs.iter().enumerate() {
+        if sent - delivered >= TX_WINDOW {
+            delivered = arrivals.count();
+            if sent - delivered >= TX_WINDOW {
+                arrivals
+                    .wait_for(sent - TX_WINDOW / 2, WAIT_LIMIT)
+                    .expect("transactions keep arriving");
+                delivered = arrivals.count();
+            }
+        }
+        a.broadcast(ItemKind::Tx, tx).expect("tx is accepted");
+    }
+    let last = arrivals.wait_for(txs.len(), WAIT_LIMIT).unwrap_or_else(|| {
+        panic!(
+            "only {} of {} transactions arrived",
+            arrivals.count(),
+            txs.len()
+        )
+    });
+    let usage = profile::per_unit(&usage_before, &profile::sample(), &labels, txs.len());
+    (txs.len() as f64 / (last - started).as_secs_f64(), usage)
+}
+
+struct Burst {
+    delivered: usize,
+    seconds: f64,
+}
+
+/// Broadcasts every tx at once and counts what arrives before the flow stops.
+fn engine_tx_burst(txs: &[Vec<u8>]) -> Burst {
+    let (a, b) = connected_pair();
+    let arrivals = Arc::new(Arrivals::default());
+    on_item(&b, ItemKind::Tx, arrivals.callback(Verdict::Accepted));
+    let started = Instant::now();
+    for tx in txs {
+        a.broadcast(ItemKind::Tx, tx).expect("tx is accepted");
+    }
+    let mut seen = 0;
+    loop {
+        let before = seen;
+        std::thread::sleep(BURST_STALL);
+        seen = arrivals.count();
+        if seen == txs.len() || seen == before {
+            break;
+        }
+    }
+    let last = arrivals.wait_for(seen, Duration::ZERO).unwrap_or(started);
+    Burst {
+        delivered: seen,
+        seconds: (last - started).as_secs_f64(),
+    }
+}
+
+/// The same transactions framed as `tx` messages, written in 64 KiB batches on a plain
+/// socket and decoded (frame, checksum, payload) on the other side, each end on its
+/// own runtime; returns tx/s.
+fn raw_tx_rate(txs: &[Vec<u8>]) -> f64 {
+    let magic = Network::Regtest.magic();
+    let txs: Arc<Vec<Vec<u8>>> = Arc::new(txs.to_vec());
+    let count = txs.len();
+    let pair = RawPair::new();
+    let (mut sender, mut receiver) = pair.connect();
+    let started = Instant::now();
+    let read = pair.far.spawn(async move {
+        let mut decoder = FrameDecoder::with_default_limit(magic);
+        let mut buf = BytesMut::with_capacity(64 * 1024);
+        let mut received = 0;
+        while received < count {
+            buf.reserve(64 * 1024);
+            let n = receiver.read_buf(&mut buf).await.expect("raw read");
+            assert!(n > 0, "raw sender closed early");
+            while let Some(DecodedFrame::Frame(frame)) =
+                decoder.decode(&mut buf).expect("well-formed frames")
+            {
+                if let Ok(Message::Tx(tx)) = Message::decode(frame.command, frame.payload) {
+                    std::hint::black_box(tx);
+                    received += 1;
+                }
+            }
+        }
+        Instant::now()
+    });
+    let write = pair.near.spawn(async move {
+        let mut out = Vec::with_capacity(128 * 1024);
+        for tx in txs.iter() {
+            encode_frame(magic, Command::TX, tx, &mut out);
+            if out.len() >= 64 * 1024 {
+                sender.write_all(&out).await.expect("raw write");
+                out.clear();
+            }
+        }
+        sender.write_all(&out).await.expect("raw write");
+        sender
+    });
+    let _sender = pair.near.block_on(write).expect("writer task");
+    let finished = pair.near.block_on(read).expect("reader task");
+    count as f64 / (finished - started).as_secs_f64()
+}

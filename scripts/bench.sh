@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs the benchmark program in release mode and writes every figure as JSON.
+#
+#   ./scripts/bench.sh                  full run, JSON in target/bench/benchmarks.json
+#   ./scripts/bench.sh --quick          fewer repetitions (under a minute)
+#   ./scripts/bench.sh --only latency   one figure (block_relay, tx_relay, latency,
+#                                       scale, propagation; comma-separated for several)
+#
+# BENCH_JSON overrides where the JSON goes. With --plot, docs/block_relay_throughput.png
+# is redrawn from it afterwards (needs matplotlib).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+json=${BENCH_JSON:-target/bench/benchmarks.json}
+plot=0
+args=()
+for arg in "$@"; do
+    if [ "$arg" = "--plot" ]; then
+        plot=1
+    else
+        args+=("$arg")
+    fi
+done
+mkdir -p "$(dirname "$json")"
+# The connection-scale figure opens 5,000 sockets in each of two processes.
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+cargo bench --bench p2pnet_bench -- --json "$json" "${args[@]+"${args[@]}"}"
+if [ "$plot" = 1 ]; then
+    python3 scripts/plot_benchmarks.py "$json" docs/block_relay_throughput.png
+fi
