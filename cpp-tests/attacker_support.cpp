@@ -100,18 +100,7 @@ void Attacker::Close() {
 }
 
 bool Attacker::SendAll(const std::vector<uint8_t>& bytes) {
-  std::size_t sent = 0;
-  while (fd_ >= 0 && sent < bytes.size()) {
-    ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      return false;
-    }
-    sent += static_cast<std::size_t>(n);
-  }
-  return fd_ >= 0;
+  return fd_ >= 0 && SendAllToSocket(fd_, bytes);
 }
 
 bool Attacker::SendMessage(const std::string& command, const std::vector<uint8_t>& payload,

@@ -169,10 +169,10 @@ RawSocket::~RawSocket() {
   }
 }
 
-bool RawSocket::SendAll(const std::vector<uint8_t>& bytes) {
+bool SendAllToSocket(int fd, const std::vector<uint8_t>& bytes) {
   std::size_t sent = 0;
   while (sent < bytes.size()) {
-    ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    ssize_t n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) {
       continue;
     }
@@ -183,6 +183,8 @@ bool RawSocket::SendAll(const std::vector<uint8_t>& bytes) {
   }
   return true;
 }
+
+bool RawSocket::SendAll(const std::vector<uint8_t>& bytes) { return SendAllToSocket(fd_, bytes); }
 
 bool RawSocket::WaitForClose(std::chrono::milliseconds deadline) {
   const auto until = std::chrono::steady_clock::now() + deadline;

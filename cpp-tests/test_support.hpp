@@ -188,6 +188,9 @@ struct RawMessage {
   std::vector<uint8_t> payload;
 };
 
+/// Sends all bytes on a connected socket (MSG_NOSIGNAL, retrying on EINTR); false on error.
+bool SendAllToSocket(int fd, const std::vector<uint8_t>& bytes);
+
 /// A blocking POSIX TCP client socket connected to 127.0.0.1.
 class RawSocket {
  public:
