@@ -23,6 +23,10 @@ const PING_SIZE: usize = 32;
 const INV_SIZE: usize = 24 + 1 + 36;
 const TX_FRAME_SIZE: usize = 24 + TX_SIZE;
 const WARM_UP: usize = 100;
+/// Each latency is pooled from this many fresh engine pairs (or socket pairs): where
+/// the scheduler places two threads on a 2-core VM (same core or not) changes a
+/// cross-thread wake-up several-fold, and it is decided anew for each pair.
+const SEGMENTS: usize = 4;
 /// The engine's p50 may be at most this multiple of the raw round trip's p50.
 const TARGET_MULTIPLE: f64 = 4.0;
 
@@ -57,29 +61,58 @@ impl Latencies {
 
 pub fn one_hop(quick: bool) -> Json {
     let samples = if quick { 500 } else { 2000 };
+    let per_segment = samples / SEGMENTS;
     println!(
         "3. One-hop latency: broadcast on A → callback on B, sequential, {samples} samples \
-         each (after {WARM_UP} warm-up)"
+         each, pooled from {SEGMENTS} fresh pairs (each after {WARM_UP} warm-up)"
     );
-    let (a, b, labels) = connected_pair_labelled();
-    let usage_before = profile::sample();
-    let tx = engine_latency(&a, &b, ItemKind::Tx, TX_SIZE, samples);
-    let usage = profile::per_unit(
-        &usage_before,
-        &profile::sample(),
-        &labels,
-        WARM_UP + samples,
+    let mut tx_samples = Vec::new();
+    let mut block_samples = Vec::new();
+    let mut usage = None;
+    for _ in 0..SEGMENTS {
+        let (a, b, labels) = connected_pair_labelled();
+        let usage_before = profile::sample();
+        tx_samples.extend(engine_latency(&a, &b, ItemKind::Tx, TX_SIZE, per_segment));
+        usage.get_or_insert_with(|| {
+            profile::per_unit(
+                &usage_before,
+                &profile::sample(),
+                &labels,
+                WARM_UP + per_segment,
+            )
+        });
+        block_samples.extend(engine_latency(
+            &a,
+            &b,
+            ItemKind::Block,
+            BLOCK_SIZE,
+            per_segment,
+        ));
+    }
+    let usage = usage.expect("at least one segment");
+    let (tx, block) = (
+        Latencies::from_samples(tx_samples),
+        Latencies::from_samples(block_samples),
     );
-    let block = engine_latency(&a, &b, ItemKind::Block, BLOCK_SIZE, samples);
-    drop((a, b));
 
-    let pair = RawPair::new();
-    let rtt = raw_round_trip(&pair.near, &pair.far, samples);
-    let shared_runtime = support::baseline_runtime();
-    let rtt_one_runtime = raw_round_trip(&shared_runtime, &shared_runtime, samples);
-    drop(shared_runtime);
-    let (exchange, exchange_usage) = raw_relay_exchange(&pair, samples);
-    drop(pair);
+    let mut rtt_samples = Vec::new();
+    let mut rtt_one_runtime_samples = Vec::new();
+    let mut exchange_samples = Vec::new();
+    let mut exchange_usage = None;
+    for _ in 0..SEGMENTS {
+        let pair = RawPair::new();
+        rtt_samples.extend(raw_round_trip(&pair.near, &pair.far, per_segment));
+        let (measured, usage) = raw_relay_exchange(&pair, per_segment);
+        exchange_samples.extend(measured);
+        exchange_usage.get_or_insert(usage);
+        drop(pair);
+        let shared = support::baseline_runtime();
+        rtt_one_runtime_samples.extend(raw_round_trip(&shared, &shared, per_segment));
+    }
+    let exchange_usage = exchange_usage.expect("at least one segment");
+    let rtt = Latencies::from_samples(rtt_samples);
+    let rtt_one_runtime = Latencies::from_samples(rtt_one_runtime_samples);
+    let exchange = Latencies::from_samples(exchange_samples);
     let wake_up = thread_wake_up(samples);
 
     let target_text = format!("p50 ≤ {TARGET_MULTIPLE:.0}× raw round trip");
@@ -146,11 +179,11 @@ pub fn one_hop(quick: bool) -> Json {
         tx_target_one_runtime.label()
     );
     println!(
-        "   Where a sequential tx's time goes (A sends, B receives; \"other\" includes the \
+        "   Where a sequential tx's time goes, first pair (A sends, B receives; \"other\" includes the \
          bench thread calling broadcast):"
     );
     usage.print("tx");
-    println!("   The same for the raw inv → getdata → tx legs:");
+    println!("   The same for the raw inv → getdata → tx legs, first pair:");
     exchange_usage.print("tx");
     Json::object([
         ("samples", Json::count(samples)),
@@ -192,13 +225,7 @@ fn with_target(figure: Json, target: &Target, multiple: f64) -> Json {
 }
 
 /// Broadcasts one item at a time and times it to the moment B's callback starts.
-fn engine_latency(
-    a: &Engine,
-    b: &Engine,
-    kind: ItemKind,
-    size: usize,
-    samples: usize,
-) -> Latencies {
+fn engine_latency(a: &Engine, b: &Engine, kind: ItemKind, size: usize, samples: usize) -> Vec<f64> {
     let (arrived_tx, arrived) = mpsc::channel::<Instant>();
     on_item(
         b,
@@ -221,7 +248,7 @@ fn engine_latency(
             measured.push((at - started).as_secs_f64() * 1e6);
         }
     }
-    Latencies::from_samples(measured)
+    measured
 }
 
 /// A connected pair with one end on `near` and the other on `far` (which may be the
@@ -243,7 +270,7 @@ fn raw_round_trip(
     near: &tokio::runtime::Runtime,
     far: &tokio::runtime::Runtime,
     samples: usize,
-) -> Latencies {
+) -> Vec<f64> {
     let (mut client, mut server) = pair_on(near, far);
     far.spawn(async move {
         let mut buf = [0u8; PING_SIZE];
@@ -266,14 +293,14 @@ fn raw_round_trip(
         }
         measured
     });
-    Latencies::from_samples(near.block_on(timing).expect("timing task"))
+    near.block_on(timing).expect("timing task")
 }
 
 /// The three legs of the relay protocol for one transaction (`inv` out, `getdata` back,
 /// `tx` out) as plain bytes, timed to the moment the last leg is read: the floor for
 /// any inv/getdata relay, without the engine's work in between. Also returns where its
 /// time went, for comparison with the engine's.
-fn raw_relay_exchange(pair: &RawPair, samples: usize) -> (Latencies, profile::PerUnit) {
+fn raw_relay_exchange(pair: &RawPair, samples: usize) -> (Vec<f64>, profile::PerUnit) {
     let (mut client, mut server) = pair.connect();
     let (done_tx, mut done) = tokio::sync::mpsc::unbounded_channel::<Instant>();
     let usage_before = profile::sample();
@@ -315,7 +342,7 @@ fn raw_relay_exchange(pair: &RawPair, samples: usize) -> (Latencies, profile::Pe
         &profile::Labels::new(),
         WARM_UP + samples,
     );
-    (Latencies::from_samples(measured), usage)
+    (measured, usage)
 }
 
 /// How long a thread blocked on a bounded tokio channel takes to wake for a message
