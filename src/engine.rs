@@ -934,8 +934,10 @@ impl Shared {
                     let id = self.next_id();
                     let connection =
                         peer::run_connection(self.clone(), stream, id, Origin::Inbound, addr);
+                    // The supervisor holds only the task's handle, not its future.
+                    let task = self.spawn(connection);
                     let shared = self.clone();
-                    self.spawn(async move { shared.contain(id, connection).await });
+                    self.spawn(async move { shared.contain(id, task).await });
                 }
                 Err(e) => {
                     // Out of file descriptors and similar: back off instead of spinning.
@@ -946,15 +948,11 @@ impl Shared {
         }
     }
 
-    /// Runs a connection on a task of its own, so that a panic inside it (a bug, or a
-    /// node-installed hash function that panics) ends that connection only. The peer
+    /// Awaits a connection running on a task of its own, so that a panic inside it (a bug,
+    /// or a node-installed hash function that panics) ends that connection only. The peer
     /// table entry is released by the task's unwinding; the node is told here.
-    async fn contain(
-        &self,
-        id: PeerId,
-        connection: impl Future<Output = bool> + Send + 'static,
-    ) -> bool {
-        match self.spawn(connection).await {
+    async fn contain(&self, id: PeerId, task: tokio::task::JoinHandle<bool>) -> bool {
+        match task.await {
             Ok(established) => established,
             // Cancelled: the runtime is shutting down.
             Err(e) if !e.is_panic() => false,
@@ -1008,7 +1006,7 @@ impl Shared {
                     self.dialing.lock().remove(&addr);
                 }
                 let connection = peer::run_connection(self.clone(), stream, id, origin, addr);
-                self.contain(id, connection).await
+                self.contain(id, self.spawn(connection)).await
             }
             Err(detail) => {
                 tracing::info!(peer = id, %detail, "outbound connection failed");

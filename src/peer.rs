@@ -318,20 +318,82 @@ pub(crate) fn run_connection(
     }
 }
 
+/// Small frames queued together are written with one system call up to this size.
+const WRITE_BATCH: usize = 64 * 1024;
+
+/// Writes queued frames in order. Frames that are already waiting are coalesced into
+/// one write, so a burst of small messages (tx relay) does not cost a system call each;
+/// a large frame is written as it is, without a copy.
 async fn write_loop(
     mut writer: OwnedWriteHalf,
     mut outbox: mpsc::UnboundedReceiver<Bytes>,
     handle: Arc<PeerHandle>,
 ) {
-    while let Some(frame) = outbox.recv().await {
-        if let Err(e) = writer.write_all(&frame).await {
+    while let Some(first) = outbox.recv().await {
+        let result = match outbox.try_recv() {
+            // A lone frame: no batch, no copy.
+            Err(_) => write_counted(&mut writer, &first, &handle).await,
+            Ok(second) => {
+                let burst = [first, second]
+                    .into_iter()
+                    .chain(std::iter::from_fn(|| outbox.try_recv().ok()));
+                write_burst(&mut writer, burst, &handle).await
+            }
+        };
+        if let Err(e) = result {
             handle.request_close(DisconnectReason::IoError, format!("write failed: {e}"));
             return;
         }
-        let len = frame.len();
-        handle.bytes_sent.fetch_add(len as u64, Ordering::Relaxed);
-        handle.queued_bytes.fetch_sub(len, Ordering::AcqRel);
     }
+}
+
+/// Writes frames that were queued together, coalescing the small ones. The batch is
+/// freed afterwards, so an idle peer keeps no write buffer.
+async fn write_burst(
+    writer: &mut OwnedWriteHalf,
+    frames: impl Iterator<Item = Bytes>,
+    handle: &PeerHandle,
+) -> std::io::Result<()> {
+    let mut batch = BytesMut::new();
+    for frame in frames {
+        if frame.len() >= WRITE_BATCH {
+            flush(writer, &mut batch, handle).await?;
+            write_counted(writer, &frame, handle).await?;
+        } else {
+            batch.extend_from_slice(&frame);
+            if batch.len() >= WRITE_BATCH {
+                flush(writer, &mut batch, handle).await?;
+            }
+        }
+    }
+    flush(writer, &mut batch, handle).await
+}
+
+/// Writes the coalesced frames, if any, and empties the batch.
+async fn flush(
+    writer: &mut OwnedWriteHalf,
+    batch: &mut BytesMut,
+    handle: &PeerHandle,
+) -> std::io::Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let result = write_counted(writer, batch, handle).await;
+    batch.clear();
+    result
+}
+
+async fn write_counted(
+    writer: &mut OwnedWriteHalf,
+    bytes: &[u8],
+    handle: &PeerHandle,
+) -> std::io::Result<()> {
+    writer.write_all(bytes).await?;
+    handle
+        .bytes_sent
+        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    handle.queued_bytes.fetch_sub(bytes.len(), Ordering::AcqRel);
+    Ok(())
 }
 
 /// The reader side's state.
