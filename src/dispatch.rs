@@ -232,10 +232,10 @@ fn deliver(engine: &Arc<Shared>, event: Event) {
                     missing.push(item);
                     continue;
                 };
-                let found = engine
-                    .cached(&item.hash)
-                    .or_else(|| provider.as_ref().and_then(|p| p(kind, &item.hash)));
-                match found {
+                if engine.send_cached(peer, &item.hash) {
+                    continue;
+                }
+                match provider.as_ref().and_then(|p| p(kind, &item.hash)) {
                     Some(data) => engine.send_item(peer, kind, item.hash, data),
                     None => missing.push(item),
                 }

@@ -89,7 +89,8 @@ struct RelayState {
     tracker: Mutex<RequestTracker>,
     seen: Mutex<BoundedSet<Hash256>>,
     cache: Mutex<BoundedMap<Hash256, CachedItem>>,
-    pending: Mutex<BoundedMap<Hash256, (CachedItem, PeerId)>>,
+    /// Items the node has not judged yet: kind, payload and the peer that sent it.
+    pending: Mutex<BoundedMap<Hash256, (ItemKind, Bytes, PeerId)>>,
     /// Wakes the request scheduler.
     wake: Notify,
 }
@@ -668,8 +669,16 @@ impl Shared {
         self.relay.seen.lock().contains(hash) || self.relay.cache.lock().contains_key(hash)
     }
 
-    pub fn cached(&self, hash: &Hash256) -> Option<Bytes> {
-        self.relay.cache.lock().get(hash).map(|c| c.data.clone())
+    /// Sends an item from the relay cache; false when it is not there.
+    pub fn send_cached(&self, peer: PeerId, hash: &Hash256) -> bool {
+        let Some(frame) = self.relay.cache.lock().get(hash).map(|c| c.frame.clone()) else {
+            return false;
+        };
+        if let Some(handle) = self.peer(peer) {
+            handle.mark_known(*hash);
+            handle.send_frame(frame);
+        }
+        true
     }
 
     pub fn send_to(&self, peer: PeerId, msg: &Message) {
@@ -705,12 +714,10 @@ impl Shared {
 
     /// Caches an item and announces it to every peer that does not know it: blocks at
     /// once, transactions through each peer's trickle timer.
-    fn relay_item(&self, kind: ItemKind, hash: Hash256, data: Bytes) {
-        let weight = data.len();
-        self.relay
-            .cache
-            .lock()
-            .insert(hash, CachedItem { kind, data }, weight);
+    fn relay_item(&self, kind: ItemKind, hash: Hash256, data: &[u8]) {
+        let item = CachedItem::encode(kind, data, self.config.magic);
+        let weight = item.frame.len();
+        self.relay.cache.lock().insert(hash, item, weight);
         for peer in self.established_peers() {
             if !peer.mark_known(hash) {
                 continue;
@@ -732,7 +739,7 @@ impl Shared {
         self.relay
             .pending
             .lock()
-            .insert(hash, (CachedItem { kind, data }, peer), weight);
+            .insert(hash, (kind, data, peer), weight);
     }
 
     /// Applies the verdict the item callback returned. A pending verdict leaves the item
@@ -764,7 +771,7 @@ impl Shared {
         offence: Offence,
     ) {
         match verdict {
-            Verdict::Accepted => self.relay_item(kind, hash, data),
+            Verdict::Accepted => self.relay_item(kind, hash, &data),
             Verdict::Ignored => {}
             Verdict::Invalid => {
                 if let Some(handle) = self.peer(peer) {
@@ -818,17 +825,13 @@ impl Shared {
                 rest.push(item);
                 continue;
             }
-            let cached = ItemKind::from_inv(item.kind).and_then(|kind| {
-                self.relay
-                    .cache
-                    .lock()
-                    .get(&item.hash)
-                    .map(|c| (kind, c.data.clone()))
-            });
-            match cached {
-                Some((kind, data)) => self.send_item(handle.id, kind, item.hash, data),
-                None if has_provider => rest.push(item),
-                None => missing.push(item),
+            if ItemKind::from_inv(item.kind).is_some() && self.send_cached(handle.id, &item.hash) {
+                continue;
+            }
+            if has_provider {
+                rest.push(item);
+            } else {
+                missing.push(item);
             }
         }
         if !missing.is_empty() {
@@ -1475,8 +1478,7 @@ impl Engine {
         let hash = self.shared.item_id(kind, data);
         self.shared.relay.seen.lock().insert(hash);
         self.shared.relay.tracker.lock().forget(&hash);
-        self.shared
-            .relay_item(kind, hash, Bytes::copy_from_slice(data));
+        self.shared.relay_item(kind, hash, data);
         Ok(hash)
     }
 
@@ -1488,7 +1490,7 @@ impl Engine {
                 "a reported verdict cannot be pending".into(),
             ));
         }
-        let (item, peer) = self
+        let (kind, data, peer) = self
             .shared
             .relay
             .pending
@@ -1496,9 +1498,9 @@ impl Engine {
             .remove(hash)
             .ok_or_else(|| Error::NotFound("no item awaits a verdict with that id".into()))?;
         self.shared.apply_verdict_with(
-            item.kind,
+            kind,
             *hash,
-            item.data,
+            data,
             peer,
             verdict,
             Offence::InvalidItemReportedLater,
