@@ -93,20 +93,17 @@ pub unsafe extern "C" fn p2pnet_set_on_peer_connected(
 ) -> p2pnet_result {
     boundary(|| {
         let engine = engine_ref(engine)?;
-        // Refuse before wrapping the user data, so a refusal never runs its release.
-        engine.not_stopped()?;
-        let callback = cb.map(|f| {
-            let data = UserData {
-                ptr: user_data,
-                release,
-            };
-            Arc::new(move |peer: &crate::PeerInfo| {
-                let info = p2pnet_peer_info::from(peer);
-                // SAFETY: `f` is the node's callback; `info` outlives the call.
-                unsafe { f(data.ptr(), &info) };
-            }) as crate::PeerConnectedCallback
-        });
-        register(callback, |cb| engine.set_on_peer_connected(cb))
+        let callback = || {
+            cb.map(|f| {
+                let data = UserData::new(user_data, release);
+                Arc::new(move |peer: &crate::PeerInfo| {
+                    let info = p2pnet_peer_info::from(peer);
+                    // SAFETY: `f` is the node's callback; `info` outlives the call.
+                    unsafe { f(data.ptr(), &info) };
+                }) as crate::PeerConnectedCallback
+            })
+        };
+        register(engine, callback, |cb| engine.set_on_peer_connected(cb))
     })
 }
 
@@ -120,20 +117,17 @@ pub unsafe extern "C" fn p2pnet_set_on_peer_disconnected(
 ) -> p2pnet_result {
     boundary(|| {
         let engine = engine_ref(engine)?;
-        // Refuse before wrapping the user data, so a refusal never runs its release.
-        engine.not_stopped()?;
-        let callback = cb.map(|f| {
-            let data = UserData {
-                ptr: user_data,
-                release,
-            };
-            Arc::new(move |id, reason: crate::DisconnectReason, detail: &str| {
-                let detail = c_string(detail);
-                // SAFETY: `f` is the node's callback; `detail` outlives the call.
-                unsafe { f(data.ptr(), id, reason.into(), detail.as_ptr()) };
-            }) as crate::PeerDisconnectedCallback
-        });
-        register(callback, |cb| engine.set_on_peer_disconnected(cb))
+        let callback = || {
+            cb.map(|f| {
+                let data = UserData::new(user_data, release);
+                Arc::new(move |id, reason: crate::DisconnectReason, detail: &str| {
+                    let detail = c_string(detail);
+                    // SAFETY: `f` is the node's callback; `detail` outlives the call.
+                    unsafe { f(data.ptr(), id, reason.into(), detail.as_ptr()) };
+                }) as crate::PeerDisconnectedCallback
+            })
+        };
+        register(engine, callback, |cb| engine.set_on_peer_disconnected(cb))
     })
 }
 
@@ -150,31 +144,32 @@ pub unsafe extern "C" fn p2pnet_set_log_callback(
 ) -> p2pnet_result {
     boundary(|| {
         let engine = engine_ref(engine)?;
-        // Refuse before wrapping the user data, so a refusal never runs its release.
-        engine.not_stopped()?;
         let level = log_level_arg(max_level)?;
-        let callback = cb.map(|f| {
-            let data = UserData {
-                ptr: user_data,
-                release,
-            };
-            Arc::new(move |level: crate::LogLevel, target: &str, message: &str| {
-                let target = c_string(target);
-                let message = c_string(message);
-                // SAFETY: `f` is the node's callback; both strings outlive the call.
-                unsafe { f(data.ptr(), level.into(), target.as_ptr(), message.as_ptr()) };
-            }) as crate::LogCallback
-        });
-        register(callback, |cb| engine.set_log_callback(level, cb))
+        let callback = || {
+            cb.map(|f| {
+                let data = UserData::new(user_data, release);
+                Arc::new(move |level: crate::LogLevel, target: &str, message: &str| {
+                    let target = c_string(target);
+                    let message = c_string(message);
+                    // SAFETY: `f` is the node's callback; both strings outlive the call.
+                    unsafe { f(data.ptr(), level.into(), target.as_ptr(), message.as_ptr()) };
+                }) as crate::LogCallback
+            })
+        };
+        register(engine, callback, |cb| engine.set_log_callback(level, cb))
     })
 }
 
-/// Installs a callback; if the engine refuses it, ownership of the user data goes back to
-/// the caller without running its release function.
+/// Installs a callback built by `wrap`. The engine's state is checked before the user
+/// data is wrapped, so a refusal never runs its release function; if the engine still
+/// refuses (a concurrent stop), ownership of the user data goes back to the caller.
 pub(super) fn register<T: ?Sized>(
-    callback: Option<Arc<T>>,
+    engine: &crate::Engine,
+    wrap: impl FnOnce() -> Option<Arc<T>>,
     install: impl FnOnce(Option<Arc<T>>) -> crate::Result<()>,
 ) -> Result<(), super::error::FfiError> {
+    engine.not_stopped()?;
+    let callback = wrap();
     // Keep a second reference so a refused registration can be disarmed.
     let keep = callback.clone();
     match install(callback) {

@@ -212,11 +212,11 @@ pub unsafe extern "C" fn p2pnet_set_on_block(
 ) -> p2pnet_result {
     boundary(|| {
         let engine = engine_ref(engine)?;
-        // Refuse before wrapping the user data, so a refusal never runs its release.
-        engine.not_stopped()?;
-        register(item_callback(cb, user_data, release), |cb| {
-            engine.set_on_block(cb)
-        })
+        register(
+            engine,
+            || item_callback(cb, user_data, release),
+            |cb| engine.set_on_block(cb),
+        )
     })
 }
 
@@ -230,11 +230,11 @@ pub unsafe extern "C" fn p2pnet_set_on_transaction(
 ) -> p2pnet_result {
     boundary(|| {
         let engine = engine_ref(engine)?;
-        // Refuse before wrapping the user data, so a refusal never runs its release.
-        engine.not_stopped()?;
-        register(item_callback(cb, user_data, release), |cb| {
-            engine.set_on_transaction(cb)
-        })
+        register(
+            engine,
+            || item_callback(cb, user_data, release),
+            |cb| engine.set_on_transaction(cb),
+        )
     })
 }
 
@@ -250,18 +250,18 @@ pub unsafe extern "C" fn p2pnet_set_data_provider(
 ) -> p2pnet_result {
     boundary(|| {
         let engine = engine_ref(engine)?;
-        // Refuse before wrapping the user data, so a refusal never runs its release.
-        engine.not_stopped()?;
-        let callback = cb.map(|f| {
-            let data = UserData::new(user_data, release);
-            Arc::new(move |kind: ItemKind, hash: &Hash256| {
-                let mut reply = p2pnet_reply::default();
-                // SAFETY: `f` is the node's callback; `hash` and `reply` outlive the call.
-                unsafe { f(data.ptr(), kind_to_c(kind), hash.as_ptr(), &mut reply) };
-                reply.data
-            }) as crate::DataProvider
-        });
-        register(callback, |cb| engine.set_data_provider(cb))
+        let callback = || {
+            cb.map(|f| {
+                let data = UserData::new(user_data, release);
+                Arc::new(move |kind: ItemKind, hash: &Hash256| {
+                    let mut reply = p2pnet_reply::default();
+                    // SAFETY: `f` is the node's callback; `hash` and `reply` outlive the call.
+                    unsafe { f(data.ptr(), kind_to_c(kind), hash.as_ptr(), &mut reply) };
+                    reply.data
+                }) as crate::DataProvider
+            })
+        };
+        register(engine, callback, |cb| engine.set_data_provider(cb))
     })
 }
 
@@ -304,15 +304,15 @@ pub unsafe extern "C" fn p2pnet_set_on_get_headers(
 ) -> p2pnet_result {
     boundary(|| {
         let engine = engine_ref(engine)?;
-        // Refuse before wrapping the user data, so a refusal never runs its release.
-        engine.not_stopped()?;
-        let callback = cb.map(|f| {
-            let data = UserData::new(user_data, release);
-            Arc::new(move |peer, locator: &BlockLocator| {
-                ask_locator(f, &data, peer, locator, 0).headers
-            }) as crate::GetHeadersCallback
-        });
-        register(callback, |cb| engine.set_on_get_headers(cb))
+        let callback = || {
+            cb.map(|f| {
+                let data = UserData::new(user_data, release);
+                Arc::new(move |peer, locator: &BlockLocator| {
+                    ask_locator(f, &data, peer, locator, 0).headers
+                }) as crate::GetHeadersCallback
+            })
+        };
+        register(engine, callback, |cb| engine.set_on_get_headers(cb))
     })
 }
 
@@ -328,22 +328,22 @@ pub unsafe extern "C" fn p2pnet_set_on_get_blocks(
 ) -> p2pnet_result {
     boundary(|| {
         let engine = engine_ref(engine)?;
-        // Refuse before wrapping the user data, so a refusal never runs its release.
-        engine.not_stopped()?;
-        let callback = cb.map(|f| {
-            let data = UserData::new(user_data, release);
-            Arc::new(move |peer, locator: &BlockLocator| {
-                ask_locator(
-                    f,
-                    &data,
-                    peer,
-                    locator,
-                    crate::dispatch::MAX_GETBLOCKS_RESULTS,
-                )
-                .hashes
-            }) as crate::GetBlocksCallback
-        });
-        register(callback, |cb| engine.set_on_get_blocks(cb))
+        let callback = || {
+            cb.map(|f| {
+                let data = UserData::new(user_data, release);
+                Arc::new(move |peer, locator: &BlockLocator| {
+                    ask_locator(
+                        f,
+                        &data,
+                        peer,
+                        locator,
+                        crate::dispatch::MAX_GETBLOCKS_RESULTS,
+                    )
+                    .hashes
+                }) as crate::GetBlocksCallback
+            })
+        };
+        register(engine, callback, |cb| engine.set_on_get_blocks(cb))
     })
 }
 
@@ -359,17 +359,17 @@ pub unsafe extern "C" fn p2pnet_set_on_headers(
 ) -> p2pnet_result {
     boundary(|| {
         let engine = engine_ref(engine)?;
-        // Refuse before wrapping the user data, so a refusal never runs its release.
-        engine.not_stopped()?;
-        let callback = cb.map(|f| {
-            let data = UserData::new(user_data, release);
-            Arc::new(move |peer, headers: &[Bytes]| {
-                let flat: Vec<u8> = headers.iter().flat_map(|h| h.iter().copied()).collect();
-                // SAFETY: `f` is the node's callback; `flat` outlives the call.
-                unsafe { f(data.ptr(), peer, flat.as_ptr(), headers.len()) };
-            }) as crate::HeadersCallback
-        });
-        register(callback, |cb| engine.set_on_headers(cb))
+        let callback = || {
+            cb.map(|f| {
+                let data = UserData::new(user_data, release);
+                Arc::new(move |peer, headers: &[Bytes]| {
+                    let flat: Vec<u8> = headers.iter().flat_map(|h| h.iter().copied()).collect();
+                    // SAFETY: `f` is the node's callback; `flat` outlives the call.
+                    unsafe { f(data.ptr(), peer, flat.as_ptr(), headers.len()) };
+                }) as crate::HeadersCallback
+            })
+        };
+        register(engine, callback, |cb| engine.set_on_headers(cb))
     })
 }
 
@@ -386,27 +386,27 @@ pub unsafe extern "C" fn p2pnet_set_hash_function(
 ) -> p2pnet_result {
     boundary(|| {
         let engine = engine_ref(engine)?;
-        // Refuse before wrapping the user data, so a refusal never runs its release.
-        engine.not_stopped()?;
-        let hasher = cb.map(|f| {
-            let data = UserData::new(user_data, release);
-            Arc::new(move |kind: ItemKind, item: &[u8]| {
-                let mut out = [0u8; 32];
-                // SAFETY: `f` is the node's pure hash function; `item` and `out` outlive
-                // the call and `out` has room for 32 bytes.
-                unsafe {
-                    f(
-                        data.ptr(),
-                        kind_to_c(kind),
-                        item.as_ptr(),
-                        item.len(),
-                        out.as_mut_ptr(),
-                    )
-                };
-                out
-            }) as crate::ItemHasher
-        });
-        register(hasher, |h| engine.set_item_hasher(h))
+        let hasher = || {
+            cb.map(|f| {
+                let data = UserData::new(user_data, release);
+                Arc::new(move |kind: ItemKind, item: &[u8]| {
+                    let mut out = [0u8; 32];
+                    // SAFETY: `f` is the node's pure hash function; `item` and `out` outlive
+                    // the call and `out` has room for 32 bytes.
+                    unsafe {
+                        f(
+                            data.ptr(),
+                            kind_to_c(kind),
+                            item.as_ptr(),
+                            item.len(),
+                            out.as_mut_ptr(),
+                        )
+                    };
+                    out
+                }) as crate::ItemHasher
+            })
+        };
+        register(engine, hasher, |h| engine.set_item_hasher(h))
     })
 }
 
