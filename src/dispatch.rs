@@ -196,9 +196,9 @@ fn deliver(engine: &Arc<Shared>, event: Event) {
             };
             // Without a callback the node has not opted into relay: nothing is relayed.
             let Some(cb) = current(slot) else { return };
-            // Awaiting a verdict from the moment the node sees the item, so a verdict
-            // reported from another thread before the callback returns is not lost.
-            engine.await_verdict(kind, hash, data.clone(), peer);
+            // A verdict reported from another thread before the callback returns must
+            // find the item.
+            engine.begin_judging(kind, hash, data.clone(), peer);
             let verdict = cb(peer, &hash, &data);
             engine.settle_verdict(kind, hash, data, peer, verdict);
         }

@@ -91,8 +91,17 @@ struct RelayState {
     cache: Mutex<BoundedMap<Hash256, CachedItem>>,
     /// Items the node has not judged yet: kind, payload and the peer that sent it.
     pending: Mutex<BoundedMap<Hash256, (ItemKind, Bytes, PeerId)>>,
+    /// The item the node's callback is looking at right now.
+    judging: Mutex<Option<Judging>>,
     /// Wakes the request scheduler.
     wake: Notify,
+}
+
+/// The item in the node's item callback, kept so that a verdict reported from another
+/// thread before the callback returns finds it. `item` is taken by such a report.
+struct Judging {
+    hash: Hash256,
+    item: Option<(ItemKind, Bytes, PeerId)>,
 }
 
 /// State shared by the API, the connection tasks and the dispatcher.
@@ -733,18 +742,16 @@ impl Shared {
     }
 
     /// Acts on the node's verdict for an item received from `peer`.
-    /// Records an item as awaiting the node's verdict, just before the node sees it.
-    pub fn await_verdict(&self, kind: ItemKind, hash: Hash256, data: Bytes, peer: PeerId) {
-        let weight = data.len();
-        self.relay
-            .pending
-            .lock()
-            .insert(hash, (kind, data, peer), weight);
+    /// Marks an item as the one the node's callback is about to judge.
+    pub fn begin_judging(&self, kind: ItemKind, hash: Hash256, data: Bytes, peer: PeerId) {
+        *self.relay.judging.lock() = Some(Judging {
+            hash,
+            item: Some((kind, data, peer)),
+        });
     }
 
-    /// Applies the verdict the item callback returned. A pending verdict leaves the item
-    /// awaiting a report; any other applies unless the node already reported one while
-    /// the callback ran.
+    /// Applies the verdict the item callback returned, unless the node already reported
+    /// one while the callback ran.
     pub fn settle_verdict(
         &self,
         kind: ItemKind,
@@ -753,11 +760,21 @@ impl Shared {
         peer: PeerId,
         verdict: Verdict,
     ) {
-        if verdict == Verdict::Pending {
+        let judging = self.relay.judging.lock().take();
+        if judging.is_some_and(|j| j.hash == hash && j.item.is_none()) {
             return;
         }
-        if self.relay.pending.lock().remove(&hash).is_some() {
-            self.apply_verdict_with(kind, hash, data, peer, verdict, Offence::InvalidItem);
+        self.apply_verdict_with(kind, hash, data, peer, verdict, Offence::InvalidItem);
+    }
+
+    /// Takes an item awaiting the node's verdict: pending, or in the callback right now.
+    fn take_unjudged(&self, hash: &Hash256) -> Option<(ItemKind, Bytes, PeerId)> {
+        if let Some(item) = self.relay.pending.lock().remove(hash) {
+            return Some(item);
+        }
+        match &mut *self.relay.judging.lock() {
+            Some(j) if j.hash == *hash => j.item.take(),
+            _ => None,
         }
     }
 
@@ -778,7 +795,13 @@ impl Shared {
                     self.misbehaving(&handle, offence, kind.name());
                 }
             }
-            Verdict::Pending => self.await_verdict(kind, hash, data, peer),
+            Verdict::Pending => {
+                let weight = data.len();
+                self.relay
+                    .pending
+                    .lock()
+                    .insert(hash, (kind, data, peer), weight);
+            }
         }
     }
 
@@ -1105,6 +1128,7 @@ impl Engine {
             seen: Mutex::new(BoundedSet::new(SEEN_ITEMS)),
             cache: Mutex::new(BoundedMap::new(RELAY_CACHE_ITEMS, config.relay_cache_bytes)),
             pending: Mutex::new(BoundedMap::new(PENDING_VERDICTS, config.relay_cache_bytes)),
+            judging: Mutex::new(None),
             wake: Notify::new(),
         };
         let mut startup_warnings = Vec::new();
@@ -1492,10 +1516,7 @@ impl Engine {
         }
         let (kind, data, peer) = self
             .shared
-            .relay
-            .pending
-            .lock()
-            .remove(hash)
+            .take_unjudged(hash)
             .ok_or_else(|| Error::NotFound("no item awaits a verdict with that id".into()))?;
         self.shared.apply_verdict_with(
             kind,
