@@ -25,6 +25,7 @@
 //! newcomer is refused outright when its IP already holds `max_inbound_per_ip` inbound
 //! connections.
 
+use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -55,27 +56,29 @@ fn protect(
     candidates.drain(..keep);
 }
 
+/// Removes up to `count` candidates that have a value for `key`, smallest first; a
+/// candidate without one (no measured ping, never relayed) is not protected by it.
+fn protect_known<K: Ord>(
+    candidates: &mut Vec<EvictionCandidate>,
+    count: usize,
+    key: impl Fn(&EvictionCandidate) -> Option<K>,
+) {
+    let known = candidates.iter().filter(|c| key(c).is_some()).count();
+    protect(candidates, count.min(known), |a, b| {
+        let (a, b) = (key(a), key(b));
+        a.is_none().cmp(&b.is_none()).then(a.cmp(&b))
+    });
+}
+
 /// Picks the inbound peer to evict, or `None` when all are protected.
 pub fn select_eviction(mut candidates: Vec<EvictionCandidate>) -> Option<PeerId> {
     protect(&mut candidates, 4, |a, b| {
         a.keyed_netgroup.cmp(&b.keyed_netgroup)
     });
-    // Unmeasured pings sort last and are never protected for speed.
-    let measured = candidates.iter().filter(|c| c.ping.is_some()).count();
-    protect(&mut candidates, measured.min(8), |a, b| {
-        a.ping
-            .unwrap_or(Duration::MAX)
-            .cmp(&b.ping.unwrap_or(Duration::MAX))
-    });
-    // Most recent first; peers that never relayed are not protected for it.
-    let relayed_tx = candidates.iter().filter(|c| c.last_tx.is_some()).count();
-    protect(&mut candidates, relayed_tx.min(4), |a, b| {
-        b.last_tx.cmp(&a.last_tx)
-    });
-    let relayed_block = candidates.iter().filter(|c| c.last_block.is_some()).count();
-    protect(&mut candidates, relayed_block.min(4), |a, b| {
-        b.last_block.cmp(&a.last_block)
-    });
+    protect_known(&mut candidates, 8, |c| c.ping);
+    // Most recent first.
+    protect_known(&mut candidates, 4, |c| c.last_tx.map(Reverse));
+    protect_known(&mut candidates, 4, |c| c.last_block.map(Reverse));
     let half = candidates.len() / 2;
     protect(&mut candidates, half, |a, b| a.connected.cmp(&b.connected));
     if candidates.is_empty() {
