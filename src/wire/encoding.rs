@@ -8,12 +8,8 @@
 
 use bytes::Bytes;
 
-use super::message::PayloadError;
-
-/// Largest CompactSize value accepted, Bitcoin Core's `MAX_SIZE`. No count or
-/// length inside a message can legitimately exceed it, and rejecting bigger
-/// values up front keeps absurd numbers out of size arithmetic.
-pub const MAX_COMPACT_SIZE: u64 = 0x0200_0000;
+use super::error::PayloadError;
+use super::MAX_COMPACT_SIZE;
 
 /// Number of bytes the CompactSize encoding of `n` occupies.
 pub const fn compact_size_len(n: u64) -> usize {

@@ -11,7 +11,6 @@ use std::fmt;
 
 use bytes::{Bytes, BytesMut};
 
-use super::message::{Message, PayloadError};
 use super::{sha256d, DEFAULT_MAX_MESSAGE_SIZE, HEADER_LEN};
 
 /// Size of the command field of the frame header.
@@ -128,13 +127,6 @@ impl fmt::Display for Command {
 pub struct RawFrame {
     pub command: Command,
     pub payload: Bytes,
-}
-
-impl RawFrame {
-    /// Decodes the payload; shorthand for [`Message::decode`].
-    pub fn into_message(self) -> Result<Message, PayloadError> {
-        Message::decode(self.command, self.payload)
-    }
 }
 
 /// One unit of decoder output.

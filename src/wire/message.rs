@@ -11,7 +11,8 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use bytes::Bytes;
 
 use super::encoding::{write_count, write_var_bytes, Reader};
-use super::frame::{frame_header, Command};
+pub use super::error::PayloadError;
+use super::frame::{frame_header, Command, RawFrame};
 use super::{
     Hash256, HEADER_LEN, MAX_ADDR_ENTRIES, MAX_HEADERS, MAX_INV_ENTRIES, MAX_LOCATOR_HASHES,
     MAX_USER_AGENT_LEN,
@@ -302,29 +303,11 @@ pub enum Message {
     },
 }
 
-/// Why a payload could not be decoded. The frame itself was fine, so the
-/// caller decides what to do (Bitcoin Core treats most as misbehaviour).
-#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
-pub enum PayloadError {
-    #[error("{command} payload is truncated")]
-    Truncated { command: &'static str },
-    #[error("{command} has {count} entries, limit {max}")]
-    TooManyEntries {
-        command: &'static str,
-        count: u64,
-        max: usize,
-    },
-    #[error("user agent is {length} bytes, limit {limit}", limit = MAX_USER_AGENT_LEN)]
-    UserAgentTooLong { length: u64 },
-    #[error("CompactSize integer is not minimally encoded")]
-    NonCanonicalCompactSize,
-    #[error(
-        "CompactSize value {value} exceeds the limit of {limit}",
-        limit = super::encoding::MAX_COMPACT_SIZE
-    )]
-    CompactSizeTooLarge { value: u64 },
-    #[error("{command} contains a string that is not valid UTF-8")]
-    InvalidUtf8 { command: &'static str },
+impl RawFrame {
+    /// Decodes the payload; shorthand for [`Message::decode`].
+    pub fn into_message(self) -> Result<Message, PayloadError> {
+        Message::decode(self.command, self.payload)
+    }
 }
 
 impl Message {

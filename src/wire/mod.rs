@@ -11,9 +11,10 @@
 //! bytes backing it have actually arrived (a peer must not be able to make us
 //! reserve memory it never sends).
 //!
-//! Layout: [`encoding`] holds the consensus-encoding primitives (integers,
-//! CompactSize, var-strings), [`frame`] the 24-byte header framing, and
-//! [`message`] the typed payloads.
+//! Layout, in dependency order: `error` holds [`PayloadError`], [`encoding`] the
+//! consensus-encoding primitives (integers, CompactSize, var-strings), [`frame`]
+//! the 24-byte header framing, and [`message`] the typed payloads (it builds on
+//! the other three; none of them refers back to it).
 
 // Peer input must never be able to crash the node: forbid `unsafe` outright and
 // make the panicking shortcuts a compile error in non-test code.
@@ -29,6 +30,7 @@
 )]
 
 pub mod encoding;
+mod error;
 pub mod frame;
 pub mod message;
 
@@ -37,11 +39,12 @@ mod tests;
 
 use sha2::{Digest, Sha256};
 
-pub use encoding::{Reader, MAX_COMPACT_SIZE};
+pub use encoding::Reader;
+pub use error::PayloadError;
 pub use frame::{encode_frame, Command, DecodedFrame, FrameDecoder, FrameError, RawFrame};
 pub use message::{
-    BlockLocator, InvKind, Inventory, Message, NetAddress, PayloadError, RejectMessage,
-    TimestampedAddress, VersionMessage,
+    BlockLocator, InvKind, Inventory, Message, NetAddress, RejectMessage, TimestampedAddress,
+    VersionMessage,
 };
 
 /// A double-SHA-256 digest in wire (internal) byte order. Block and transaction
@@ -54,6 +57,10 @@ pub fn sha256d(data: &[u8]) -> Hash256 {
     Sha256::digest(Sha256::digest(data)).into()
 }
 
+/// Largest CompactSize value accepted, Bitcoin Core's `MAX_SIZE`. No count or
+/// length inside a message can legitimately exceed it, and rejecting bigger
+/// values up front keeps absurd numbers out of size arithmetic.
+pub const MAX_COMPACT_SIZE: u64 = 0x0200_0000;
 /// Most entries accepted in an `inv`, `getdata` or `notfound` message
 /// (Bitcoin Core's `MAX_INV_SZ`).
 pub const MAX_INV_ENTRIES: usize = 50_000;
