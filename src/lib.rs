@@ -18,6 +18,7 @@ pub mod ffi;
 mod logging;
 pub mod misbehaviour;
 mod peer;
+pub mod persist;
 pub mod relay;
 pub mod session;
 pub mod subnet;
