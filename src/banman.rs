@@ -1,11 +1,10 @@
-//! Ban list and decaying misbehaviour score (sans-IO apart from [`BanList::save`] and
-//! [`BanList::load`], which touch only the file they are given).
+//! The ban list (sans-IO apart from [`BanList::save`] and [`BanList::load`], which
+//! touch only the file they are given).
 //!
-//! * [`BanList`] maps [`Subnet`]s to [`BanEntry`]s with an expiry time in unix seconds.
-//!   The caller passes `now` to every time-dependent call, so the list never reads the
-//!   clock. It is bounded by `max_entries`; see [`BanList::ban`] for the eviction rule.
-//! * [`DecayingScore`] is a misbehaviour score with a persistent part and a transient
-//!   part that halves every [`SCORE_HALF_LIFE`], modelled on btcd's `DynamicBanScore`.
+//! [`BanList`] maps [`Subnet`]s to [`BanEntry`]s with an expiry time in unix seconds.
+//! The caller passes `now` to every time-dependent call, so the list never reads the
+//! clock. It is bounded by `max_entries`; see [`BanList::ban`] for the eviction rule.
+//! Misbehaviour scores, which lead to bans, are in [`crate::misbehaviour`].
 //!
 //! # File format
 //!
@@ -30,7 +29,6 @@ use std::io::{self, Read, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -66,11 +64,6 @@ const MAX_VARINT_LEN: usize = 9;
 
 /// Byte limit handed to bincode when decoding a body (and checked when encoding one).
 pub const MAX_BODY_LEN: usize = 32 * 1024 * 1024;
-
-/// Half-life of the transient part of a [`DecayingScore`].
-pub const SCORE_HALF_LIFE: Duration = Duration::from_secs(60);
-
-const SCORE_HALF_LIFE_SECS: f64 = 60.0;
 
 fn bincode_config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<MAX_BODY_LEN>()
@@ -591,75 +584,6 @@ fn write_atomically(path: &Path, data: &[u8]) -> io::Result<()> {
         let _ = d.sync_all();
     }
     Ok(())
-}
-
-/// A misbehaviour score in the style of btcd's `DynamicBanScore`: a persistent part that
-/// never decays plus a transient part that decays exponentially with a half-life of
-/// [`SCORE_HALF_LIFE`] (60 s), so occasional small offences fade while bursts add up.
-///
-/// The value is `persistent + floor(transient * 2^(-elapsed / 60 s))`, saturating at
-/// `u32::MAX`. Times are `Instant`s; an `Instant` earlier than the last update counts
-/// as no time elapsed.
-#[derive(Clone, Debug, Default)]
-pub struct DecayingScore {
-    persistent: u32,
-    /// Transient score as of `last_update`, within `0.0..=u32::MAX`.
-    transient: f64,
-    last_update: Option<Instant>,
-}
-
-impl DecayingScore {
-    /// A zero score.
-    pub fn new() -> DecayingScore {
-        DecayingScore::default()
-    }
-
-    /// Adds to both parts (the transient part after decaying it to `now`) and returns
-    /// the new total.
-    pub fn increase(&mut self, persistent: u32, transient: u32, now: Instant) -> u32 {
-        let decayed = self.decayed_transient(now);
-        self.transient = (decayed + f64::from(transient)).clamp(0.0, f64::from(u32::MAX));
-        self.persistent = self.persistent.saturating_add(persistent);
-        self.last_update = Some(match self.last_update {
-            Some(last) if last > now => last,
-            _ => now,
-        });
-        self.value(now)
-    }
-
-    /// The total at `now`.
-    pub fn value(&self, now: Instant) -> u32 {
-        self.persistent.saturating_add(self.transient_value(now))
-    }
-
-    /// The persistent part.
-    pub fn persistent(&self) -> u32 {
-        self.persistent
-    }
-
-    /// The transient part at `now`, rounded down.
-    pub fn transient_value(&self, now: Instant) -> u32 {
-        // `as` saturates and maps NaN to 0; the value is finite and in range anyway.
-        self.decayed_transient(now) as u32
-    }
-
-    /// Back to zero.
-    pub fn reset(&mut self) {
-        *self = DecayingScore::default();
-    }
-
-    fn decayed_transient(&self, now: Instant) -> f64 {
-        let Some(last) = self.last_update else {
-            return 0.0;
-        };
-        let elapsed = now.saturating_duration_since(last).as_secs_f64();
-        let value = self.transient * (-elapsed / SCORE_HALF_LIFE_SECS).exp2();
-        if value.is_finite() && value > 0.0 {
-            value
-        } else {
-            0.0
-        }
-    }
 }
 
 #[cfg(test)]
@@ -1302,77 +1226,5 @@ mod tests {
         assert!(list.save(Path::new("/")).is_err());
         let names: Vec<_> = fs::read_dir(&dir.0).unwrap().collect();
         assert!(names.is_empty());
-    }
-
-    #[test]
-    fn score_transient_halves_every_60_seconds() {
-        let t0 = Instant::now();
-        let mut score = DecayingScore::new();
-        assert_eq!(score.value(t0), 0);
-        assert_eq!(score.increase(0, 100, t0), 100);
-        assert_eq!(score.value(t0 + Duration::from_secs(60)), 50);
-        assert_eq!(score.value(t0 + Duration::from_secs(120)), 25);
-        assert_eq!(score.value(t0 + Duration::from_secs(30)), 70); // 100 / sqrt(2)
-        assert_eq!(score.value(t0 + Duration::from_secs(3_600)), 0);
-        assert_eq!(score.transient_value(t0 + Duration::from_secs(60)), 50);
-        assert_eq!(SCORE_HALF_LIFE, Duration::from_secs(60));
-    }
-
-    #[test]
-    fn score_persistent_part_stays_and_parts_sum() {
-        let t0 = Instant::now();
-        let mut score = DecayingScore::new();
-        assert_eq!(score.increase(10, 0, t0), 10);
-        assert_eq!(score.value(t0 + Duration::from_secs(86_400)), 10);
-        assert_eq!(score.increase(5, 40, t0), 55);
-        assert_eq!(score.persistent(), 15);
-        // 15 + 40/2 after one half-life, then +20 transient on top of the decayed 20.
-        let t1 = t0 + Duration::from_secs(60);
-        assert_eq!(score.value(t1), 35);
-        assert_eq!(score.increase(0, 20, t1), 55);
-        assert_eq!(score.value(t1 + Duration::from_secs(60)), 15 + 20);
-        score.reset();
-        assert_eq!(score.value(t1), 0);
-    }
-
-    #[test]
-    fn score_threshold_crossing() {
-        const THRESHOLD: u32 = 100;
-        let t0 = Instant::now();
-        // A burst crosses the threshold...
-        let mut burst = DecayingScore::new();
-        assert!(burst.increase(0, 60, t0) < THRESHOLD);
-        assert!(burst.increase(0, 60, t0 + Duration::from_secs(1)) >= THRESHOLD);
-        // ...the same offences a minute apart do not...
-        let mut slow = DecayingScore::new();
-        assert!(slow.increase(0, 60, t0) < THRESHOLD);
-        assert_eq!(slow.increase(0, 60, t0 + Duration::from_secs(60)), 90);
-        // ...but persistent points accumulate regardless of spacing.
-        let mut persistent = DecayingScore::new();
-        for i in 0..3u64 {
-            assert!(persistent.increase(25, 0, t0 + Duration::from_secs(i * 600)) < THRESHOLD);
-        }
-        assert_eq!(
-            persistent.increase(25, 0, t0 + Duration::from_secs(1_800)),
-            THRESHOLD
-        );
-    }
-
-    #[test]
-    fn score_saturates_and_tolerates_time_going_backwards() {
-        let t0 = Instant::now();
-        let mut score = DecayingScore::new();
-        assert_eq!(score.increase(u32::MAX, u32::MAX, t0), u32::MAX);
-        assert_eq!(score.increase(u32::MAX, u32::MAX, t0), u32::MAX);
-        assert_eq!(score.persistent(), u32::MAX);
-        assert_eq!(score.transient_value(t0), u32::MAX);
-
-        let mut score = DecayingScore::new();
-        let later = t0 + Duration::from_secs(120);
-        score.increase(0, 100, later);
-        // An earlier instant counts as no time elapsed and does not rewind the clock.
-        assert_eq!(score.value(t0), 100);
-        assert_eq!(score.increase(0, 10, t0), 110);
-        assert_eq!(score.value(later + Duration::from_secs(60)), 55);
     }
 }

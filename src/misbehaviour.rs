@@ -1,5 +1,10 @@
-//! Offences a peer can commit and what each one scores. A peer whose score reaches the
-//! threshold is disconnected (and, once bans exist, banned).
+//! Offences a peer can commit, what each one scores, and the per-peer score: the one
+//! misbehaviour model of the engine.
+//!
+//! A peer's score is the plain sum of its offences' points, saturating, and it never
+//! decays: five oversized lists are 100 whether they came within a second or a day
+//! (Bitcoin Core's model; the README's table of points relies on it). A peer whose
+//! score reaches [`BAN_THRESHOLD`] is disconnected and its address banned.
 
 use std::fmt;
 
@@ -55,7 +60,8 @@ impl fmt::Display for Offence {
     }
 }
 
-/// A peer's accumulated score.
+/// A peer's accumulated score: the sum of its offences' points, saturating at
+/// `u32::MAX`.
 #[derive(Debug, Default)]
 pub struct Score {
     total: u32,
@@ -73,6 +79,7 @@ impl Score {
         self.total >= BAN_THRESHOLD
     }
 
+    /// The points accumulated so far.
     pub fn total(&self) -> u32 {
         self.total
     }
