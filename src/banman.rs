@@ -1,38 +1,37 @@
-//! The ban list (sans-IO apart from [`BanList::save`] and [`BanList::load`], which
-//! touch only the file they are given).
+//! The ban list: sans-IO, with thin file helpers on top.
 //!
 //! [`BanList`] maps [`Subnet`]s to [`BanEntry`]s with an expiry time in unix seconds.
 //! The caller passes `now` to every time-dependent call, so the list never reads the
 //! clock. It is bounded by `max_entries`; see [`BanList::ban`] for the eviction rule.
 //! Misbehaviour scores, which lead to bans, are in [`crate::misbehaviour`].
 //!
+//! Persistence is split the same way: [`BanList::snapshot`] returns the complete file
+//! image and [`BanList::from_snapshot`] rebuilds a list from one, neither touching the
+//! disk; [`BanList::take_dirty`] tells the owner when a new snapshot is due. Whoever owns
+//! the disk writes the image with [`persist::write_atomic`]. [`BanList::load`],
+//! [`BanList::load_or_new`], [`BanList::save`] and [`BanList::save_if_dirty`] are
+//! wrappers that do both steps on a path.
+//!
 //! # File format
 //!
-//! ```text
-//! offset  size  field
-//! 0       8     magic  b"P2PNBANS"
-//! 8       4     format version, u32 little-endian (currently 1)
-//! 12      8     body length in bytes, u64 little-endian
-//! 20      32    SHA-256 of the body
-//! 52      n     body: bincode 2 (standard config, serde) of Vec<(Subnet, BanEntry)>,
-//!               sorted by subnet
-//! ```
+//! The [`persist`] envelope with magic `b"P2PNBANS"` ([`FILE`]), format version 2, and
+//! as payload bincode 2 (standard config, serde) of `Vec<(Subnet, BanEntry)>` sorted by
+//! subnet, expired entries included. Version 1 files (same payload, but a checksum that
+//! did not cover the header) are refused as an unsupported version, which
+//! [`BanList::load_or_new`] turns into a warning and an empty list.
 //!
-//! Files are written atomically (temporary file in the same directory, fsync, rename,
-//! fsync of the directory where the platform allows it) and read with a size bound
-//! derived from `max_entries`, so a hostile or corrupt file can neither crash the
-//! process nor make it allocate without limit.
+//! A file is read with a size bound ([`FileKind::max_file_len`]) and decoded with a byte
+//! limit, so a hostile or corrupt file can neither crash the process nor make it
+//! allocate without limit.
 
 use std::collections::{BTreeSet, HashMap};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use crate::persist::{self, FileKind, PersistError};
 use crate::subnet::Subnet;
 
 /// Default bound on the number of entries in a [`BanList`].
@@ -45,15 +44,6 @@ pub const HARD_MAX_ENTRIES: usize = 100_000;
 /// Longest stored ban reason in bytes; longer reasons are cut at a character boundary.
 pub const MAX_REASON_LEN: usize = 256;
 
-/// Magic bytes at the start of a ban file.
-pub const FILE_MAGIC: [u8; 8] = *b"P2PNBANS";
-
-/// Current ban file format version.
-pub const FILE_VERSION: u32 = 1;
-
-/// Size of the fixed header before the body: magic, version, body length, SHA-256.
-pub const HEADER_LEN: usize = 8 + 4 + 8 + 32;
-
 /// Upper bound on the bincode encoding of one `(Subnet, BanEntry)` with a reason of at
 /// most [`MAX_REASON_LEN`] bytes: address variant (1) + IPv6 octets (16) + prefix (1) +
 /// two varint u64s (9 each) + reason length varint (9) + reason bytes.
@@ -62,8 +52,19 @@ pub const MAX_ENTRY_ENCODED_LEN: usize = 1 + 16 + 1 + 9 + 9 + 9 + MAX_REASON_LEN
 /// Longest bincode varint (the entry count prefix).
 const MAX_VARINT_LEN: usize = 9;
 
-/// Byte limit handed to bincode when decoding a body (and checked when encoding one).
+/// Byte limit handed to bincode when decoding a payload.
 pub const MAX_BODY_LEN: usize = 32 * 1024 * 1024;
+
+/// The ban file (`banlist.dat`) in the [`persist`] envelope.
+pub const FILE: FileKind = FileKind {
+    name: "ban list",
+    magic: *b"P2PNBANS",
+    oldest_version: 2,
+    version: 2,
+    // The largest payload a list of `HARD_MAX_ENTRIES` can produce.
+    max_payload: HARD_MAX_ENTRIES * MAX_ENTRY_ENCODED_LEN + MAX_VARINT_LEN,
+};
+const _: () = assert!(FILE.max_payload <= MAX_BODY_LEN);
 
 fn bincode_config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<MAX_BODY_LEN>()
@@ -114,43 +115,25 @@ impl BanOutcome {
 /// Why a ban file could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// The file could not be opened or read (including "not found").
-    #[error("cannot read ban file: {0}")]
-    Io(#[from] io::Error),
-    /// The file is larger than `max_entries` entries can take.
-    #[error("ban file is larger than {max} bytes")]
-    TooLarge {
-        /// The size bound that was exceeded.
-        max: u64,
-    },
-    /// The file does not start with [`FILE_MAGIC`].
-    #[error("not a ban file (bad magic)")]
-    BadMagic,
-    /// The format version is not [`FILE_VERSION`].
-    #[error("unsupported ban file version {0} (expected {FILE_VERSION})")]
-    UnsupportedVersion(u32),
-    /// The file ends before the header or the body does.
-    #[error("ban file is truncated")]
-    Truncated,
-    /// There are bytes after the body.
-    #[error("ban file has trailing data")]
-    TrailingData,
-    /// The body does not match its SHA-256 checksum.
-    #[error("ban file checksum mismatch")]
-    ChecksumMismatch,
-    /// The body is not a valid encoding of the entry list.
-    #[error("ban file body is malformed: {0}")]
+    /// The file could not be read, or its envelope is damaged or of another version.
+    #[error(transparent)]
+    File(#[from] PersistError),
+    /// The payload is not a valid encoding of the entry list.
+    #[error("payload is malformed: {0}")]
     Decode(String),
-    /// The file holds more entries than allowed.
-    #[error("ban file has {count} entries, more than the maximum of {max}")]
+    /// The payload declares more entries than the list may hold.
+    #[error("{count} entries, more than the maximum of {max}")]
     TooManyEntries {
-        /// Entries in the file (as declared by the body).
+        /// Entries declared by the payload.
         count: u64,
         /// The `max_entries` bound.
         max: usize,
     },
+    /// There are bytes after the entry list inside the payload.
+    #[error("payload has trailing data")]
+    TrailingData,
     /// The same subnet appears twice.
-    #[error("ban file lists {0} twice")]
+    #[error("{0} is listed twice")]
     DuplicateEntry(Subnet),
 }
 
@@ -340,79 +323,43 @@ impl BanList {
         self.max_entries
     }
 
-    /// True if the list changed since it was created, loaded or marked clean.
+    /// True if the list changed since it was created, loaded or last
+    /// [`take_dirty`](Self::take_dirty).
     pub fn is_dirty(&self) -> bool {
         self.dirty
     }
 
-    /// Clears the dirty flag, e.g. after a successful [`save`](Self::save).
-    pub fn mark_clean(&mut self) {
-        self.dirty = false;
+    /// Returns whether the list changed since it was created, loaded or last asked, and
+    /// clears the flag: when it returns true, a [`snapshot`](Self::snapshot) is due.
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
     }
 
-    /// Saves the list if it is dirty, then marks it clean. Returns whether it saved.
-    pub fn save_if_dirty(&mut self, path: impl AsRef<Path>) -> io::Result<bool> {
-        if !self.dirty {
-            return Ok(false);
-        }
-        self.save(path)?;
-        self.dirty = false;
-        Ok(true)
-    }
-
-    /// Writes every stored entry (expired ones included; [`load`](Self::load) drops
-    /// them) to `path` atomically. Does not clear the dirty flag.
-    pub fn save(&self, path: impl AsRef<Path>) -> io::Result<()> {
-        let path = path.as_ref();
+    /// The complete ban file (envelope and payload) holding every stored entry, expired
+    /// ones included ([`from_snapshot`](Self::from_snapshot) drops them). Deterministic:
+    /// the same entries always give the same bytes. Touches neither the disk nor the
+    /// dirty flag.
+    pub fn snapshot(&self) -> Vec<u8> {
         let mut entries: Vec<(&Subnet, &BanEntry)> = self.entries.iter().collect();
         entries.sort_unstable_by_key(|(s, _)| **s);
-        let body = bincode::serde::encode_to_vec(&entries, bincode_config())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-        if body.len() > MAX_BODY_LEN {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "ban list too large to save",
-            ));
-        }
-        let body_len = u64::try_from(body.len())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "ban list too large"))?;
-        let mut data = Vec::with_capacity(HEADER_LEN + body.len());
-        data.extend_from_slice(&FILE_MAGIC);
-        data.extend_from_slice(&FILE_VERSION.to_le_bytes());
-        data.extend_from_slice(&body_len.to_le_bytes());
-        data.extend_from_slice(&Sha256::digest(&body));
-        data.extend_from_slice(&body);
-        write_atomically(path, &data)
+        // Encoding plain in-memory values into a Vec has no failure case; the size is
+        // within `FILE.max_payload` because the list holds at most `HARD_MAX_ENTRIES`.
+        let payload = bincode::serde::encode_to_vec(&entries, bincode_config())
+            .expect("a ban list always encodes");
+        persist::encode(&FILE, FILE.version, &payload)
     }
 
-    /// Reads a list saved by [`save`](Self::save), dropping entries with `until <= now`.
+    /// Rebuilds a list from a [`snapshot`](Self::snapshot), dropping entries with
+    /// `until <= now`.
     ///
-    /// Fails on any damage: wrong magic or version, truncation, trailing bytes, checksum
-    /// mismatch, malformed body, duplicate subnets, or more than `max_entries` entries
-    /// (clamped to [`HARD_MAX_ENTRIES`]). At most `HEADER_LEN + 9 + max_entries *
-    /// MAX_ENTRY_ENCODED_LEN` bytes are read. Reasons are re-sanitised. The list comes
-    /// back dirty only if expired entries were dropped.
-    pub fn load(
-        path: impl AsRef<Path>,
-        now: u64,
-        max_entries: usize,
-    ) -> Result<BanList, LoadError> {
-        let max_entries = max_entries.min(HARD_MAX_ENTRIES);
-        let max_file_len = max_entries
-            .saturating_mul(MAX_ENTRY_ENCODED_LEN)
-            .saturating_add(HEADER_LEN + MAX_VARINT_LEN);
-        let max_file_len = u64::try_from(max_file_len).unwrap_or(u64::MAX);
-
-        let file = File::open(path.as_ref())?;
-        let mut data = Vec::new();
-        file.take(max_file_len.saturating_add(1))
-            .read_to_end(&mut data)?;
-        if u64::try_from(data.len()).unwrap_or(u64::MAX) > max_file_len {
-            return Err(LoadError::TooLarge { max: max_file_len });
-        }
-
-        let entries = parse_file(&data, max_entries)?;
+    /// Fails on any damage: a bad envelope (see [`persist::decode`]), a malformed
+    /// payload, trailing bytes, duplicate subnets, or more than `max_entries` (clamped
+    /// to [`HARD_MAX_ENTRIES`]) entries. Reasons are re-sanitised. The list comes back dirty only if entries
+    /// were dropped.
+    pub fn from_snapshot(bytes: &[u8], now: u64, max_entries: usize) -> Result<BanList, LoadError> {
+        let (_version, payload) = persist::decode(&FILE, bytes)?;
         let mut list = BanList::new(max_entries);
+        let entries = decode_payload(payload, list.max_entries)?;
         let mut expired = 0usize;
         for (subnet, mut entry) in entries {
             if list.entries.contains_key(&subnet) {
@@ -432,8 +379,37 @@ impl BanList {
         Ok(list)
     }
 
+    /// Saves the list if it is dirty, then marks it clean. Returns whether it saved; on
+    /// error the list stays dirty.
+    pub fn save_if_dirty(&mut self, path: impl AsRef<Path>) -> io::Result<bool> {
+        if !self.dirty {
+            return Ok(false);
+        }
+        self.save(path)?;
+        self.dirty = false;
+        Ok(true)
+    }
+
+    /// Writes [`snapshot`](Self::snapshot) to `path` with [`persist::write_atomic`].
+    /// Does not clear the dirty flag.
+    pub fn save(&self, path: impl AsRef<Path>) -> io::Result<()> {
+        persist::write_atomic(path.as_ref(), &self.snapshot())
+    }
+
+    /// Reads `path` with [`persist::read`] and rebuilds the list with
+    /// [`from_snapshot`](Self::from_snapshot).
+    pub fn load(
+        path: impl AsRef<Path>,
+        now: u64,
+        max_entries: usize,
+    ) -> Result<BanList, LoadError> {
+        let bytes = persist::read(path.as_ref(), &FILE)?;
+        BanList::from_snapshot(&bytes, now, max_entries)
+    }
+
     /// [`load`](Self::load), falling back to an empty list. A missing file is normal
-    /// (no warning); any other failure yields an empty list and a warning to log.
+    /// (no warning); any other failure, an old format included, yields an empty list
+    /// and a warning to log.
     pub fn load_or_new(
         path: impl AsRef<Path>,
         now: u64,
@@ -442,9 +418,7 @@ impl BanList {
         let path = path.as_ref();
         match BanList::load(path, now, max_entries) {
             Ok(list) => (list, None),
-            Err(LoadError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
-                (BanList::new(max_entries), None)
-            }
+            Err(LoadError::File(e)) if e.is_not_found() => (BanList::new(max_entries), None),
             Err(e) => (
                 BanList::new(max_entries),
                 Some(format!(
@@ -483,45 +457,19 @@ impl BanList {
     }
 }
 
-/// Validates header and checksum and decodes the body.
-fn parse_file(data: &[u8], max_entries: usize) -> Result<Vec<(Subnet, BanEntry)>, LoadError> {
-    let magic = data.get(..FILE_MAGIC.len()).ok_or(LoadError::Truncated)?;
-    if magic != FILE_MAGIC {
-        return Err(LoadError::BadMagic);
-    }
-    let header = data.get(..HEADER_LEN).ok_or(LoadError::Truncated)?;
-    let body = data.get(HEADER_LEN..).ok_or(LoadError::Truncated)?;
-    let (version, rest) = header[FILE_MAGIC.len()..].split_at(4);
-    let (len_bytes, checksum) = rest.split_at(8);
-    let version = u32::from_le_bytes(version.try_into().map_err(|_| LoadError::Truncated)?);
-    if version != FILE_VERSION {
-        return Err(LoadError::UnsupportedVersion(version));
-    }
-    let body_len = u64::from_le_bytes(len_bytes.try_into().map_err(|_| LoadError::Truncated)?);
-    let actual_len = u64::try_from(body.len()).unwrap_or(u64::MAX);
-    if body_len > actual_len {
-        return Err(LoadError::Truncated);
-    }
-    if body_len < actual_len {
-        return Err(LoadError::TrailingData);
-    }
-    if Sha256::digest(body).as_slice() != checksum {
-        return Err(LoadError::ChecksumMismatch);
-    }
-    // The body is a bincode sequence, which starts with its length: check it before
+/// Decodes the entry list of a payload whose envelope was checked.
+fn decode_payload(payload: &[u8], max: usize) -> Result<Vec<(Subnet, BanEntry)>, LoadError> {
+    // The payload is a bincode sequence, which starts with its length: check it before
     // decoding anything else.
-    let (count, _): (u64, usize) = bincode::serde::decode_from_slice(body, bincode_config())
+    let (count, _): (u64, usize) = bincode::serde::decode_from_slice(payload, bincode_config())
         .map_err(|e| LoadError::Decode(e.to_string()))?;
-    if count > u64::try_from(max_entries).unwrap_or(u64::MAX) {
-        return Err(LoadError::TooManyEntries {
-            count,
-            max: max_entries,
-        });
+    if count > max as u64 {
+        return Err(LoadError::TooManyEntries { count, max });
     }
     let (entries, used): (Vec<(Subnet, BanEntry)>, usize) =
-        bincode::serde::decode_from_slice(body, bincode_config())
+        bincode::serde::decode_from_slice(payload, bincode_config())
             .map_err(|e| LoadError::Decode(e.to_string()))?;
-    if used != body.len() {
+    if used != payload.len() {
         return Err(LoadError::TrailingData);
     }
     Ok(entries)
@@ -542,53 +490,14 @@ fn sanitize_reason(reason: &str) -> String {
     out
 }
 
-/// Writes `data` to a fresh temporary file next to `path`, syncs it, renames it over
-/// `path` and syncs the directory (best effort). The temporary file is removed on error.
-fn write_atomically(path: &Path, data: &[u8]) -> io::Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let file_name = path.file_name().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "ban file path has no file name",
-        )
-    })?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(file_name);
-    tmp_name.push(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let tmp_path = dir.join(tmp_name);
-
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp_path)?;
-        file.write_all(data)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp_path, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp_path);
-        return result;
-    }
-    // Make the rename durable. Not every platform can open or sync a directory.
-    if let Ok(d) = File::open(&dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use sha2::{Digest, Sha256};
 
     fn sn(s: &str) -> Subnet {
         Subnet::parse(s).unwrap()
@@ -716,7 +625,7 @@ mod tests {
     fn unban() {
         let mut list = BanList::default();
         list.ban(sn("1.2.3.0/24"), 100, "x", 0);
-        list.mark_clean();
+        list.take_dirty();
         assert!(
             !list.unban(&sn("1.2.3.4")),
             "only the exact subnet is removed"
@@ -733,7 +642,7 @@ mod tests {
     fn extending_keeps_later_until() {
         let mut list = BanList::default();
         list.ban(sn("1.2.3.4"), 200, "first", 0);
-        list.mark_clean();
+        list.take_dirty();
         assert_eq!(
             list.ban(sn("1.2.3.4"), 150, "shorter", 10),
             BanOutcome::Unchanged
@@ -779,7 +688,7 @@ mod tests {
     #[test]
     fn prune_and_clear() {
         let mut list = sample_list();
-        list.mark_clean();
+        list.take_dirty();
         assert_eq!(list.prune(499), 0);
         assert!(!list.is_dirty());
         assert_eq!(list.prune(1_000), 2);
@@ -787,13 +696,13 @@ mod tests {
         assert_eq!(list.len(), 2);
         assert!(!list.is_banned(&ip("1.2.3.4"), 0));
         assert!(list.is_banned(&ip("10.1.1.1"), 0));
-        list.mark_clean();
+        list.take_dirty();
         list.clear();
         assert!(list.is_dirty());
         assert!(list.is_empty());
         assert!(!list.is_banned(&ip("10.1.1.1"), 0));
         assert!(!list.is_banned(&ip("2001:db8::1"), 0));
-        list.mark_clean();
+        list.take_dirty();
         list.clear();
         assert!(!list.is_dirty());
     }
@@ -959,7 +868,47 @@ mod tests {
         let item = (sn("ffff::1"), entry);
         let bytes = bincode::serde::encode_to_vec(&item, bincode_config()).unwrap();
         assert!(bytes.len() <= MAX_ENTRY_ENCODED_LEN, "{}", bytes.len());
-        const { assert!(HARD_MAX_ENTRIES * MAX_ENTRY_ENCODED_LEN + MAX_VARINT_LEN <= MAX_BODY_LEN) };
+    }
+
+    #[test]
+    fn snapshot_round_trip_without_disk() {
+        let mut list = sample_list();
+        assert!(list.take_dirty());
+        assert!(!list.take_dirty());
+        let bytes = list.snapshot();
+        assert_eq!(&bytes[..8], b"P2PNBANS");
+        assert!(
+            !list.is_dirty(),
+            "a snapshot does not clear or set the flag"
+        );
+        let restored = BanList::from_snapshot(&bytes, 10, DEFAULT_MAX_ENTRIES).unwrap();
+        assert_eq!(restored.list(10), list.list(10));
+        assert_eq!(restored.len(), 4);
+        assert_eq!(restored.max_entries(), DEFAULT_MAX_ENTRIES);
+        assert!(!restored.is_dirty());
+        assert!(restored.is_banned(&ip("10.9.9.9"), 10));
+        // Deterministic: the same entries give the same bytes, whatever the history.
+        assert_eq!(restored.snapshot(), bytes);
+        let empty = BanList::default().snapshot();
+        assert!(BanList::from_snapshot(&empty, 0, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn take_dirty_follows_changes() {
+        let mut list = BanList::new(10);
+        assert!(!list.take_dirty());
+        list.ban(sn("1.1.1.1"), 100, "r", 0);
+        assert!(list.take_dirty());
+        assert_eq!(list.ban(sn("1.1.1.1"), 50, "r", 0), BanOutcome::Unchanged);
+        assert!(!list.take_dirty());
+        assert!(list.unban(&sn("1.1.1.1")));
+        assert!(list.take_dirty());
+        assert!(!list.unban(&sn("1.1.1.1")));
+        assert!(!list.take_dirty());
+        list.ban(sn("1.1.1.1"), 100, "r", 0);
+        list.take_dirty();
+        assert_eq!(list.prune(100), 1);
+        assert!(list.take_dirty());
     }
 
     #[test]
@@ -1008,6 +957,46 @@ mod tests {
     }
 
     #[test]
+    fn an_old_format_file_is_a_warning_and_an_empty_list() {
+        // Version 1: same header layout and payload, checksum over the payload only.
+        let payload = bincode::serde::encode_to_vec(
+            vec![(
+                sn("1.2.3.4"),
+                BanEntry {
+                    created: 0,
+                    until: 100,
+                    reason: "old".into(),
+                },
+            )],
+            bincode_config(),
+        )
+        .unwrap();
+        let mut old = Vec::new();
+        old.extend_from_slice(b"P2PNBANS");
+        old.extend_from_slice(&1u32.to_le_bytes());
+        old.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        old.extend_from_slice(&Sha256::digest(&payload));
+        old.extend_from_slice(&payload);
+        assert!(matches!(
+            BanList::from_snapshot(&old, 0, 10),
+            Err(LoadError::File(PersistError::UnsupportedVersion {
+                found: 1,
+                ..
+            }))
+        ));
+        let dir = TestDir::new("old-format");
+        let path = dir.path("banlist.dat");
+        fs::write(&path, &old).unwrap();
+        let (list, warning) = BanList::load_or_new(&path, 0, 10);
+        assert!(list.is_empty());
+        let warning = warning.unwrap();
+        assert!(
+            warning.contains("unsupported ban list format version 1"),
+            "{warning}"
+        );
+    }
+
+    #[test]
     fn truncation_at_every_length_is_an_error() {
         let dir = TestDir::new("truncate");
         let path = dir.path("bans");
@@ -1026,7 +1015,7 @@ mod tests {
         fs::write(&cut, &longer).unwrap();
         assert!(matches!(
             BanList::load(&cut, 0, DEFAULT_MAX_ENTRIES),
-            Err(LoadError::TrailingData)
+            Err(LoadError::File(PersistError::TrailingData(1)))
         ));
     }
 
@@ -1055,14 +1044,14 @@ mod tests {
         fs::write(&bad, &data).unwrap();
         assert!(matches!(
             BanList::load(&bad, 0, DEFAULT_MAX_ENTRIES),
-            Err(LoadError::ChecksumMismatch)
+            Err(LoadError::File(PersistError::ChecksumMismatch))
         ));
         data = full.clone();
         data[0] ^= 1;
         fs::write(&bad, &data).unwrap();
         assert!(matches!(
             BanList::load(&bad, 0, DEFAULT_MAX_ENTRIES),
-            Err(LoadError::BadMagic)
+            Err(LoadError::File(PersistError::WrongMagic { .. }))
         ));
     }
 
@@ -1072,25 +1061,22 @@ mod tests {
         let path = dir.path("bans");
         sample_list().save(&path).unwrap();
         let mut data = fs::read(&path).unwrap();
-        data[8..12].copy_from_slice(&2u32.to_le_bytes());
+        data[8..12].copy_from_slice(&3u32.to_le_bytes());
         fs::write(&path, &data).unwrap();
         let err = BanList::load(&path, 0, DEFAULT_MAX_ENTRIES).unwrap_err();
-        assert!(matches!(err, LoadError::UnsupportedVersion(2)));
+        assert!(matches!(
+            err,
+            LoadError::File(PersistError::UnsupportedVersion { found: 3, .. })
+        ));
         assert_eq!(
             err.to_string(),
-            "unsupported ban file version 2 (expected 1)"
+            "unsupported ban list format version 3 (this build reads version 2)"
         );
     }
 
-    /// A file with a valid header and checksum around an arbitrary body.
-    fn forge(body: &[u8]) -> Vec<u8> {
-        let mut data = Vec::new();
-        data.extend_from_slice(&FILE_MAGIC);
-        data.extend_from_slice(&FILE_VERSION.to_le_bytes());
-        data.extend_from_slice(&(body.len() as u64).to_le_bytes());
-        data.extend_from_slice(&Sha256::digest(body));
-        data.extend_from_slice(body);
-        data
+    /// A file with a valid envelope around an arbitrary payload.
+    fn forge(payload: &[u8]) -> Vec<u8> {
+        persist::encode(&FILE, FILE.version, payload)
     }
 
     #[test]
@@ -1171,10 +1157,10 @@ mod tests {
             list.get(&sn("1.1.1.1")).unwrap().reason.len(),
             MAX_REASON_LEN
         );
-        // A file far larger than `max_entries` allows is refused without being decoded.
+        // A file larger than any ban list is refused without being decoded.
         assert!(matches!(
-            load(&vec![0u8; 1 << 20]),
-            Err(LoadError::TooLarge { .. })
+            load(&vec![0u8; FILE.max_file_len() + 1]),
+            Err(LoadError::File(PersistError::TooLarge { .. }))
         ));
     }
 
@@ -1197,7 +1183,7 @@ mod tests {
         let mut wrong_version = full.clone();
         wrong_version[8] = 9;
         let mut flipped = full.clone();
-        flipped[HEADER_LEN + 3] ^= 0x10;
+        flipped[persist::HEADER_LEN + 3] ^= 0x10;
         let corrupt: [&[u8]; 5] = [
             &[],
             b"hello world, not a ban file",
