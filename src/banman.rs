@@ -121,12 +121,12 @@ pub enum LoadError {
     /// The payload is not a valid encoding of the entry list.
     #[error("payload is malformed: {0}")]
     Decode(String),
-    /// The payload declares more entries than the list may hold.
-    #[error("{count} entries, more than the maximum of {max}")]
+    /// The payload declares more entries than any list may hold.
+    #[error("{count} entries, more than the hard maximum of {max}")]
     TooManyEntries {
         /// Entries declared by the payload.
         count: u64,
-        /// The `max_entries` bound.
+        /// [`HARD_MAX_ENTRIES`].
         max: usize,
     },
     /// There are bytes after the entry list inside the payload.
@@ -353,13 +353,15 @@ impl BanList {
     /// `until <= now`.
     ///
     /// Fails on any damage: a bad envelope (see [`persist::decode`]), a malformed
-    /// payload, trailing bytes, duplicate subnets, or more than `max_entries` (clamped
-    /// to [`HARD_MAX_ENTRIES`]) entries. Reasons are re-sanitised. The list comes back dirty only if entries
-    /// were dropped.
+    /// payload, trailing bytes, duplicate subnets, or more than [`HARD_MAX_ENTRIES`]
+    /// entries. Reasons are re-sanitised. If more than `max_entries` (clamped to
+    /// [`HARD_MAX_ENTRIES`]) bans remain, the ones expiring soonest give way, as they do
+    /// in [`ban`](Self::ban), so lowering the limit keeps the longest bans. The list
+    /// comes back dirty only if entries were dropped.
     pub fn from_snapshot(bytes: &[u8], now: u64, max_entries: usize) -> Result<BanList, LoadError> {
         let (_version, payload) = persist::decode(&FILE, bytes)?;
         let mut list = BanList::new(max_entries);
-        let entries = decode_payload(payload, list.max_entries)?;
+        let entries = decode_payload(payload)?;
         let mut expired = 0usize;
         for (subnet, mut entry) in entries {
             if list.entries.contains_key(&subnet) {
@@ -374,6 +376,24 @@ impl BanList {
         }
         if expired > 0 {
             tracing::debug!(expired, "dropped expired bans while loading the ban list");
+            list.dirty = true;
+        }
+        // The file may come from a run with a larger `max_entries`: keep the bans that
+        // expire last, as `ban` would have.
+        let mut given_way = 0usize;
+        while list.entries.len() > list.max_entries {
+            let Some(&(_, soonest)) = list.by_expiry.first() else {
+                break;
+            };
+            list.remove_entry(&soonest);
+            given_way += 1;
+        }
+        if given_way > 0 {
+            tracing::info!(
+                given_way,
+                max_entries = list.max_entries,
+                "more stored bans than the limit: the ones expiring soonest gave way"
+            );
             list.dirty = true;
         }
         Ok(list)
@@ -458,13 +478,16 @@ impl BanList {
 }
 
 /// Decodes the entry list of a payload whose envelope was checked.
-fn decode_payload(payload: &[u8], max: usize) -> Result<Vec<(Subnet, BanEntry)>, LoadError> {
+fn decode_payload(payload: &[u8]) -> Result<Vec<(Subnet, BanEntry)>, LoadError> {
     // The payload is a bincode sequence, which starts with its length: check it before
     // decoding anything else.
     let (count, _): (u64, usize) = bincode::serde::decode_from_slice(payload, bincode_config())
         .map_err(|e| LoadError::Decode(e.to_string()))?;
-    if count > max as u64 {
-        return Err(LoadError::TooManyEntries { count, max });
+    if count > HARD_MAX_ENTRIES as u64 {
+        return Err(LoadError::TooManyEntries {
+            count,
+            max: HARD_MAX_ENTRIES,
+        });
     }
     let (entries, used): (Vec<(Subnet, BanEntry)>, usize) =
         bincode::serde::decode_from_slice(payload, bincode_config())
@@ -957,6 +980,47 @@ mod tests {
     }
 
     #[test]
+    fn lowering_max_entries_keeps_the_bans_that_expire_last() {
+        // 5,000 bans with distinct expiry times 10,000..15,000, stored in scrambled order.
+        let mut list = BanList::new(DEFAULT_MAX_ENTRIES);
+        for i in 0..5_000u32 {
+            let until = 10_000 + u64::from(i * 7_919 % 5_000);
+            let outcome = list.ban(Subnet::from(v4(0x0b00_0000 + i)), until, "r", 0);
+            assert_eq!(outcome, BanOutcome::Added);
+        }
+        let bytes = list.snapshot();
+
+        let lowered = BanList::from_snapshot(&bytes, 0, 1_000).unwrap();
+        assert_eq!(lowered.len(), 1_000);
+        assert_eq!(lowered.max_entries(), 1_000);
+        assert!(lowered.is_dirty(), "the file holds bans that gave way");
+        let kept = lowered.list(0);
+        assert_eq!(kept.len(), 1_000);
+        assert!(
+            kept.iter().all(|(_, e)| e.until >= 14_000),
+            "only the latest"
+        );
+        let mut untils: Vec<u64> = kept.iter().map(|(_, e)| e.until).collect();
+        untils.sort_unstable();
+        assert_eq!(untils, (14_000..15_000).collect::<Vec<u64>>());
+
+        // Through the file helpers, as at a restart with a lower limit.
+        let dir = TestDir::new("lower-max");
+        let path = dir.path("banlist.dat");
+        list.save(&path).unwrap();
+        let (mut restarted, warning) = BanList::load_or_new(&path, 0, 1_000);
+        assert_eq!(warning, None);
+        assert_eq!(restarted.list(0), kept);
+        assert!(restarted.save_if_dirty(&path).unwrap());
+        let again = BanList::load(&path, 0, DEFAULT_MAX_ENTRIES).unwrap();
+        assert_eq!(again.list(0), kept);
+
+        // Expired entries are dropped first and do not count against the limit.
+        let late = BanList::from_snapshot(&bytes, 14_500, 1_000).unwrap();
+        assert_eq!(late.len(), 499);
+    }
+
+    #[test]
     fn an_old_format_file_is_a_warning_and_an_empty_list() {
         // Version 1: same header layout and payload, checksum over the payload only.
         let payload = bincode::serde::encode_to_vec(
@@ -1096,16 +1160,12 @@ mod tests {
             bincode::serde::encode_to_vec(v, bincode_config()).unwrap()
         };
 
-        // Too many entries (checked from the length prefix before decoding).
         let four: Vec<_> = ["1.1.1.1", "2.2.2.2", "3.3.3.3", "4.4.4.4"]
             .iter()
             .map(|s| (sn(s), entry(100)))
             .collect();
-        assert!(matches!(
-            load(&forge(&encode(&four))),
-            Err(LoadError::TooManyEntries { count: 4, max: 3 })
-        ));
-        // A huge claimed count with no data behind it.
+        // A huge claimed count with no data behind it (checked from the length prefix
+        // before decoding).
         let huge = bincode::serde::encode_to_vec(u64::MAX, bincode_config()).unwrap();
         assert!(matches!(
             load(&forge(&huge)),
