@@ -228,23 +228,6 @@ impl Default for Geometry {
     }
 }
 
-/// A read-only view of one entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AddrInfo {
-    pub addr: SocketAddr,
-    /// Service bits, the union of everything announced for this address.
-    pub services: u64,
-    /// Last seen, as announced (minus the relay penalty), unix seconds.
-    pub time: u32,
-    /// The peer that first told us about it.
-    pub source: IpAddr,
-    /// Failed attempts since the last success.
-    pub attempts: u32,
-    pub last_try: Option<u64>,
-    pub last_success: Option<u64>,
-    pub in_tried: bool,
-}
-
 /// Why a saved book could not be loaded. Every case means "start with an empty book";
 /// [`AddrMan::load_or_new`] does that.
 #[derive(Debug, thiserror::Error)]
@@ -509,14 +492,6 @@ impl AddrMan {
         }
     }
 
-    pub fn geometry(&self) -> Geometry {
-        self.geometry
-    }
-
-    pub fn allow_local(&self) -> bool {
-        self.allow_local
-    }
-
     /// Entries in both tables.
     pub fn len(&self) -> usize {
         self.new_table.len + self.tried_table.len
@@ -536,22 +511,6 @@ impl AddrMan {
 
     pub fn contains(&self, addr: SocketAddr) -> bool {
         self.index.contains_key(&canonical(addr))
-    }
-
-    pub fn info(&self, addr: SocketAddr) -> Option<AddrInfo> {
-        let id = *self.index.get(&canonical(addr))?;
-        let record = self.record(id)?;
-        let e = &record.entry;
-        Some(AddrInfo {
-            addr: e.addr,
-            services: e.services,
-            time: e.time,
-            source: e.source,
-            attempts: e.attempts,
-            last_try: e.last_try,
-            last_success: e.last_success,
-            in_tried: record.loc.tried,
-        })
     }
 
     /// Adds addresses announced by `source` (an `addr` message, a seed); returns how
@@ -702,19 +661,12 @@ impl AddrMan {
     /// Records that we are (still) connected to `addr`, refreshing its last-seen time
     /// at most every 20 minutes (Core's `Connected`, called on disconnect). Without it
     /// a long-lived peer would eventually look "not seen for 30 days".
+    #[allow(dead_code)]
     pub fn mark_connected(&mut self, addr: SocketAddr, now: u64) {
         if let Some(entry) = self.entry_mut(addr) {
             if now.saturating_sub(u64::from(entry.time)) > CONNECTED_UPDATE_INTERVAL {
                 entry.time = to_u32(now);
             }
-        }
-    }
-
-    /// Forgets `addr` (for example because it was banned); true if it was known.
-    pub fn remove(&mut self, addr: SocketAddr) -> bool {
-        match self.index.get(&canonical(addr)) {
-            Some(&id) => self.delete(id).is_some(),
-            None => false,
         }
     }
 
@@ -1312,7 +1264,40 @@ mod tests {
         (book, added)
     }
 
+    /// A read-only view of one entry, for assertions.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    struct AddrInfo {
+        addr: SocketAddr,
+        /// Service bits, the union of everything announced for this address.
+        services: u64,
+        /// Last seen, as announced (minus the relay penalty), unix seconds.
+        time: u32,
+        /// The peer that first told us about it.
+        source: IpAddr,
+        /// Failed attempts since the last success.
+        attempts: u32,
+        last_try: Option<u64>,
+        last_success: Option<u64>,
+        in_tried: bool,
+    }
+
     impl AddrMan {
+        fn info(&self, addr: SocketAddr) -> Option<AddrInfo> {
+            let id = *self.index.get(&canonical(addr))?;
+            let record = self.record(id)?;
+            let e = &record.entry;
+            Some(AddrInfo {
+                addr: e.addr,
+                services: e.services,
+                time: e.time,
+                source: e.source,
+                attempts: e.attempts,
+                last_try: e.last_try,
+                last_success: e.last_success,
+                in_tried: record.loc.tried,
+            })
+        }
+
         /// Every structural invariant the code relies on.
         fn check(&self) {
             let mut live = 0;
@@ -1817,24 +1802,8 @@ mod tests {
     }
 
     #[test]
-    fn remove_and_mark_connected() {
+    fn mark_connected_refreshes_last_seen_at_most_every_20_minutes() {
         let (mut book, addrs) = book_with(50, 9, T0);
-        let n = book.len();
-        book.mark_good(addrs[0], T0);
-        assert!(book.remove(addrs[0]));
-        assert!(book.remove(addrs[1]));
-        assert!(!book.remove(addrs[1]));
-        assert_eq!(book.len(), n - 2);
-        assert_eq!(book.tried_count(), 0);
-        assert!(!book.contains(addrs[0]));
-        book.check();
-        // Ids are reused.
-        let extra = honest(5, 10);
-        for (addr, source) in extra {
-            book.add(&[rec(addr, T0)], source, T0);
-        }
-        book.check();
-
         let a = addrs[2];
         let t = book.info(a).unwrap().time;
         book.mark_connected(a, u64::from(t) + 10 * MINUTE);

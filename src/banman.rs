@@ -264,11 +264,6 @@ impl BanList {
             .any(|subnet| self.entries.get(&subnet).is_some_and(|e| e.until > now))
     }
 
-    /// The entry for exactly `subnet`, expired or not.
-    pub fn get(&self, subnet: &Subnet) -> Option<&BanEntry> {
-        self.entries.get(subnet)
-    }
-
     /// Bans in force at `now`, sorted by subnet.
     pub fn list(&self, now: u64) -> Vec<(Subnet, BanEntry)> {
         let mut out: Vec<(Subnet, BanEntry)> = self
@@ -306,27 +301,6 @@ impl BanList {
             self.dirty = true;
         }
         removed
-    }
-
-    /// Number of stored entries, including expired ones not yet pruned.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// True if no entries are stored.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// The bound on the number of entries.
-    pub fn max_entries(&self) -> usize {
-        self.max_entries
-    }
-
-    /// True if the list changed since it was created, loaded or last
-    /// [`take_dirty`](Self::take_dirty).
-    pub fn is_dirty(&self) -> bool {
-        self.dirty
     }
 
     /// Returns whether the list changed since it was created, loaded or last asked, and
@@ -402,11 +376,13 @@ impl BanList {
     /// Saves the list if it is dirty, then marks it clean. Returns whether it saved; on
     /// error the list stays dirty.
     pub fn save_if_dirty(&mut self, path: impl AsRef<Path>) -> io::Result<bool> {
-        if !self.dirty {
+        if !self.take_dirty() {
             return Ok(false);
         }
-        self.save(path)?;
-        self.dirty = false;
+        if let Err(e) = self.save(path) {
+            self.dirty = true;
+            return Err(e);
+        }
         Ok(true)
     }
 
@@ -521,6 +497,31 @@ mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use sha2::{Digest, Sha256};
+
+    /// Read-only views for assertions.
+    impl BanList {
+        /// The entry for exactly `subnet`, expired or not.
+        fn get(&self, subnet: &Subnet) -> Option<&BanEntry> {
+            self.entries.get(subnet)
+        }
+
+        /// Number of stored entries, including expired ones not yet pruned.
+        fn len(&self) -> usize {
+            self.entries.len()
+        }
+
+        fn is_empty(&self) -> bool {
+            self.entries.is_empty()
+        }
+
+        fn max_entries(&self) -> usize {
+            self.max_entries
+        }
+
+        fn is_dirty(&self) -> bool {
+            self.dirty
+        }
+    }
 
     fn sn(s: &str) -> Subnet {
         Subnet::parse(s).unwrap()
@@ -1267,9 +1268,14 @@ mod tests {
     #[test]
     fn save_errors_are_reported() {
         let dir = TestDir::new("save-err");
-        let list = sample_list();
+        let mut list = sample_list();
         assert!(list.save(dir.path("no-such-dir").join("bans")).is_err());
         assert!(list.save(Path::new("/")).is_err());
+        // A failed save leaves the list dirty, so the next attempt writes it.
+        assert!(list
+            .save_if_dirty(dir.path("no-such-dir").join("bans"))
+            .is_err());
+        assert!(list.is_dirty());
         let names: Vec<_> = fs::read_dir(&dir.0).unwrap().collect();
         assert!(names.is_empty());
     }

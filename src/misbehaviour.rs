@@ -68,12 +68,9 @@ pub struct Score {
 }
 
 impl Score {
-    /// Adds the offence; returns true when the threshold is reached.
-    pub fn add(&mut self, offence: Offence) -> bool {
-        self.add_points(offence.score())
-    }
-
-    /// Adds points the node assigned itself (for example for a bad block found later).
+    /// Adds points: an offence's [`Offence::score`], or points the node assigned itself
+    /// (for example for a bad block found later). Returns true when the threshold is
+    /// reached.
     pub fn add_points(&mut self, points: u32) -> bool {
         self.total = self.total.saturating_add(points);
         self.total >= BAN_THRESHOLD
@@ -93,9 +90,9 @@ mod tests {
     fn reaches_threshold_after_five_oversized_lists() {
         let mut s = Score::default();
         for _ in 0..4 {
-            assert!(!s.add(Offence::OversizedList));
+            assert!(!s.add_points(Offence::OversizedList.score()));
         }
-        assert!(s.add(Offence::OversizedList));
+        assert!(s.add_points(Offence::OversizedList.score()));
         assert_eq!(s.total(), 100);
     }
 }
