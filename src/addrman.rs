@@ -78,6 +78,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+#[cfg(test)]
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::path::Path;
@@ -857,6 +858,7 @@ impl AddrMan {
         Ok(book)
     }
 
+    #[cfg(test)]
     /// Writes [`AddrMan::snapshot`] to `path` with [`persist::write_atomic`].
     pub fn save(&self, path: &Path) -> io::Result<()> {
         persist::write_atomic(path, &self.snapshot())

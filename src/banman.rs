@@ -25,6 +25,7 @@
 //! allocate without limit.
 
 use std::collections::{BTreeSet, HashMap};
+#[cfg(test)]
 use std::io;
 use std::net::IpAddr;
 use std::path::Path;
@@ -373,6 +374,7 @@ impl BanList {
         Ok(list)
     }
 
+    #[cfg(test)]
     /// Saves the list if it is dirty, then marks it clean. Returns whether it saved; on
     /// error the list stays dirty.
     pub fn save_if_dirty(&mut self, path: impl AsRef<Path>) -> io::Result<bool> {
@@ -386,6 +388,7 @@ impl BanList {
         Ok(true)
     }
 
+    #[cfg(test)]
     /// Writes [`snapshot`](Self::snapshot) to `path` with [`persist::write_atomic`].
     /// Does not clear the dirty flag.
     pub fn save(&self, path: impl AsRef<Path>) -> io::Result<()> {

@@ -1,35 +1,36 @@
 //! p2pnet: a Bitcoin-wire peer-to-peer networking engine for blockchain nodes, with a C
 //! ABI (see `include/p2pnet.h`) and a safe Rust API ([`Engine`]).
 //!
-//! The engine owns a tokio runtime and a dispatcher thread; the node registers callbacks
-//! and calls plain functions. The wire codec and the per-connection state machines are
-//! sans-IO and tested without sockets.
+//! Layout: `wire` is the sans-IO codec; `node` is the sans-IO core that owns all node
+//! policy state; `runtime` is the only tokio code (sockets, timers, the dispatcher
+//! thread, storage); `engine` is the safe API over them and `ffi` the C ABI over that.
+//! `docs/architecture.md` draws the data flow.
+#![deny(unsafe_code)]
 
-pub mod addrman;
-pub mod banman;
+pub(crate) mod addrman;
+pub(crate) mod banman;
 pub mod config;
-pub mod connman;
-mod dispatch;
-mod dns;
 pub mod engine;
 pub mod error;
 pub mod events;
+#[allow(unsafe_code)]
 pub mod ffi;
-mod logging;
-pub mod misbehaviour;
-mod peer;
-pub mod persist;
+pub(crate) mod misbehaviour;
+pub(crate) mod node;
+pub(crate) mod persist;
 pub mod relay;
-pub mod session;
-pub mod subnet;
+pub(crate) mod runtime;
+pub(crate) mod subnet;
 pub mod wire;
 
+pub use banman::BanEntry;
 pub use config::{Config, Network};
-pub use dispatch::{
-    DataProvider, GetBlocksCallback, GetHeadersCallback, HeadersCallback, ItemCallback,
-    LogCallback, PeerConnectedCallback, PeerDisconnectedCallback,
-};
 pub use engine::{Engine, SyncStatus};
 pub use error::{Error, Result};
 pub use events::{DisconnectReason, LogLevel, PeerId, PeerInfo};
 pub use relay::{ItemHasher, ItemKind, Verdict};
+pub use runtime::dispatcher::{
+    DataProvider, GetBlocksCallback, GetHeadersCallback, HeadersCallback, ItemCallback,
+    LogCallback, PeerConnectedCallback, PeerDisconnectedCallback,
+};
+pub use subnet::Subnet;

@@ -332,14 +332,7 @@ pub unsafe extern "C" fn p2pnet_set_on_get_blocks(
             cb.map(|f| {
                 let data = UserData::new(user_data, release);
                 Arc::new(move |peer, locator: &BlockLocator| {
-                    ask_locator(
-                        f,
-                        &data,
-                        peer,
-                        locator,
-                        crate::dispatch::MAX_GETBLOCKS_RESULTS,
-                    )
-                    .hashes
+                    ask_locator(f, &data, peer, locator, crate::node::MAX_GETBLOCKS_RESULTS).hashes
                 }) as crate::GetBlocksCallback
             })
         };

@@ -1,15 +1,12 @@
-//! Inventory relay of blocks and transactions: ids, verdicts, the relay cache, what each
-//! peer knows, and request tracking. The pieces here are sans-IO; the engine wires them
-//! to connections.
+//! Inventory relay of blocks and transactions: item kinds, ids and verdicts, request
+//! tracking and bounded caches. Sans-IO pieces the core (`node::relay`) is built from.
 
 pub mod bounded;
 pub mod tracker;
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-
-use crate::wire::{encode_frame, sha256d, Command, Hash256, InvKind};
+use crate::wire::{sha256d, Hash256, InvKind};
 
 /// The two kinds of relayed item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -66,31 +63,6 @@ pub fn bitcoin_item_id(kind: ItemKind, data: &[u8]) -> Hash256 {
     match kind {
         ItemKind::Tx => sha256d(data),
         ItemKind::Block => sha256d(data.get(..80).unwrap_or(data)),
-    }
-}
-
-/// An item kept so the engine can answer GETDATA for it itself, as its encoded `block`
-/// or `tx` frame: every peer that asks is sent the same bytes, without encoding or
-/// hashing them again.
-#[derive(Clone, Debug)]
-pub struct CachedItem {
-    pub kind: ItemKind,
-    pub frame: Bytes,
-}
-
-impl CachedItem {
-    /// Frames `payload` once, for every peer it will be sent to.
-    pub fn encode(kind: ItemKind, payload: &[u8], magic: u32) -> Self {
-        let command = match kind {
-            ItemKind::Block => Command::BLOCK,
-            ItemKind::Tx => Command::TX,
-        };
-        let mut frame = Vec::new();
-        encode_frame(magic, command, payload, &mut frame);
-        CachedItem {
-            kind,
-            frame: Bytes::from(frame),
-        }
     }
 }
 

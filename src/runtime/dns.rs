@@ -11,10 +11,10 @@ use hickory_resolver::name_server::TokioConnectionProvider;
 use hickory_resolver::TokioResolver;
 
 /// How long one seed lookup may take in total.
-pub const SEED_LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
+const SEED_LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A resolver for seed lookups. Built per engine, so engines never share DNS state.
-pub struct SeedResolver {
+pub(crate) struct SeedResolver {
     resolver: TokioResolver,
 }
 
@@ -52,5 +52,39 @@ impl SeedResolver {
             .map_err(|_| format!("lookup of {host} timed out"))?
             .map_err(|e| format!("lookup of {host} failed: {e}"))?;
         Ok(lookup.iter().collect())
+    }
+}
+
+/// Seed lookups the core asks for, each answered back to it.
+pub(crate) struct SeedLookups {
+    server: Option<SocketAddr>,
+}
+
+impl SeedLookups {
+    pub fn new(server: Option<SocketAddr>) -> Self {
+        SeedLookups { server }
+    }
+
+    /// Looks each seed up in the background and hands every answer to the core.
+    pub fn resolve(&self, driver: &super::Driver, seeds: Vec<(String, u16)>) {
+        let Some(driver) = driver.self_arc() else {
+            return;
+        };
+        let server = self.server;
+        driver.clone().spawn(async move {
+            let resolver = match SeedResolver::new(server) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot query DNS seeds");
+                    return;
+                }
+            };
+            for (host, port) in seeds {
+                let answer = resolver.resolve(&host).await;
+                driver
+                    .run(|node, now| node.seed_resolved(&host, port, answer, now))
+                    .await;
+            }
+        });
     }
 }

@@ -1,6 +1,8 @@
 //! The dispatcher thread: the only thread that calls into the node. Events arrive over a
 //! bounded queue in the order each peer produced them; callbacks are looked up per event
 //! and called without any engine lock held, so a callback may call any API function.
+//! The callbacks' answers (verdicts, headers, block ids, data) go back to the core as
+//! inputs; the dispatcher itself sends nothing.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -10,10 +12,11 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
-use crate::engine::Shared;
+use super::Driver;
 use crate::events::{DisconnectReason, LogLevel, PeerId, PeerInfo};
+use crate::node::NodeEvent as Event;
 use crate::relay::{ItemKind, Verdict};
-use crate::wire::{BlockLocator, Hash256, Inventory, Message, MAX_HEADERS};
+use crate::wire::{BlockLocator, Hash256};
 
 /// Called when a peer completes the handshake.
 pub type PeerConnectedCallback = Arc<dyn Fn(&PeerInfo) + Send + Sync>;
@@ -31,50 +34,6 @@ pub type GetHeadersCallback = Arc<dyn Fn(PeerId, &BlockLocator) -> Vec<Bytes> + 
 pub type GetBlocksCallback = Arc<dyn Fn(PeerId, &BlockLocator) -> Vec<Hash256> + Send + Sync>;
 /// Receives the 80-byte headers of a peer's headers message.
 pub type HeadersCallback = Arc<dyn Fn(PeerId, &[Bytes]) + Send + Sync>;
-
-/// Most block ids announced in answer to one getblocks, as Bitcoin Core.
-pub const MAX_GETBLOCKS_RESULTS: usize = 500;
-
-/// Something the node should hear about, queued for the dispatcher thread.
-#[derive(Debug)]
-pub(crate) enum Event {
-    PeerConnected(PeerInfo),
-    PeerDisconnected {
-        id: PeerId,
-        reason: DisconnectReason,
-        detail: String,
-    },
-    Log {
-        level: LogLevel,
-        target: String,
-        message: String,
-    },
-    Item {
-        kind: ItemKind,
-        peer: PeerId,
-        hash: Hash256,
-        data: Bytes,
-    },
-    Headers {
-        peer: PeerId,
-        headers: Vec<Bytes>,
-    },
-    GetHeaders {
-        peer: PeerId,
-        locator: BlockLocator,
-    },
-    GetBlocks {
-        peer: PeerId,
-        locator: BlockLocator,
-    },
-    /// GETDATA entries the relay cache could not serve.
-    GetData {
-        peer: PeerId,
-        items: Vec<Inventory>,
-    },
-    /// Makes the dispatcher re-check the stop flag.
-    Wake,
-}
 
 /// The registered callbacks. Each slot holds an `Arc` so that replacing a callback while
 /// it runs keeps the old one (and its user data) alive until that call returns.
@@ -122,10 +81,10 @@ pub(crate) struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn spawn(engine: Arc<Shared>, events: mpsc::Receiver<Event>) -> std::io::Result<Self> {
+    pub fn spawn(driver: Arc<Driver>, events: mpsc::Receiver<Event>) -> std::io::Result<Self> {
         let thread = thread::Builder::new()
             .name("p2pnet-dispatch".into())
-            .spawn(move || run(engine, events))?;
+            .spawn(move || run(driver, events))?;
         let thread_id = thread.thread().id();
         Ok(Dispatcher {
             thread: Some(thread),
@@ -151,22 +110,23 @@ impl Dispatcher {
     }
 }
 
-fn run(engine: Arc<Shared>, mut events: mpsc::Receiver<Event>) {
+fn run(driver: Arc<Driver>, mut events: mpsc::Receiver<Event>) {
     while let Some(event) = events.blocking_recv() {
-        if engine.stopped.load(Ordering::Acquire) {
+        if driver.stopped.load(Ordering::Acquire) {
             break;
         }
         // A panic inside a Rust-side callback must not kill the only thread that talks
         // to the node; C callbacks cannot unwind into Rust.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| deliver(&engine, event)));
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| deliver(&driver, event)));
     }
 }
 
-fn deliver(engine: &Arc<Shared>, event: Event) {
-    let callbacks = &engine.callbacks;
+fn deliver(driver: &Driver, event: Event) {
+    let callbacks = &driver.callbacks;
     match event {
-        Event::PeerConnected(info) => {
+        Event::PeerConnected(mut info) => {
             if let Some(cb) = current(&callbacks.peer_connected) {
+                (info.bytes_sent, info.bytes_received) = driver.traffic(info.id);
                 cb(&info);
             }
         }
@@ -195,12 +155,9 @@ fn deliver(engine: &Arc<Shared>, event: Event) {
                 ItemKind::Tx => &callbacks.tx,
             };
             // Without a callback the node has not opted into relay: nothing is relayed.
-            let Some(cb) = current(slot) else { return };
-            // A verdict reported from another thread before the callback returns must
-            // find the item.
-            engine.begin_judging(kind, hash, data.clone(), peer);
-            let verdict = cb(peer, &hash, &data);
-            engine.settle_verdict(kind, hash, data, peer, verdict);
+            let verdict = current(slot).map_or(Verdict::Ignored, |cb| cb(peer, &hash, &data));
+            let frame = (verdict == Verdict::Accepted).then(|| driver.item_frame(kind, &data));
+            driver.run_now(|node, now| node.callback_verdict(hash, verdict, frame, now));
         }
         Event::Headers { peer, headers } => {
             if let Some(cb) = current(&callbacks.headers) {
@@ -208,41 +165,29 @@ fn deliver(engine: &Arc<Shared>, event: Event) {
             }
         }
         Event::GetHeaders { peer, locator } => {
-            let mut headers = current(&callbacks.get_headers)
+            let headers = current(&callbacks.get_headers)
                 .map(|cb| cb(peer, &locator))
                 .unwrap_or_default();
-            headers.truncate(MAX_HEADERS);
-            // Bitcoin Core answers with an empty headers message when it has nothing.
-            engine.send_to(peer, &Message::Headers(headers));
+            driver.run_now(|node, now| node.headers_answer(peer, headers, now));
         }
         Event::GetBlocks { peer, locator } => {
-            let mut hashes = current(&callbacks.get_blocks)
+            let hashes = current(&callbacks.get_blocks)
                 .map(|cb| cb(peer, &locator))
                 .unwrap_or_default();
-            hashes.truncate(MAX_GETBLOCKS_RESULTS);
-            if !hashes.is_empty() {
-                engine.announce_to(peer, ItemKind::Block, &hashes);
-            }
+            driver.run_now(|node, now| node.blocks_answer(peer, hashes, now));
         }
         Event::GetData { peer, items } => {
             let provider = current(&callbacks.data_provider);
-            let mut missing = Vec::new();
-            for item in items {
-                let Some(kind) = ItemKind::from_inv(item.kind) else {
-                    missing.push(item);
-                    continue;
-                };
-                if engine.send_cached(peer, &item.hash) {
-                    continue;
-                }
-                match provider.as_ref().and_then(|p| p(kind, &item.hash)) {
-                    Some(data) => engine.send_item(peer, kind, item.hash, data),
-                    None => missing.push(item),
-                }
-            }
-            if !missing.is_empty() {
-                engine.send_to(peer, &Message::NotFound(missing));
-            }
+            let answers = items
+                .into_iter()
+                .map(|item| {
+                    let data = ItemKind::from_inv(item.kind)
+                        .zip(provider.as_ref())
+                        .and_then(|(kind, p)| p(kind, &item.hash));
+                    (item, data)
+                })
+                .collect();
+            driver.run_now(|node, now| node.data_answer(peer, answers, now));
         }
         Event::Wake => {}
     }

@@ -12,8 +12,8 @@ use tracing::{Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::prelude::*;
 
-use crate::dispatch::Event;
 use crate::events::LogLevel;
+use crate::node::NodeEvent as Event;
 
 /// The level filter, shared between the API (which sets it) and the layer (which reads it).
 /// 0 means off.

@@ -97,6 +97,7 @@ impl Session {
         session
     }
 
+    #[cfg(test)]
     pub fn is_established(&self) -> bool {
         matches!(self.phase, Phase::Established)
     }

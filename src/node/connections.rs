@@ -1,0 +1,680 @@
+//! Connection policy: inbound admission and eviction, the lifecycle of each connection
+//! (handshake, keep-alive, close), filling the outbound target from the address book with
+//! network-group diversity, keeping added peers connected with back-off, and asking the
+//! DNS seeds when the address book cannot help.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+
+use super::eviction::{select_eviction, EvictionCandidate};
+use super::peer::{Origin, Peer};
+use super::session::{Action, Session, SessionOffence, SessionParams};
+use super::{Node, NodeEvent, Now};
+use crate::addrman::netgroup;
+use crate::config::Config;
+use crate::events::{DisconnectReason, PeerId};
+use crate::misbehaviour::Offence;
+use crate::relay::ItemKind;
+use crate::wire::{Hash256, Message, NetAddress, TimestampedAddress, MAX_ADDR_ENTRIES};
+
+/// How often connection management runs without being asked.
+const CONNMAN_TICK: Duration = Duration::from_millis(500);
+/// With addresses known, Bitcoin Core waits this long for connections before it asks the
+/// seeds anyway.
+const SEED_DELAY_WITH_ADDRESSES: Duration = Duration::from_secs(11);
+/// How long after a seed query the seeds are asked again while the book stays empty.
+const SEED_RETRY: Duration = Duration::from_secs(60);
+/// Added peers are redialled after this, doubling up to `ADDED_PEER_MAX_BACKOFF`.
+pub(super) const ADDED_PEER_BACKOFF: Duration = Duration::from_secs(1);
+pub(super) const ADDED_PEER_MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Where an outbound connection goes: an address from the book, or a name the node gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum DialTarget {
+    Addr(SocketAddr),
+    Host(String, u16),
+}
+
+/// Why an inbound connection was refused at accept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    Banned,
+    TooManyFromAddress,
+    AtCapacity,
+}
+
+/// A peer the node asked to stay connected to, like Bitcoin Core's -addnode.
+pub(super) struct AddedPeer {
+    pub host: String,
+    pub port: u16,
+    /// Id reserved for the first attempt (returned by `add_node`).
+    pub first_id: Option<PeerId>,
+    pub next_attempt: Instant,
+    pub backoff: Duration,
+    /// The connection (or attempt) currently serving this entry.
+    pub active: Option<PeerId>,
+}
+
+/// Connection-management state that is not per peer.
+pub(super) struct ConnectionPolicy {
+    pub added: Vec<AddedPeer>,
+    pub seeds: Vec<(String, u16)>,
+    /// Automatic outbound dials in progress.
+    pub dialing: HashMap<PeerId, SocketAddr>,
+    /// Manual dials in progress (`add_peer`, added peers).
+    pub manual_dials: HashSet<PeerId>,
+    /// Secret for the eviction rule's network-group ordering.
+    pub eviction_key: u64,
+    pub started: Instant,
+    pub last_seed_query: Option<Instant>,
+    /// Whether the start-up check "few outbound connections after 11 s" is still due.
+    pub delayed_seed_check: bool,
+    pub initial_seed_check: bool,
+    next_tick: Instant,
+}
+
+impl ConnectionPolicy {
+    pub fn new(config: &Config, eviction_key: u64, now: Now) -> Self {
+        ConnectionPolicy {
+            added: Vec::new(),
+            seeds: config.dns_seeds.clone(),
+            dialing: HashMap::new(),
+            manual_dials: HashSet::new(),
+            eviction_key,
+            started: now.mono,
+            last_seed_query: None,
+            delayed_seed_check: false,
+            initial_seed_check: true,
+            next_tick: now.mono,
+        }
+    }
+
+    /// When connection management next has something to do: its period, or an added
+    /// peer's next attempt if sooner.
+    pub fn next_tick(&self) -> Instant {
+        self.added
+            .iter()
+            .filter(|e| e.active.is_none())
+            .map(|e| e.next_attempt)
+            .fold(self.next_tick, Instant::min)
+    }
+
+    /// Runs connection management at the next tick instead of waiting for its period.
+    pub fn wake(&mut self, now: Now) {
+        self.next_tick = self.next_tick.min(now.mono);
+    }
+}
+
+impl Node {
+    fn inbound_count(&self) -> usize {
+        self.peers.values().filter(|p| p.inbound()).count()
+    }
+
+    /// Connections open or being dialled automatically, against `max_connections`.
+    fn connection_count(&self) -> usize {
+        self.peers.len() + self.connections.dialing.len()
+    }
+
+    /// Decides whether an inbound connection from `addr` may stay and, if so, registers
+    /// it under a fresh id: refused when banned, when its IP already holds
+    /// `max_inbound_per_ip` slots, or when the caps are reached and no inbound peer may be
+    /// evicted for it (the victim is closed).
+    pub fn accept_inbound(
+        &mut self,
+        addr: SocketAddr,
+        local_addr: SocketAddr,
+        now: Now,
+    ) -> Result<PeerId, Refusal> {
+        if self.is_banned(addr.ip(), now) {
+            return Err(Refusal::Banned);
+        }
+        let from_ip = self
+            .peers
+            .values()
+            .filter(|p| p.inbound() && p.addr.ip() == addr.ip())
+            .count();
+        if from_ip >= self.config.max_inbound_per_ip {
+            return Err(Refusal::TooManyFromAddress);
+        }
+        let fits = self.inbound_count() < self.config.max_inbound
+            && self.peers.len() < self.config.max_connections;
+        if !fits && !self.evict_inbound() {
+            return Err(Refusal::AtCapacity);
+        }
+        let id = self.next_id();
+        self.connection_opened(id, addr, local_addr, Origin::Inbound, now);
+        Ok(id)
+    }
+
+    /// The inputs of Bitcoin Core's eviction rule for every inbound peer not closing.
+    pub(super) fn eviction_candidates(&self) -> Vec<EvictionCandidate> {
+        let allow_local = self.config.allow_local_addresses;
+        self.peers
+            .values()
+            .filter(|p| p.inbound() && !p.closing)
+            .map(|p| {
+                let group = netgroup(p.addr.ip(), allow_local);
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                self.connections.eviction_key.hash(&mut h);
+                group.hash(&mut h);
+                EvictionCandidate {
+                    id: p.id,
+                    keyed_netgroup: h.finish(),
+                    netgroup: group,
+                    connected: p.connected_at,
+                    ping: p.ping,
+                    last_tx: p.last_tx,
+                    last_block: p.last_block,
+                }
+            })
+            .collect()
+    }
+
+    /// Closes the inbound peer that gives way to a newcomer, if any may.
+    fn evict_inbound(&mut self) -> bool {
+        let Some(victim) = select_eviction(self.eviction_candidates()) else {
+            return false;
+        };
+        if let Some(p) = self.peers.get(&victim) {
+            tracing::info!(peer = victim, addr = %p.addr, "evicting inbound peer for a newcomer");
+        }
+        self.close(
+            victim,
+            DisconnectReason::ConnectionLimit,
+            "evicted to make room for a new inbound peer".into(),
+        );
+        true
+    }
+
+    /// A connection is open (accepted, or dialled with `peer` from a `Dial` output):
+    /// the core starts its handshake. Returns false when the connection must be dropped
+    /// at once (its address was banned while it was being dialled).
+    pub fn connection_opened(
+        &mut self,
+        peer: PeerId,
+        addr: SocketAddr,
+        local_addr: SocketAddr,
+        origin: Origin,
+        now: Now,
+    ) -> bool {
+        self.connections.manual_dials.remove(&peer);
+        self.connections.dialing.remove(&peer);
+        if origin != Origin::Inbound && self.is_banned(addr.ip(), now) {
+            self.after_dial(peer, false, now);
+            self.notify(NodeEvent::PeerDisconnected {
+                id: peer,
+                reason: DisconnectReason::Banned,
+                detail: format!("{addr} is banned"),
+            });
+            return false;
+        }
+        let nonce = loop {
+            let candidate: u64 = self.rng.random();
+            if candidate != 0 && self.local_nonces.insert(candidate) {
+                break candidate;
+            }
+        };
+        let params = SessionParams {
+            inbound: origin == Origin::Inbound,
+            remote_addr: addr,
+            local_addr,
+            protocol_version: self.config.protocol_version,
+            min_protocol_version: self.config.min_protocol_version,
+            services: self.config.services,
+            user_agent: self.config.user_agent.clone(),
+            start_height: self.best_height,
+            local_nonce: nonce,
+            handshake_timeout: self.config.handshake_timeout,
+            ping_interval: self.config.ping_interval,
+            inactivity_timeout: self.config.inactivity_timeout,
+        };
+        let mut actions = Vec::new();
+        let session = Session::new(params, now.mono, now.unix as i64, &mut actions);
+        self.peers.insert(
+            peer,
+            Peer::new(peer, addr, local_addr, origin, session, nonce, now),
+        );
+        tracing::debug!(peer, %addr, inbound = origin == Origin::Inbound, "connection opened");
+        self.apply_session(peer, actions, Vec::new(), now);
+        self.reschedule(peer);
+        true
+    }
+
+    /// A connection ended, for whatever reason; the node hears about it.
+    pub fn connection_closed(
+        &mut self,
+        peer: PeerId,
+        reason: DisconnectReason,
+        detail: String,
+        now: Now,
+    ) {
+        let Some(p) = self.peers.remove(&peer) else {
+            return;
+        };
+        self.local_nonces.remove(&p.local_nonce);
+        self.timers.remove(peer);
+        self.relay.tracker.remove_peer(peer);
+        self.relay.tracker_changed = true;
+        if p.is_established() && p.origin != Origin::Inbound {
+            // Bitcoin Core's `Connected`: the last-seen time of an outbound peer is
+            // refreshed when the connection ends.
+            self.addrman.mark_connected(p.addr, now.unix);
+        }
+        tracing::debug!(peer, addr = %p.addr, reason = reason.name(), %detail, "connection closed");
+        self.notify(NodeEvent::PeerDisconnected {
+            id: peer,
+            reason,
+            detail,
+        });
+        self.after_dial(peer, p.is_established(), now);
+        self.request_items(now);
+        self.connections.wake(now);
+    }
+
+    /// An outbound connection could not be opened.
+    pub fn dial_failed(&mut self, peer: PeerId, detail: String, now: Now) {
+        self.connections.dialing.remove(&peer);
+        self.connections.manual_dials.remove(&peer);
+        tracing::info!(peer, %detail, "outbound connection failed");
+        self.notify(NodeEvent::PeerDisconnected {
+            id: peer,
+            reason: DisconnectReason::ConnectFailed,
+            detail,
+        });
+        self.after_dial(peer, false, now);
+        self.connections.wake(now);
+    }
+
+    /// Schedules the next attempt of the added peer `peer` served, if any: soon after a
+    /// connection that completed the handshake, with doubling back-off otherwise.
+    fn after_dial(&mut self, peer: PeerId, established: bool, now: Now) {
+        if let Some(entry) = self
+            .connections
+            .added
+            .iter_mut()
+            .find(|e| e.active == Some(peer))
+        {
+            entry.active = None;
+            entry.backoff = if established {
+                ADDED_PEER_BACKOFF
+            } else {
+                (entry.backoff * 2).min(ADDED_PEER_MAX_BACKOFF)
+            };
+            entry.next_attempt = now.mono + entry.backoff;
+        }
+    }
+
+    /// A decoded message from a peer. `ids` are the ids of a block or transaction (one)
+    /// or of the entries of a headers message, computed by the runtime with the node's
+    /// hash function; empty for other messages.
+    pub fn on_message(&mut self, peer: PeerId, msg: Message, ids: Vec<Hash256>, now: Now) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        if p.closing {
+            return;
+        }
+        let mut actions = Vec::new();
+        let nonces = &self.local_nonces;
+        p.session.on_message(
+            msg,
+            now.mono,
+            now.unix as i64,
+            |nonce| nonces.contains(&nonce),
+            &mut actions,
+        );
+        self.apply_session(peer, actions, ids, now);
+        self.reschedule(peer);
+    }
+
+    /// A peer's deadline passed.
+    pub(super) fn peer_timer(&mut self, peer: PeerId, now: Now) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let mut actions = Vec::new();
+        p.session.on_timer(now.mono, &mut actions);
+        if p.next_trickle.is_some_and(|at| at <= now.mono) {
+            p.next_trickle = None;
+            self.flush_tx_announcements(peer, now);
+        }
+        self.apply_session(peer, actions, Vec::new(), now);
+        self.reschedule(peer);
+    }
+
+    /// Re-files a peer's next deadline after its state changed.
+    pub(super) fn reschedule(&mut self, peer: PeerId) {
+        let at = self
+            .peers
+            .get(&peer)
+            .filter(|p| !p.closing)
+            .and_then(Peer::next_deadline);
+        self.timers.schedule(peer, at);
+    }
+
+    /// Carries out what the session decided, in order.
+    fn apply_session(&mut self, peer: PeerId, actions: Vec<Action>, ids: Vec<Hash256>, now: Now) {
+        let mut ids = Some(ids);
+        for action in actions {
+            match action {
+                Action::Send(msg) => self.send(peer, msg, now),
+                Action::Established(remote) => self.established(peer, remote, now),
+                Action::Deliver(msg) => {
+                    let ids = ids.take().unwrap_or_default();
+                    self.on_peer_message(peer, msg, ids, now);
+                }
+                Action::PingMeasured(rtt) => {
+                    if let Some(p) = self.peers.get_mut(&peer) {
+                        p.ping = Some(rtt);
+                    }
+                }
+                Action::Misbehaving(offence) => {
+                    let offence = match offence {
+                        SessionOffence::MessageBeforeVersion => Offence::MessageBeforeVersion,
+                        SessionOffence::DuplicateVersion => Offence::DuplicateVersion,
+                    };
+                    self.misbehaving(peer, offence, "", now);
+                }
+                Action::Disconnect(reason, detail) => self.close(peer, reason, detail),
+            }
+        }
+    }
+
+    /// The handshake finished: the node hears of the peer, it may be asked for data, and
+    /// an outbound peer is asked for addresses and told ours.
+    fn established(&mut self, peer: PeerId, remote: super::session::RemoteVersion, now: Now) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        tracing::info!(peer, addr = %p.addr, version = remote.version, user_agent = %remote.user_agent, "peer connected");
+        p.remote = Some(remote);
+        let (inbound, addr, local_addr) = (p.inbound(), p.addr, p.local_addr);
+        if !inbound {
+            // The answer to our getaddr may be large; Bitcoin Core allows for it.
+            p.addr_relay.tokens += MAX_ADDR_ENTRIES as f64;
+        }
+        let info = p.info();
+        self.relay.tracker.add_peer(peer);
+        self.relay.tracker_changed = true;
+        if let Some(info) = info {
+            self.notify(NodeEvent::PeerConnected(info));
+        }
+        if inbound {
+            return;
+        }
+        if self.addrman.mark_good(addr, now.unix) {
+            self.addresses_changed = true;
+        }
+        self.send(peer, Message::GetAddr, now);
+        if let Some(ours) = self.advertised_address(local_addr) {
+            let entry = TimestampedAddress {
+                time: now.unix as u32,
+                addr: NetAddress::from_socket_addr(self.config.services, ours),
+            };
+            self.send(peer, Message::Addr(vec![entry]), now);
+        }
+        self.request_items(now);
+    }
+
+    /// The address other nodes can reach us at: the listen address, with the
+    /// connection's local IP when listening on all interfaces.
+    fn advertised_address(&self, local_addr: SocketAddr) -> Option<SocketAddr> {
+        let listen = self.listen_addr?;
+        let ip = if listen.ip().is_unspecified() {
+            local_addr.ip()
+        } else {
+            listen.ip()
+        };
+        Some(SocketAddr::new(ip, listen.port()))
+    }
+
+    /// Relay, sync and address messages after the handshake.
+    fn on_peer_message(&mut self, peer: PeerId, msg: Message, ids: Vec<Hash256>, now: Now) {
+        match msg {
+            Message::Inv(items) => self.on_inv(peer, &items, now),
+            Message::GetData(items) => self.on_get_data(peer, items, now),
+            Message::NotFound(items) => self.on_not_found(peer, &items, now),
+            Message::GetHeaders(locator) => self.notify(NodeEvent::GetHeaders { peer, locator }),
+            Message::GetBlocks(locator) => self.notify(NodeEvent::GetBlocks { peer, locator }),
+            Message::Addr(addrs) => self.on_addr(peer, &addrs, now),
+            Message::GetAddr => self.on_get_addr(peer, now),
+            Message::Block(data) => self.on_item(peer, ItemKind::Block, &ids, data, now),
+            Message::Tx(data) => self.on_item(peer, ItemKind::Tx, &ids, data, now),
+            Message::Headers(headers) => self.on_headers(peer, headers, &ids),
+            Message::Reject(reject) => {
+                tracing::debug!(peer, message = %reject.message, code = reject.code, reason = %reject.reason, "reject received");
+            }
+            other => {
+                tracing::trace!(peer, command = %other.command(), "message ignored");
+            }
+        }
+    }
+
+    /// Closes a peer at the node's request.
+    pub fn disconnect(&mut self, peer: PeerId) -> bool {
+        if !self.peers.contains_key(&peer) {
+            return false;
+        }
+        self.close(
+            peer,
+            DisconnectReason::Requested,
+            "disconnect requested by node".into(),
+        );
+        true
+    }
+
+    /// The node asks for one connection to `host:port`; returns its id.
+    pub fn add_peer(&mut self, host: String, port: u16) -> PeerId {
+        let id = self.next_id();
+        self.connections.manual_dials.insert(id);
+        self.out.push(super::Output::Dial {
+            peer: id,
+            target: DialTarget::Host(host, port),
+        });
+        id
+    }
+
+    /// Keeps `host:port` connected, like Bitcoin Core's -addnode; returns the id of the
+    /// first attempt, or `None` when it is already added.
+    pub fn add_node(&mut self, host: &str, port: u16, now: Now) -> Option<PeerId> {
+        if self
+            .connections
+            .added
+            .iter()
+            .any(|e| e.host == host && e.port == port)
+        {
+            return None;
+        }
+        let id = self.next_id();
+        self.connections.added.push(AddedPeer {
+            host: host.to_owned(),
+            port,
+            first_id: Some(id),
+            next_attempt: now.mono,
+            backoff: ADDED_PEER_BACKOFF,
+            active: None,
+        });
+        self.maintain_added_peers(now);
+        Some(id)
+    }
+
+    /// Stops keeping `host:port` connected; an open connection stays until it drops.
+    pub fn remove_node(&mut self, host: &str, port: u16) -> bool {
+        let before = self.connections.added.len();
+        self.connections
+            .added
+            .retain(|e| !(e.host == host && e.port == port));
+        self.connections.added.len() != before
+    }
+
+    /// Adds a DNS seed, queried when the address book runs short.
+    pub fn add_dns_seed(&mut self, host: &str, port: u16) {
+        let seeds = &mut self.connections.seeds;
+        if !seeds.iter().any(|(h, p)| h == host && *p == port) {
+            seeds.push((host.to_owned(), port));
+        }
+    }
+
+    pub fn has_dns_seeds(&self) -> bool {
+        !self.connections.seeds.is_empty()
+    }
+
+    /// Asks every DNS seed for addresses.
+    pub fn query_seeds(&mut self, now: Now) {
+        if self.connections.seeds.is_empty() {
+            return;
+        }
+        self.connections.last_seed_query = Some(now.mono);
+        self.out
+            .push(super::Output::ResolveSeeds(self.connections.seeds.clone()));
+    }
+
+    /// Keeps added peers connected and the outbound target filled; asks the seeds when
+    /// the address book cannot.
+    pub(super) fn manage_connections(&mut self, now: Now) {
+        self.connections.next_tick = now.mono + CONNMAN_TICK;
+        if self.connections.initial_seed_check {
+            self.connections.initial_seed_check = false;
+            // An empty book asks the seeds at once; otherwise the seeds wait to see
+            // whether the book yields connections.
+            if self.addrman.is_empty() {
+                self.query_seeds(now);
+            } else {
+                self.connections.delayed_seed_check = true;
+            }
+        }
+        self.maintain_added_peers(now);
+        let automatic = self.fill_outbound(now);
+        if self.connections.delayed_seed_check
+            && now.mono >= self.connections.started + SEED_DELAY_WITH_ADDRESSES
+        {
+            self.connections.delayed_seed_check = false;
+            if automatic < 2 {
+                self.query_seeds(now);
+            }
+        }
+        let needs_addresses =
+            automatic == 0 && self.config.max_outbound > 0 && self.addrman.is_empty();
+        if needs_addresses
+            && self
+                .connections
+                .last_seed_query
+                .is_some_and(|t| now.mono >= t + SEED_RETRY)
+        {
+            self.query_seeds(now);
+        }
+    }
+
+    fn maintain_added_peers(&mut self, now: Now) {
+        let mut due = Vec::new();
+        for i in 0..self.connections.added.len() {
+            let entry = &self.connections.added[i];
+            if entry.active.is_none() && now.mono >= entry.next_attempt {
+                let id = match self.connections.added[i].first_id.take() {
+                    Some(id) => id,
+                    None => self.next_id(),
+                };
+                let entry = &mut self.connections.added[i];
+                entry.active = Some(id);
+                due.push((id, entry.host.clone(), entry.port));
+            }
+        }
+        for (id, host, port) in due {
+            self.connections.manual_dials.insert(id);
+            self.out.push(super::Output::Dial {
+                peer: id,
+                target: DialTarget::Host(host, port),
+            });
+        }
+    }
+
+    /// Dials addresses from the book until the outbound target is met, at most one per
+    /// network group when so configured; returns the number of automatic outbound
+    /// connections (established or being dialled).
+    fn fill_outbound(&mut self, now: Now) -> usize {
+        let allow_local = self.config.allow_local_addresses;
+        let automatic_peers = self
+            .peers
+            .values()
+            .filter(|p| p.origin == Origin::Automatic);
+        let mut groups: HashSet<Vec<u8>> = automatic_peers
+            .map(|p| netgroup(p.addr.ip(), allow_local))
+            .collect();
+        // As Bitcoin Core, an address counts as connected when any peer shares its IP.
+        let connected: HashSet<IpAddr> = self
+            .peers
+            .values()
+            .map(|p| p.addr.ip().to_canonical())
+            .collect();
+        let mut automatic = self
+            .peers
+            .values()
+            .filter(|p| p.origin == Origin::Automatic)
+            .count()
+            + self.connections.dialing.len();
+        for dialing in self.connections.dialing.values() {
+            groups.insert(netgroup(dialing.ip(), allow_local));
+        }
+        let own = self.listen_addr;
+        let per_group = self.config.one_outbound_per_netgroup;
+        while automatic < self.config.max_outbound
+            && self.connection_count() < self.config.max_connections
+        {
+            let dialing: HashSet<SocketAddr> = self.connections.dialing.values().copied().collect();
+            let bans = &self.bans;
+            let choice = self.addrman.select(now.unix, &mut self.rng, |a| {
+                connected.contains(&a.ip().to_canonical())
+                    || dialing.contains(a)
+                    || own.is_some_and(|o| o == *a)
+                    || bans.is_banned(&a.ip(), now.unix)
+                    || (per_group && groups.contains(&netgroup(a.ip(), allow_local)))
+            });
+            let Some(addr) = choice else { break };
+            self.addrman.mark_attempt(addr, now.unix);
+            self.addresses_changed = true;
+            groups.insert(netgroup(addr.ip(), allow_local));
+            automatic += 1;
+            let id = self.next_id();
+            self.connections.dialing.insert(id, addr);
+            self.out.push(super::Output::Dial {
+                peer: id,
+                target: DialTarget::Addr(addr),
+            });
+        }
+        automatic
+    }
+
+    /// A seed answered (or failed); its addresses go into the book.
+    pub fn seed_resolved(
+        &mut self,
+        host: &str,
+        port: u16,
+        answer: Result<Vec<IpAddr>, String>,
+        now: Now,
+    ) {
+        match answer {
+            Ok(ips) => {
+                let source = self
+                    .config
+                    .dns_server
+                    .map_or(IpAddr::from([0, 0, 0, 0]), |s| s.ip());
+                let entries: Vec<(SocketAddr, u64, u32)> = ips
+                    .iter()
+                    .filter(|ip| !self.bans.is_banned(ip, now.unix))
+                    .map(|ip| (SocketAddr::new(*ip, port), 1, now.unix as u32))
+                    .collect();
+                let added = self.addrman.add(&entries, source, now.unix);
+                if added > 0 {
+                    self.addresses_changed = true;
+                    self.connections.wake(now);
+                }
+                tracing::info!(seed = %host, found = ips.len(), added, "DNS seed answered");
+            }
+            Err(e) => tracing::warn!(seed = %host, error = %e, "DNS seed failed; will retry"),
+        }
+    }
+}

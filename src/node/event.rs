@@ -1,0 +1,53 @@
+//! What the core tells the node through the dispatcher thread. A leaf module: the core
+//! produces these, the runtime's dispatcher consumes them, and neither depends on the
+//! other through it.
+
+use bytes::Bytes;
+
+use crate::events::{DisconnectReason, LogLevel, PeerId, PeerInfo};
+use crate::relay::ItemKind;
+use crate::wire::{BlockLocator, Hash256, Inventory};
+
+/// Something the node should hear about, in the order each peer produced it.
+#[derive(Debug)]
+pub(crate) enum NodeEvent {
+    PeerConnected(PeerInfo),
+    PeerDisconnected {
+        id: PeerId,
+        reason: DisconnectReason,
+        detail: String,
+    },
+    Log {
+        level: LogLevel,
+        target: String,
+        message: String,
+    },
+    /// A block or transaction new to this engine; the node answers with a verdict.
+    Item {
+        kind: ItemKind,
+        peer: PeerId,
+        hash: Hash256,
+        data: Bytes,
+    },
+    Headers {
+        peer: PeerId,
+        headers: Vec<Bytes>,
+    },
+    /// The node answers with headers, which the core sends.
+    GetHeaders {
+        peer: PeerId,
+        locator: BlockLocator,
+    },
+    /// The node answers with block ids, which the core announces.
+    GetBlocks {
+        peer: PeerId,
+        locator: BlockLocator,
+    },
+    /// GETDATA entries the relay cache could not serve; the node's data provider may.
+    GetData {
+        peer: PeerId,
+        items: Vec<Inventory>,
+    },
+    /// Makes the dispatcher re-check whether the engine stopped.
+    Wake,
+}

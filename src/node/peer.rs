@@ -1,0 +1,147 @@
+//! One peer's state inside the core: its handshake and keep-alive session, what it is
+//! known to have, its misbehaviour score, address-relay budget, relay history and queued
+//! announcements.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::session::{RemoteVersion, Session};
+use crate::events::{PeerId, PeerInfo};
+use crate::misbehaviour::Score;
+use crate::relay::bounded::BoundedSet;
+use crate::wire::Hash256;
+
+/// Ids a peer is known to have (it announced or sent them, or we announced them to it),
+/// remembered so nothing is announced to it twice. Bitcoin Core keeps 50,000 in a bloom
+/// filter; this set is allocated on first use, so an idle peer costs nothing.
+const KNOWN_INVENTORY: usize = 50_000;
+/// Transaction announcements waiting for a peer's trickle timer.
+pub(super) const TX_ANNOUNCE_QUEUE: usize = 100_000;
+
+/// How a connection came about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    Inbound,
+    /// Chosen from the address book to fill the outbound target.
+    Automatic,
+    /// Asked for by the node (`add_peer`, `add_node`).
+    Manual,
+}
+
+/// Bitcoin Core's address-relay token bucket and getaddr bookkeeping for one peer.
+pub(super) struct AddrRelay {
+    pub tokens: f64,
+    pub refilled: Instant,
+    pub answered_getaddr: bool,
+}
+
+pub(super) struct Peer {
+    pub id: PeerId,
+    pub addr: SocketAddr,
+    pub local_addr: SocketAddr,
+    pub origin: Origin,
+    pub connected_at: Instant,
+    pub connected_unix: u64,
+    pub session: Session,
+    pub local_nonce: u64,
+    /// The remote version, once the handshake completed.
+    pub remote: Option<RemoteVersion>,
+    /// Asked to close: takes no further part in relay, eviction or gossip.
+    pub closing: bool,
+    pub score: Score,
+    known: Option<BoundedSet<Hash256>>,
+    pub addr_relay: AddrRelay,
+    /// When the peer last gave us a block or transaction new to us (eviction protects
+    /// peers that do).
+    pub last_block: Option<Instant>,
+    pub last_tx: Option<Instant>,
+    pub ping: Option<Duration>,
+    pub tx_queue: VecDeque<Hash256>,
+    /// When the queued transaction announcements go out.
+    pub next_trickle: Option<Instant>,
+}
+
+impl Peer {
+    pub fn new(
+        id: PeerId,
+        addr: SocketAddr,
+        local_addr: SocketAddr,
+        origin: Origin,
+        session: Session,
+        local_nonce: u64,
+        now: super::Now,
+    ) -> Peer {
+        Peer {
+            id,
+            addr,
+            local_addr,
+            origin,
+            connected_at: now.mono,
+            connected_unix: now.unix,
+            session,
+            local_nonce,
+            remote: None,
+            closing: false,
+            score: Score::default(),
+            known: None,
+            addr_relay: AddrRelay {
+                tokens: 1.0,
+                refilled: now.mono,
+                answered_getaddr: false,
+            },
+            last_block: None,
+            last_tx: None,
+            ping: None,
+            tx_queue: VecDeque::new(),
+            next_trickle: None,
+        }
+    }
+
+    pub fn inbound(&self) -> bool {
+        self.origin == Origin::Inbound
+    }
+
+    pub fn is_established(&self) -> bool {
+        self.remote.is_some()
+    }
+
+    /// Records that the peer has an item; returns false if it was already known.
+    pub fn mark_known(&mut self, hash: Hash256) -> bool {
+        self.known
+            .get_or_insert_with(|| BoundedSet::new(KNOWN_INVENTORY))
+            .insert(hash)
+    }
+
+    /// The earliest of the session's deadlines and the trickle timer.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match (self.session.next_deadline(), self.next_trickle) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// A snapshot for the peer-list API; `None` until the handshake completed.
+    pub fn info(&self) -> Option<PeerInfo> {
+        let remote = self.remote.as_ref()?;
+        Some(PeerInfo {
+            id: self.id,
+            address: self.addr,
+            inbound: self.inbound(),
+            version: remote.version,
+            services: remote.services,
+            user_agent: remote.user_agent.clone(),
+            start_height: remote.start_height,
+            ping_time: self.ping,
+            bytes_sent: 0,
+            bytes_received: 0,
+            connected_since: UNIX_EPOCH + Duration::from_secs(self.connected_unix),
+            misbehaviour_score: self.score.total(),
+        })
+    }
+}
+
+/// `SystemTime` as Unix seconds, for the runtime's `Now`.
+pub(crate) fn unix_seconds(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,509 @@
+//! Inventory relay and block download: which items we want and from whom, which items
+//! the node has seen and judged, the relay cache that answers GETDATA, announcing items
+//! to peers that lack them (blocks at once, transactions on each peer's trickle timer),
+//! and the node's sync requests.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::{Node, NodeEvent, Now, Outgoing};
+use crate::config::Config;
+use crate::events::PeerId;
+use crate::misbehaviour::Offence;
+use crate::relay::bounded::{BoundedMap, BoundedSet};
+use crate::relay::tracker::{Delivery, RequestTracker};
+use crate::relay::{ItemKind, Verdict};
+use crate::wire::{BlockLocator, Hash256, Inventory, Message, MAX_HEADERS, MAX_INV_ENTRIES};
+
+/// Items handed to the node (or broadcast by it) that we remember, so each reaches the
+/// node at most once.
+const SEEN_ITEMS: usize = 500_000;
+/// Items in the relay cache at most (besides its byte budget).
+const RELAY_CACHE_ITEMS: usize = 200_000;
+/// Items whose verdict the node will report later.
+const PENDING_VERDICTS: usize = 100_000;
+/// Most block ids announced in answer to one getblocks, as Bitcoin Core.
+pub(crate) const MAX_GETBLOCKS_RESULTS: usize = 500;
+
+/// A received item the node has not judged yet, and who sent it.
+pub(crate) struct Unjudged {
+    pub kind: ItemKind,
+    pub data: Bytes,
+    pub peer: PeerId,
+}
+
+/// What the node can read about block download progress.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncStatus {
+    /// The highest start height announced by a connected peer.
+    pub best_peer_height: i32,
+    pub peer_count: usize,
+    pub blocks_in_flight: usize,
+    /// Blocks asked for with `fetch_blocks` that wait for a free peer slot.
+    pub blocks_queued: usize,
+}
+
+pub(super) struct RelayState {
+    pub tracker: RequestTracker,
+    /// Whether the tracker may have requests to send.
+    pub tracker_changed: bool,
+    seen: BoundedSet<Hash256>,
+    /// Relayed items as encoded frames, to answer GETDATA without the node.
+    cache: BoundedMap<Hash256, Bytes>,
+    /// Items handed to the node's callback whose verdict has not come back. Bounded by
+    /// the dispatcher's queue, which holds the same bytes.
+    awaiting: HashMap<Hash256, Unjudged>,
+    /// Items the node said it will judge later.
+    pending: BoundedMap<Hash256, Unjudged>,
+    pub has_data_provider: bool,
+}
+
+impl RelayState {
+    pub fn new(config: &Config) -> Self {
+        RelayState {
+            tracker: RequestTracker::new(config.tx_request_timeout, config.block_request_timeout),
+            tracker_changed: false,
+            seen: BoundedSet::new(SEEN_ITEMS),
+            cache: BoundedMap::new(RELAY_CACHE_ITEMS, config.relay_cache_bytes),
+            awaiting: HashMap::new(),
+            pending: BoundedMap::new(PENDING_VERDICTS, config.relay_cache_bytes),
+            has_data_provider: false,
+        }
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.tracker.next_deadline()
+    }
+
+    fn have(&self, hash: &Hash256) -> bool {
+        self.seen.contains(hash) || self.cache.contains_key(hash)
+    }
+}
+
+impl Node {
+    /// Whether the node registered a data provider (GETDATA misses then go to it).
+    pub fn set_has_data_provider(&mut self, present: bool) {
+        self.relay.has_data_provider = present;
+    }
+
+    /// Expired requests move to other peers.
+    pub(super) fn relay_tick(&mut self, now: Now) {
+        if self
+            .relay
+            .tracker
+            .next_deadline()
+            .is_some_and(|at| at <= now.mono)
+        {
+            self.relay.tracker_changed = true;
+        }
+        self.request_items(now);
+    }
+
+    /// Sends the GETDATAs the tracker has ready.
+    pub(super) fn request_items(&mut self, now: Now) {
+        if !self.relay.tracker_changed {
+            return;
+        }
+        self.relay.tracker_changed = false;
+        let mut by_peer: Vec<(PeerId, Vec<Inventory>)> = Vec::new();
+        for r in self.relay.tracker.poll(now.mono) {
+            let item = Inventory {
+                kind: r.kind.inv_kind(),
+                hash: r.hash,
+            };
+            match by_peer.iter_mut().find(|(p, _)| *p == r.peer) {
+                Some((_, items)) => items.push(item),
+                None => by_peer.push((r.peer, vec![item])),
+            }
+        }
+        for (peer, items) in by_peer {
+            for chunk in items.chunks(MAX_INV_ENTRIES) {
+                self.send(peer, Message::GetData(chunk.to_vec()), now);
+            }
+        }
+    }
+
+    /// A peer announced inventory: what we lack is requested.
+    pub(super) fn on_inv(&mut self, peer: PeerId, items: &[Inventory], now: Now) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        for item in items {
+            let Some(kind) = ItemKind::from_inv(item.kind) else {
+                continue;
+            };
+            p.mark_known(item.hash);
+            if self.relay.have(&item.hash) {
+                continue;
+            }
+            self.relay.tracker.on_announced(peer, kind, item.hash);
+            self.relay.tracker_changed = true;
+        }
+        self.request_items(now);
+    }
+
+    /// A peer lacks items we asked it for: they are asked of someone else.
+    pub(super) fn on_not_found(&mut self, peer: PeerId, items: &[Inventory], now: Now) {
+        for item in items {
+            self.relay.tracker.on_not_found(peer, item.hash);
+        }
+        self.relay.tracker_changed = true;
+        self.request_items(now);
+    }
+
+    /// Sends a cached item; false when it is not cached.
+    fn send_cached(&mut self, peer: PeerId, hash: &Hash256, now: Now) -> bool {
+        let Some(frame) = self.relay.cache.get(hash).cloned() else {
+            return false;
+        };
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.mark_known(*hash);
+        }
+        self.send_outgoing(peer, Outgoing::Frame(frame), now);
+        true
+    }
+
+    /// A peer asked for items: served from the relay cache; from the first miss on, the
+    /// rest go to the node's data provider (keeping their order), or are answered with
+    /// NOTFOUND when there is none.
+    pub(super) fn on_get_data(&mut self, peer: PeerId, items: Vec<Inventory>, now: Now) {
+        let mut rest = Vec::new();
+        let mut missing = Vec::new();
+        for item in items {
+            if !rest.is_empty() {
+                rest.push(item);
+                continue;
+            }
+            if ItemKind::from_inv(item.kind).is_some() && self.send_cached(peer, &item.hash, now) {
+                continue;
+            }
+            if self.relay.has_data_provider {
+                rest.push(item);
+            } else {
+                missing.push(item);
+            }
+        }
+        if !missing.is_empty() {
+            self.send(peer, Message::NotFound(missing), now);
+        }
+        if !rest.is_empty() {
+            self.notify(NodeEvent::GetData { peer, items: rest });
+        }
+    }
+
+    /// The data provider's answers to a GETDATA, in the peer's order: each item is sent
+    /// from the cache or from the node's bytes, and the rest is answered with NOTFOUND.
+    pub fn data_answer(
+        &mut self,
+        peer: PeerId,
+        answers: Vec<(Inventory, Option<Bytes>)>,
+        now: Now,
+    ) {
+        let mut missing = Vec::new();
+        for (item, data) in answers {
+            let Some(kind) = ItemKind::from_inv(item.kind) else {
+                missing.push(item);
+                continue;
+            };
+            if self.send_cached(peer, &item.hash, now) {
+                continue;
+            }
+            match data {
+                Some(data) => {
+                    if let Some(p) = self.peers.get_mut(&peer) {
+                        p.mark_known(item.hash);
+                    }
+                    let message = match kind {
+                        ItemKind::Block => Message::Block(data),
+                        ItemKind::Tx => Message::Tx(data),
+                    };
+                    self.send(peer, message, now);
+                }
+                None => missing.push(item),
+            }
+        }
+        if !missing.is_empty() {
+            self.send(peer, Message::NotFound(missing), now);
+        }
+    }
+
+    /// A peer delivered a block or transaction whose id the runtime computed. Requested
+    /// items new to us go to the node; unrequested ones cost the sender.
+    pub(super) fn on_item(
+        &mut self,
+        peer: PeerId,
+        kind: ItemKind,
+        ids: &[Hash256],
+        data: Bytes,
+        now: Now,
+    ) {
+        let Some(&hash) = ids.first() else {
+            debug_assert!(false, "an item arrives with its id");
+            return;
+        };
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        p.mark_known(hash);
+        let delivery = self.relay.tracker.on_delivered(peer, hash);
+        self.relay.tracker_changed = true;
+        match delivery {
+            Delivery::Expected => {
+                match kind {
+                    ItemKind::Block => p.last_block = Some(now.mono),
+                    ItemKind::Tx => p.last_tx = Some(now.mono),
+                }
+                if self.relay.seen.insert(hash) {
+                    self.relay.awaiting.insert(
+                        hash,
+                        Unjudged {
+                            kind,
+                            data: data.clone(),
+                            peer,
+                        },
+                    );
+                    self.notify(NodeEvent::Item {
+                        kind,
+                        peer,
+                        hash,
+                        data,
+                    });
+                }
+            }
+            Delivery::Duplicate => {}
+            Delivery::Unsolicited => {
+                self.misbehaving(peer, Offence::UnsolicitedItem, kind.name(), now)
+            }
+        }
+        self.request_items(now);
+    }
+
+    /// A peer sent headers (with their ids): it has those blocks, and the node hears of
+    /// them.
+    pub(super) fn on_headers(&mut self, peer: PeerId, headers: Vec<Bytes>, ids: &[Hash256]) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        for id in ids {
+            p.mark_known(*id);
+        }
+        self.notify(NodeEvent::Headers { peer, headers });
+    }
+
+    /// The node's answer to a peer's getheaders; an empty answer is sent too, as Bitcoin
+    /// Core does.
+    pub fn headers_answer(&mut self, peer: PeerId, mut headers: Vec<Bytes>, now: Now) {
+        headers.truncate(MAX_HEADERS);
+        self.send(peer, Message::Headers(headers), now);
+    }
+
+    /// The node's answer to a peer's getblocks: the ids are announced.
+    pub fn blocks_answer(&mut self, peer: PeerId, mut hashes: Vec<Hash256>, now: Now) {
+        hashes.truncate(MAX_GETBLOCKS_RESULTS);
+        if hashes.is_empty() {
+            return;
+        }
+        let items = hashes
+            .into_iter()
+            .map(|hash| Inventory {
+                kind: ItemKind::Block.inv_kind(),
+                hash,
+            })
+            .collect();
+        self.send(peer, Message::Inv(items), now);
+    }
+
+    /// The node relays an item it produced or accepted (`frame` is its encoded message).
+    pub fn broadcast(&mut self, kind: ItemKind, hash: Hash256, frame: Bytes, now: Now) {
+        self.relay.seen.insert(hash);
+        self.relay.tracker.forget(&hash);
+        self.relay_item(kind, hash, frame, now);
+    }
+
+    /// Caches an item and announces it to every peer that does not know it: blocks at
+    /// once, transactions through each peer's trickle timer.
+    fn relay_item(&mut self, kind: ItemKind, hash: Hash256, frame: Bytes, now: Now) {
+        let weight = frame.len();
+        self.relay.cache.insert(hash, frame, weight);
+        for peer in self.established_ids() {
+            let Some(p) = self.peers.get_mut(&peer) else {
+                continue;
+            };
+            if !p.mark_known(hash) {
+                continue;
+            }
+            match kind {
+                ItemKind::Block => {
+                    let inv = Inventory {
+                        kind: kind.inv_kind(),
+                        hash,
+                    };
+                    self.send(peer, Message::Inv(vec![inv]), now);
+                }
+                ItemKind::Tx => self.queue_tx_announcement(peer, hash, now),
+            }
+        }
+    }
+
+    fn trickle_interval(&self, inbound: bool) -> Duration {
+        if inbound {
+            self.config.tx_trickle_inbound
+        } else {
+            self.config.tx_trickle_outbound
+        }
+    }
+
+    /// Queues a transaction id for the peer's next trickle; the timer starts with the
+    /// first queued id (a Poisson delay, or at once when trickling is off).
+    fn queue_tx_announcement(&mut self, peer: PeerId, hash: Hash256, now: Now) {
+        let Some(inbound) = self.peers.get(&peer).map(|p| p.inbound()) else {
+            return;
+        };
+        let mean = self.trickle_interval(inbound);
+        let delay = poisson_delay(mean, &mut self.rng);
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        if p.tx_queue.len() >= super::peer::TX_ANNOUNCE_QUEUE {
+            p.tx_queue.pop_front();
+        }
+        p.tx_queue.push_back(hash);
+        if p.next_trickle.is_none() {
+            p.next_trickle = Some(now.mono + delay);
+            self.reschedule(peer);
+        }
+    }
+
+    /// Sends every queued transaction announcement.
+    pub(super) fn flush_tx_announcements(&mut self, peer: PeerId, now: Now) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let queued: Vec<Hash256> = p.tx_queue.drain(..).collect();
+        for chunk in queued.chunks(MAX_INV_ENTRIES) {
+            let items = chunk
+                .iter()
+                .map(|hash| Inventory {
+                    kind: ItemKind::Tx.inv_kind(),
+                    hash: *hash,
+                })
+                .collect();
+            self.send(peer, Message::Inv(items), now);
+        }
+    }
+
+    /// The verdict the item callback returned. A verdict the node already reported for
+    /// the item (from another thread, while the callback ran) wins; this one is dropped.
+    /// `frame` is the item's encoded message, needed when it is accepted.
+    pub fn callback_verdict(
+        &mut self,
+        hash: Hash256,
+        verdict: Verdict,
+        frame: Option<Bytes>,
+        now: Now,
+    ) {
+        let Some(item) = self.relay.awaiting.remove(&hash) else {
+            return;
+        };
+        self.apply_verdict(hash, item, verdict, frame, Offence::InvalidItem, now);
+    }
+
+    /// Takes an item that awaits the node's verdict (pending, or not yet answered by the
+    /// callback), for a verdict the node reports through the API.
+    pub fn take_unjudged(&mut self, hash: &Hash256) -> Option<Unjudged> {
+        self.relay
+            .pending
+            .remove(hash)
+            .or_else(|| self.relay.awaiting.remove(hash))
+    }
+
+    /// Applies a verdict to an item taken with `take_unjudged`.
+    pub fn reported_verdict(
+        &mut self,
+        hash: Hash256,
+        item: Unjudged,
+        verdict: Verdict,
+        frame: Option<Bytes>,
+        now: Now,
+    ) {
+        self.apply_verdict(
+            hash,
+            item,
+            verdict,
+            frame,
+            Offence::InvalidItemReportedLater,
+            now,
+        );
+    }
+
+    fn apply_verdict(
+        &mut self,
+        hash: Hash256,
+        item: Unjudged,
+        verdict: Verdict,
+        frame: Option<Bytes>,
+        offence: Offence,
+        now: Now,
+    ) {
+        match verdict {
+            Verdict::Accepted => match frame {
+                Some(frame) => self.relay_item(item.kind, hash, frame, now),
+                None => debug_assert!(false, "an accepted item needs its frame"),
+            },
+            Verdict::Ignored => {}
+            Verdict::Invalid => self.misbehaving(item.peer, offence, item.kind.name(), now),
+            Verdict::Pending => {
+                let weight = item.data.len();
+                self.relay.pending.insert(hash, item, weight);
+            }
+        }
+    }
+
+    /// The node asks for blocks by id; any peer may serve them. Returns how many were
+    /// newly queued.
+    pub fn fetch_blocks(&mut self, hashes: &[Hash256], now: Now) -> usize {
+        let wanted: Vec<Hash256> = hashes
+            .iter()
+            .filter(|h| !self.relay.seen.contains(h))
+            .copied()
+            .collect();
+        let added = self.relay.tracker.fetch(&wanted);
+        self.relay.tracker_changed = true;
+        self.request_items(now);
+        added
+    }
+
+    /// Sends getheaders with the node's locator; false when there is no such peer.
+    pub fn send_get_headers(&mut self, peer: PeerId, locator: BlockLocator, now: Now) -> bool {
+        if !self.peers.contains_key(&peer) {
+            return false;
+        }
+        self.send(peer, Message::GetHeaders(locator), now);
+        true
+    }
+
+    pub fn sync_status(&self) -> SyncStatus {
+        let established = self.peers.values().filter_map(|p| p.remote.as_ref());
+        let (peer_count, best_peer_height) =
+            established.fold((0, 0), |(n, best), r| (n + 1, best.max(r.start_height)));
+        let (blocks_in_flight, blocks_queued) = self.relay.tracker.counts();
+        SyncStatus {
+            best_peer_height,
+            peer_count,
+            blocks_in_flight,
+            blocks_queued,
+        }
+    }
+}
+
+/// Next firing of a Poisson process with the given mean interval.
+fn poisson_delay(mean: Duration, rng: &mut impl rand::Rng) -> Duration {
+    if mean.is_zero() {
+        return Duration::ZERO;
+    }
+    let uniform: f64 = rng.random();
+    let factor = -(1.0 - uniform).ln();
+    mean.mul_f64(factor.min(20.0))
+}

@@ -1,0 +1,649 @@
+//! The core's policies, driven through its inputs with a fake clock and a seeded RNG;
+//! each test asserts the exact outputs.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::connections::Refusal;
+use super::*;
+use crate::addrman::AddrMan;
+use crate::banman::BanList;
+use crate::config::{Config, Network};
+use crate::relay::{ItemKind, Verdict};
+use crate::wire::{
+    Hash256, InvKind, Inventory, Message, NetAddress, TimestampedAddress, VersionMessage,
+};
+
+const T0_UNIX: u64 = 1_700_000_000;
+
+struct Harness {
+    node: Node,
+    now: Now,
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn config() -> Config {
+    let mut c = Config::new(Network::Regtest);
+    c.max_outbound = 0;
+    c.tx_trickle_inbound = Duration::ZERO;
+    c.tx_trickle_outbound = Duration::ZERO;
+    c
+}
+
+fn version_from(peer_addr: SocketAddr, nonce: u64, height: i32) -> Message {
+    Message::Version(VersionMessage {
+        version: 70016,
+        services: 9,
+        timestamp: T0_UNIX as i64,
+        receiver: NetAddress::from_socket_addr(0, addr("127.0.0.1:18444")),
+        sender: NetAddress::from_socket_addr(0, peer_addr),
+        nonce,
+        user_agent: "/peer/".into(),
+        start_height: height,
+        relay: true,
+    })
+}
+
+impl Harness {
+    fn new(config: Config) -> Self {
+        Self::with_book(config, AddrMan::with_key([7; 32], true))
+    }
+
+    fn with_book(config: Config, book: AddrMan) -> Self {
+        let now = Now {
+            mono: Instant::now(),
+            unix: T0_UNIX,
+        };
+        let bans = BanList::new(config.max_bans);
+        let mut node = Node::new(config, bans, book, 42, now);
+        // The first tick runs connection management once; start from a quiet core.
+        node.tick(now);
+        node.take_outputs();
+        Harness { node, now }
+    }
+
+    fn advance(&mut self, d: Duration) {
+        self.now = self.now.plus(d);
+    }
+
+    fn tick(&mut self) -> Vec<Output> {
+        self.node.tick(self.now);
+        self.node.take_outputs()
+    }
+
+    fn outputs(&mut self) -> Vec<Output> {
+        self.node.take_outputs()
+    }
+
+    /// An inbound peer from `from` that completed the handshake.
+    fn inbound(&mut self, from: &str) -> PeerId {
+        let id = self
+            .node
+            .accept_inbound(addr(from), addr("127.0.0.1:18444"), self.now)
+            .expect("admitted");
+        self.handshake(id, from);
+        id
+    }
+
+    /// An outbound peer (dialled as `origin`) that completed the handshake.
+    fn outbound(&mut self, to: &str, origin: Origin) -> PeerId {
+        let id = self.node.next_id();
+        assert!(self.node.connection_opened(
+            id,
+            addr(to),
+            addr("127.0.0.1:50000"),
+            origin,
+            self.now
+        ));
+        self.handshake(id, to);
+        id
+    }
+
+    fn handshake(&mut self, id: PeerId, from: &str) {
+        let nonce = 1000 + id;
+        self.message(id, version_from(addr(from), nonce, 100));
+        self.message(id, Message::Verack);
+        // The first ping goes out at the next tick; nothing else is due for two minutes.
+        self.tick();
+        self.outputs();
+    }
+
+    fn message(&mut self, id: PeerId, msg: Message) {
+        self.node.on_message(id, msg, Vec::new(), self.now);
+    }
+
+    fn item(&mut self, id: PeerId, kind: ItemKind, hash: Hash256, data: &[u8]) {
+        let msg = match kind {
+            ItemKind::Block => Message::Block(Bytes::copy_from_slice(data)),
+            ItemKind::Tx => Message::Tx(Bytes::copy_from_slice(data)),
+        };
+        self.node.on_message(id, msg, vec![hash], self.now);
+    }
+
+    fn score(&self, id: PeerId) -> u32 {
+        self.node.peers[&id].score.total()
+    }
+}
+
+fn sent_to(outputs: &[Output], peer: PeerId) -> Vec<&Message> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                peer: p,
+                message: Outgoing::Message(m),
+            } if *p == peer => Some(m),
+            _ => None,
+        })
+        .collect()
+}
+
+fn frames_to(outputs: &[Output], peer: PeerId) -> usize {
+    outputs
+        .iter()
+        .filter(
+            |o| matches!(o, Output::Send { peer: p, message: Outgoing::Frame(_) } if *p == peer),
+        )
+        .count()
+}
+
+fn closes(outputs: &[Output]) -> Vec<(PeerId, DisconnectReason)> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Close { peer, reason, .. } => Some((*peer, *reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn events(outputs: &[Output]) -> Vec<&NodeEvent> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Notify(e) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+fn inv(kind: InvKind, hash: Hash256) -> Inventory {
+    Inventory { kind, hash }
+}
+
+fn timestamped(a: &str, time: u64) -> TimestampedAddress {
+    TimestampedAddress {
+        time: time as u32,
+        addr: NetAddress::from_socket_addr(1, addr(a)),
+    }
+}
+
+#[test]
+fn handshake_times_out_without_version() {
+    let mut config = config();
+    config.handshake_timeout = Duration::from_secs(5);
+    let mut h = Harness::new(config);
+    let id = h
+        .node
+        .accept_inbound(addr("127.0.0.2:1000"), addr("127.0.0.1:18444"), h.now)
+        .unwrap();
+    assert!(h.node.next_deadline() <= Some(h.now.mono + Duration::from_secs(5)));
+    h.advance(Duration::from_secs(4));
+    assert!(closes(&h.tick()).is_empty());
+    h.advance(Duration::from_secs(1));
+    assert_eq!(
+        closes(&h.tick()),
+        vec![(id, DisconnectReason::HandshakeTimeout)]
+    );
+}
+
+#[test]
+fn handshake_reports_the_peer_and_outbound_asks_for_addresses() {
+    let mut h = Harness::new(config());
+    let id = h.node.next_id();
+    h.node.connection_opened(
+        id,
+        addr("127.0.0.3:18444"),
+        addr("127.0.0.1:50000"),
+        Origin::Manual,
+        h.now,
+    );
+    let out = h.outputs();
+    assert!(matches!(sent_to(&out, id)[..], [Message::Version(_)]));
+    h.message(id, version_from(addr("127.0.0.3:18444"), 5, 77));
+    assert!(matches!(sent_to(&h.outputs(), id)[..], [Message::Verack]));
+    h.message(id, Message::Verack);
+    let out = h.outputs();
+    assert!(
+        matches!(events(&out)[..], [NodeEvent::PeerConnected(info)] if info.id == id && info.start_height == 77)
+    );
+    // Not listening: getaddr only, no self-advertisement.
+    assert!(matches!(sent_to(&out, id)[..], [Message::GetAddr]));
+}
+
+#[test]
+fn addr_token_bucket_limits_what_a_peer_adds_and_refills_over_time() {
+    let mut h = Harness::new(config());
+    let id = h.inbound("127.0.0.2:1000");
+    let flood: Vec<TimestampedAddress> = (0..1000)
+        .map(|i| timestamped(&format!("10.{}.{}.1:8333", i / 250, i % 250), T0_UNIX))
+        .collect();
+    h.message(id, Message::Addr(flood.clone()));
+    // An inbound peer starts with one token.
+    assert_eq!(h.node.address_count(), 1);
+    // 0.1 tokens per second: 100 s buy 10 more.
+    h.advance(Duration::from_secs(100));
+    h.message(id, Message::Addr(flood[1..].to_vec()));
+    assert_eq!(h.node.address_count(), 11);
+}
+
+#[test]
+fn fresh_small_addr_announcements_go_to_two_other_peers() {
+    let mut h = Harness::new(config());
+    let from = h.inbound("127.0.0.2:1000");
+    let others: Vec<PeerId> = (3..7)
+        .map(|i| h.inbound(&format!("127.0.0.{i}:1000")))
+        .collect();
+    h.message(
+        from,
+        Message::Addr(vec![timestamped("10.1.2.3:8333", T0_UNIX)]),
+    );
+    let out = h.outputs();
+    let receivers: Vec<PeerId> = others
+        .iter()
+        .copied()
+        .filter(|p| matches!(sent_to(&out, *p)[..], [Message::Addr(a)] if a.len() == 1))
+        .collect();
+    assert_eq!(receivers.len(), 2);
+    assert!(sent_to(&out, from).is_empty());
+    // A stale address is stored but not relayed.
+    h.advance(Duration::from_secs(20));
+    h.message(
+        from,
+        Message::Addr(vec![timestamped("10.9.9.9:8333", T0_UNIX - 3600)]),
+    );
+    assert!(h.outputs().is_empty());
+}
+
+#[test]
+fn getaddr_is_answered_once_and_only_to_inbound_peers() {
+    let mut h = Harness::new(config());
+    let seed = h.inbound("127.0.0.9:1000");
+    h.advance(Duration::from_secs(100));
+    h.message(
+        seed,
+        Message::Addr(
+            (1..=5)
+                .map(|i| timestamped(&format!("10.0.{i}.1:8333"), T0_UNIX))
+                .collect(),
+        ),
+    );
+    h.outputs();
+    let inbound = h.inbound("127.0.0.2:1000");
+    let outbound = h.outbound("127.0.0.3:18444", Origin::Manual);
+    h.message(inbound, Message::GetAddr);
+    let out = h.outputs();
+    assert!(matches!(sent_to(&out, inbound)[..], [Message::Addr(a)] if !a.is_empty()));
+    h.message(inbound, Message::GetAddr);
+    assert!(sent_to(&h.outputs(), inbound).is_empty());
+    h.message(outbound, Message::GetAddr);
+    assert!(sent_to(&h.outputs(), outbound).is_empty());
+}
+
+#[test]
+fn misbehaviour_reaching_100_closes_bans_and_persists() {
+    let mut config = config();
+    config.data_dir = Some(std::env::temp_dir().join("p2pnet-node-test-unused"));
+    let mut h = Harness::new(config);
+    let id = h.inbound("127.0.0.5:1000");
+    for _ in 0..4 {
+        h.node
+            .bad_payload(id, crate::misbehaviour::Offence::OversizedList, "", h.now);
+    }
+    assert_eq!(h.score(id), 80);
+    assert!(closes(&h.outputs()).is_empty());
+    h.node
+        .bad_payload(id, crate::misbehaviour::Offence::OversizedList, "", h.now);
+    assert_eq!(
+        closes(&h.outputs()),
+        vec![(id, DisconnectReason::Misbehaviour)]
+    );
+    assert!(h.node.is_banned("127.0.0.5".parse().unwrap(), h.now));
+    let bans = h.node.bans(h.now);
+    assert_eq!(bans.len(), 1);
+    assert_eq!(bans[0].1.until, T0_UNIX + 24 * 3600);
+    let out = h.tick();
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Persist {
+            file: StoredFile::Bans,
+            ..
+        }
+    )));
+    // The banned address is refused at accept.
+    assert_eq!(
+        h.node
+            .accept_inbound(addr("127.0.0.5:2000"), addr("127.0.0.1:18444"), h.now),
+        Err(Refusal::Banned)
+    );
+}
+
+#[test]
+fn an_unsolicited_item_costs_20_points_and_reaches_no_one() {
+    let mut h = Harness::new(config());
+    let id = h.inbound("127.0.0.2:1000");
+    h.item(id, ItemKind::Tx, [9; 32], b"tx");
+    let out = h.outputs();
+    assert!(events(&out).is_empty());
+    assert_eq!(h.score(id), 20);
+}
+
+/// Announces `hash` from `from`, checks the getdata, delivers it, and returns the outputs.
+fn deliver_tx(h: &mut Harness, from: PeerId, hash: Hash256) -> Vec<Output> {
+    h.message(from, Message::Inv(vec![inv(InvKind::TX, hash)]));
+    let out = h.outputs();
+    assert!(matches!(sent_to(&out, from)[..], [Message::GetData(items)] if items[0].hash == hash));
+    h.item(from, ItemKind::Tx, hash, b"tx bytes");
+    h.outputs()
+}
+
+#[test]
+fn accepted_items_are_relayed_to_peers_that_lack_them() {
+    let mut h = Harness::new(config());
+    let a = h.inbound("127.0.0.2:1000");
+    let b = h.inbound("127.0.0.3:1000");
+    let hash = [1; 32];
+    let out = deliver_tx(&mut h, a, hash);
+    assert!(
+        matches!(events(&out)[..], [NodeEvent::Item { peer, hash: hh, .. }] if *peer == a && *hh == hash)
+    );
+    h.node.callback_verdict(
+        hash,
+        Verdict::Accepted,
+        Some(Bytes::from_static(b"frame")),
+        h.now,
+    );
+    assert!(h.outputs().is_empty());
+    // Trickle 0: announced at the next tick, to b only (a sent it).
+    let out = h.tick();
+    assert!(
+        matches!(sent_to(&out, b)[..], [Message::Inv(items)] if items == &vec![inv(InvKind::TX, hash)])
+    );
+    assert!(sent_to(&out, a).is_empty());
+    // b asks for it and is served from the relay cache.
+    h.message(b, Message::GetData(vec![inv(InvKind::TX, hash)]));
+    assert_eq!(frames_to(&h.outputs(), b), 1);
+}
+
+#[test]
+fn invalid_verdict_penalises_the_sender() {
+    let mut h = Harness::new(config());
+    let a = h.inbound("127.0.0.2:1000");
+    let hash = [2; 32];
+    deliver_tx(&mut h, a, hash);
+    h.node.callback_verdict(hash, Verdict::Invalid, None, h.now);
+    assert_eq!(
+        closes(&h.outputs()),
+        vec![(a, DisconnectReason::Misbehaviour)]
+    );
+    assert_eq!(h.score(a), 100);
+}
+
+#[test]
+fn pending_verdict_reported_later_is_applied_once() {
+    let mut h = Harness::new(config());
+    let a = h.inbound("127.0.0.2:1000");
+    let b = h.inbound("127.0.0.3:1000");
+    let hash = [3; 32];
+    deliver_tx(&mut h, a, hash);
+    h.node.callback_verdict(hash, Verdict::Pending, None, h.now);
+    assert!(h.tick().is_empty());
+    let item = h.node.take_unjudged(&hash).expect("pending");
+    assert_eq!(item.peer, a);
+    h.node.reported_verdict(
+        hash,
+        item,
+        Verdict::Accepted,
+        Some(Bytes::from_static(b"f")),
+        h.now,
+    );
+    let out = h.tick();
+    assert!(matches!(sent_to(&out, b)[..], [Message::Inv(_)]));
+    assert!(h.node.take_unjudged(&hash).is_none());
+}
+
+#[test]
+fn a_verdict_reported_while_the_callback_runs_wins() {
+    let mut h = Harness::new(config());
+    let a = h.inbound("127.0.0.2:1000");
+    let hash = [4; 32];
+    deliver_tx(&mut h, a, hash);
+    // The node reports "invalid" from another thread before its callback returns.
+    let item = h.node.take_unjudged(&hash).expect("awaiting the callback");
+    h.node
+        .reported_verdict(hash, item, Verdict::Invalid, None, h.now);
+    h.outputs();
+    // The callback's own answer is then dropped.
+    h.node.callback_verdict(
+        hash,
+        Verdict::Accepted,
+        Some(Bytes::from_static(b"f")),
+        h.now,
+    );
+    assert!(h.tick().iter().all(|o| !matches!(o, Output::Send { .. })));
+    assert_eq!(h.score(a), 100);
+}
+
+#[test]
+fn a_timed_out_request_goes_to_another_announcer() {
+    let mut config = config();
+    config.tx_request_timeout = Duration::from_secs(10);
+    let mut h = Harness::new(config);
+    let a = h.inbound("127.0.0.2:1000");
+    let b = h.inbound("127.0.0.3:1000");
+    let hash = [5; 32];
+    h.message(a, Message::Inv(vec![inv(InvKind::TX, hash)]));
+    assert!(matches!(
+        sent_to(&h.outputs(), a)[..],
+        [Message::GetData(_)]
+    ));
+    h.message(b, Message::Inv(vec![inv(InvKind::TX, hash)]));
+    assert!(sent_to(&h.outputs(), b).is_empty(), "one request at a time");
+    h.advance(Duration::from_secs(9));
+    assert!(sent_to(&h.tick(), b).is_empty());
+    h.advance(Duration::from_secs(1));
+    let out = h.tick();
+    assert!(matches!(sent_to(&out, b)[..], [Message::GetData(items)] if items[0].hash == hash));
+    // a's late delivery is not a reward: it is no longer expected from a.
+    h.item(b, ItemKind::Tx, hash, b"tx");
+    assert_eq!(events(&h.outputs()).len(), 1);
+}
+
+#[test]
+fn outbound_filling_takes_one_address_per_netgroup() {
+    let mut config = Config::new(Network::Mainnet);
+    config.listen_address = None;
+    config.max_outbound = 8;
+    let mut book = AddrMan::with_key([3; 32], false);
+    let mut entries = Vec::new();
+    for group in 1..=3u8 {
+        for host in 1..=5u8 {
+            entries.push((
+                addr(&format!("{}.{group}.0.{host}:8333", 20 + group)),
+                1u64,
+                T0_UNIX as u32,
+            ));
+        }
+    }
+    book.add(&entries, "8.8.8.8".parse().unwrap(), T0_UNIX);
+    let mut h = Harness::with_book(config, AddrMan::with_key([3; 32], false));
+    // Load the book after construction so the first tick above stayed quiet.
+    h.node.addrman = book;
+    h.node.connections.wake(h.now);
+    let out = h.tick();
+    let dials: Vec<SocketAddr> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Dial {
+                target: DialTarget::Addr(a),
+                ..
+            } => Some(*a),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dials.len(), 3, "three /16 groups, one dial each: {dials:?}");
+    let mut groups: Vec<[u8; 2]> = dials
+        .iter()
+        .map(|a| match a.ip() {
+            std::net::IpAddr::V4(v4) => [v4.octets()[0], v4.octets()[1]],
+            _ => unreachable!(),
+        })
+        .collect();
+    groups.sort();
+    groups.dedup();
+    assert_eq!(groups.len(), 3);
+    // Nothing more while those are being dialled.
+    h.advance(Duration::from_secs(1));
+    assert!(!h.tick().iter().any(|o| matches!(o, Output::Dial { .. })));
+}
+
+#[test]
+fn added_peers_are_redialled_with_doubling_backoff() {
+    let mut h = Harness::new(config());
+    let first = h.node.add_node("127.0.0.7", 18444, h.now).unwrap();
+    let out = h.outputs();
+    assert!(
+        matches!(&out[..], [Output::Dial { peer, target: DialTarget::Host(host, 18444) }] if *peer == first && host == "127.0.0.7")
+    );
+    assert_eq!(h.node.add_node("127.0.0.7", 18444, h.now), None);
+    // Fails: next attempt after 2 s, then 4 s.
+    let mut attempt = first;
+    for wait in [2u64, 4] {
+        h.node.dial_failed(attempt, "refused".into(), h.now);
+        h.outputs();
+        h.advance(Duration::from_secs(wait) - Duration::from_millis(1));
+        assert!(!h.tick().iter().any(|o| matches!(o, Output::Dial { .. })));
+        h.advance(Duration::from_millis(1));
+        let out = h.tick();
+        let dialled: Vec<PeerId> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Dial { peer, .. } => Some(*peer),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(dialled.len(), 1, "after {wait} s");
+        attempt = dialled[0];
+    }
+    // Removed: no more attempts.
+    assert!(h.node.remove_node("127.0.0.7", 18444));
+    h.node.dial_failed(attempt, "refused".into(), h.now);
+    h.advance(Duration::from_secs(120));
+    assert!(!h.tick().iter().any(|o| matches!(o, Output::Dial { .. })));
+}
+
+#[test]
+fn eviction_gives_a_newcomer_the_slot_of_the_crowded_group() {
+    let mut config = config();
+    config.max_inbound = 30;
+    config.max_connections = 30;
+    let mut h = Harness::new(config);
+    // 20 peers from distinct groups connected long ago, then 10 from one group.
+    let mut honest = Vec::new();
+    for i in 0..20 {
+        honest.push(h.inbound(&format!("10.{i}.0.1:1000")));
+    }
+    h.advance(Duration::from_secs(1000));
+    let mut crowd = Vec::new();
+    for i in 0..10 {
+        crowd.push(h.inbound(&format!("10.99.0.{}:1000", i + 1)));
+        h.advance(Duration::from_secs(1));
+    }
+    let candidates = h.node.eviction_candidates();
+    assert_eq!(candidates.len(), 30);
+    let newcomer = h
+        .node
+        .accept_inbound(addr("10.200.0.1:1000"), addr("127.0.0.1:18444"), h.now);
+    assert!(newcomer.is_ok());
+    let evicted = closes(&h.outputs());
+    assert_eq!(
+        evicted,
+        vec![(*crowd.last().unwrap(), DisconnectReason::ConnectionLimit)]
+    );
+}
+
+#[test]
+fn seeds_are_asked_at_once_when_the_book_is_empty_and_again_after_a_minute() {
+    let mut config = config();
+    config.max_outbound = 8;
+    config.dns_seeds = vec![("seed.example".into(), 18444)];
+    let now = Now {
+        mono: Instant::now(),
+        unix: T0_UNIX,
+    };
+    let mut node = Node::new(
+        config,
+        BanList::new(10),
+        AddrMan::with_key([1; 32], true),
+        1,
+        now,
+    );
+    node.tick(now);
+    let out = node.take_outputs();
+    assert!(matches!(&out[..], [Output::ResolveSeeds(s)] if s.len() == 1));
+    // The seed answered nothing: asked again after 60 s, not before.
+    node.seed_resolved("seed.example", 18444, Ok(Vec::new()), now);
+    node.tick(now.plus(Duration::from_secs(59)));
+    assert!(!node
+        .take_outputs()
+        .iter()
+        .any(|o| matches!(o, Output::ResolveSeeds(_))));
+    node.tick(now.plus(Duration::from_secs(60)));
+    assert!(node
+        .take_outputs()
+        .iter()
+        .any(|o| matches!(o, Output::ResolveSeeds(_))));
+    // An answer fills the book, and the book is dialled from.
+    node.seed_resolved(
+        "seed.example",
+        18444,
+        Ok(vec!["127.0.0.8".parse().unwrap()]),
+        now.plus(Duration::from_secs(61)),
+    );
+    node.tick(now.plus(Duration::from_secs(61)));
+    let out = node.take_outputs();
+    assert!(out.iter().any(|o| matches!(o, Output::Dial { target: DialTarget::Addr(a), .. } if *a == addr("127.0.0.8:18444"))));
+}
+
+#[test]
+fn seeds_wait_when_the_book_has_addresses_and_outbound_fills() {
+    let mut config = config();
+    config.max_outbound = 8;
+    config.dns_seeds = vec![("seed.example".into(), 18444)];
+    let now = Now {
+        mono: Instant::now(),
+        unix: T0_UNIX,
+    };
+    let mut book = AddrMan::with_key([1; 32], true);
+    book.add(
+        &[(addr("127.0.0.8:18444"), 1, T0_UNIX as u32)],
+        "127.0.0.1".parse().unwrap(),
+        T0_UNIX,
+    );
+    let mut node = Node::new(config, BanList::new(10), book, 1, now);
+    node.tick(now);
+    let out = node.take_outputs();
+    assert!(!out.iter().any(|o| matches!(o, Output::ResolveSeeds(_))));
+    assert!(out.iter().any(|o| matches!(o, Output::Dial { .. })));
+    // Fewer than two outbound connections after 11 s: the seeds are asked.
+    node.tick(now.plus(Duration::from_secs(11)));
+    assert!(node
+        .take_outputs()
+        .iter()
+        .any(|o| matches!(o, Output::ResolveSeeds(_))));
+}

@@ -1,0 +1,353 @@
+//! One connection: a reader that decodes frames, computes item ids and feeds the core,
+//! and a writer that drains the connection's outbox, coalescing small frames. Both are
+//! generic over the byte stream, so they run over TCP in the engine and over in-memory
+//! streams in tests. The core reaches a connection only through its [`Link`].
+
+use std::future::Future;
+use std::io;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use bytes::{Bytes, BytesMut};
+#[cfg(test)]
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, Notify};
+
+use super::Driver;
+use crate::events::{DisconnectReason, PeerId};
+use crate::misbehaviour::Offence;
+use crate::relay::ItemKind;
+use crate::wire::{DecodedFrame, FrameDecoder, Hash256, Message, PayloadError};
+
+/// Largest single read; frames larger than this arrive over several reads.
+const READ_CHUNK: usize = 64 * 1024;
+/// Small frames queued together are written with one system call up to this size.
+const WRITE_BATCH: usize = 64 * 1024;
+
+/// Why a connection ended.
+pub(crate) type Exit = (DisconnectReason, String);
+
+/// The runtime's handle on one connection: its outbox, its close signal and counters.
+pub(crate) struct Link {
+    outbox: mpsc::UnboundedSender<Bytes>,
+    max_send_buffer: usize,
+    queued_bytes: AtomicUsize,
+    bytes_sent: AtomicU64,
+    bytes_received: AtomicU64,
+    /// The first close reason wins.
+    close_request: OnceLock<Exit>,
+    close_notify: Notify,
+}
+
+impl Link {
+    /// A link and the receiving end of its outbox.
+    pub fn new(max_send_buffer: usize) -> (Arc<Link>, mpsc::UnboundedReceiver<Bytes>) {
+        let (outbox, rx) = mpsc::unbounded_channel();
+        let link = Arc::new(Link {
+            outbox,
+            max_send_buffer,
+            queued_bytes: AtomicUsize::new(0),
+            bytes_sent: AtomicU64::new(0),
+            bytes_received: AtomicU64::new(0),
+            close_request: OnceLock::new(),
+            close_notify: Notify::new(),
+        });
+        (link, rx)
+    }
+
+    /// Queues a frame. A peer whose queue exceeds the send-buffer limit is not reading;
+    /// it is disconnected rather than allowed to grow memory.
+    pub fn send(&self, frame: Bytes) {
+        let queued = self.queued_bytes.fetch_add(frame.len(), Ordering::AcqRel) + frame.len();
+        if queued > self.max_send_buffer {
+            self.close(
+                DisconnectReason::SendBufferFull,
+                format!("{queued} bytes queued, limit {}", self.max_send_buffer),
+            );
+            return;
+        }
+        // The receiver is gone only while the connection is closing.
+        let _ = self.outbox.send(frame);
+    }
+
+    /// Asks the connection to close; the first reason wins.
+    pub fn close(&self, reason: DisconnectReason, detail: String) {
+        let _ = self.close_request.set((reason, detail));
+        self.close_notify.notify_one();
+    }
+
+    fn close_requested(&self) -> Option<Exit> {
+        self.close_request.get().cloned()
+    }
+
+    pub fn traffic(&self) -> (u64, u64) {
+        (
+            self.bytes_sent.load(Ordering::Relaxed),
+            self.bytes_received.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// The read side of a byte stream, waited on without holding a buffer: an idle
+/// connection holds no receive buffer.
+pub(crate) trait ReadHalf: Send + 'static {
+    /// Waits until a read would not block.
+    fn readable(&mut self) -> impl Future<Output = io::Result<()>> + Send;
+    /// Reads what is there without waiting; `WouldBlock` when nothing is.
+    fn try_read_buf(&mut self, buf: &mut BytesMut) -> io::Result<usize>;
+}
+
+impl ReadHalf for tokio::net::tcp::OwnedReadHalf {
+    async fn readable(&mut self) -> io::Result<()> {
+        tokio::net::tcp::OwnedReadHalf::readable(self).await
+    }
+
+    fn try_read_buf(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+        tokio::net::tcp::OwnedReadHalf::try_read_buf(self, buf)
+    }
+}
+
+/// Any `AsyncRead` as a [`ReadHalf`]: readiness is learnt by reading one byte, kept
+/// until the next read. For streams without a readiness API (in-memory streams).
+#[cfg(test)]
+pub(crate) struct Peeking<R> {
+    inner: R,
+    peeked: Option<u8>,
+}
+
+#[cfg(test)]
+impl<R> Peeking<R> {
+    pub fn new(inner: R) -> Self {
+        Peeking {
+            inner,
+            peeked: None,
+        }
+    }
+}
+
+#[cfg(test)]
+impl<R: AsyncRead + Unpin + Send + 'static> ReadHalf for Peeking<R> {
+    async fn readable(&mut self) -> io::Result<()> {
+        if self.peeked.is_some() {
+            return Ok(());
+        }
+        let mut byte = [0u8; 1];
+        let n = std::future::poll_fn(|cx| {
+            let mut buf = ReadBuf::new(&mut byte);
+            std::pin::Pin::new(&mut self.inner)
+                .poll_read(cx, &mut buf)
+                .map_ok(|()| buf.filled().len())
+        })
+        .await?;
+        // End of stream is reported by the next read returning 0.
+        self.peeked = (n == 1).then_some(byte[0]);
+        Ok(())
+    }
+
+    fn try_read_buf(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+        match self.peeked.take() {
+            Some(byte) => {
+                buf.extend_from_slice(&[byte]);
+                Ok(1)
+            }
+            None => Ok(0),
+        }
+    }
+}
+
+/// Runs a connection the core opened as `id` from the first byte to its end, and
+/// returns why it ended. The caller tells the core.
+pub(crate) async fn run<R, W>(
+    driver: Arc<Driver>,
+    id: PeerId,
+    link: Arc<Link>,
+    reader: R,
+    writer: W,
+    outbox: mpsc::UnboundedReceiver<Bytes>,
+) -> Exit
+where
+    R: ReadHalf,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let writer_task = {
+        let link = link.clone();
+        tokio::spawn(write_loop(writer, outbox, link))
+    };
+    // Aborted when this future ends, by returning or by unwinding from a panic.
+    let _writer_task = AbortOnDrop(writer_task);
+    read_loop(&driver, id, &link, reader).await
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn read_loop<R: ReadHalf>(driver: &Driver, id: PeerId, link: &Link, mut reader: R) -> Exit {
+    let config = &driver.config;
+    let mut decoder = FrameDecoder::new(config.magic, config.max_message_size);
+    let mut buf = BytesMut::new();
+    loop {
+        loop {
+            if let Some(exit) = link.close_requested() {
+                return exit;
+            }
+            let frame = match decoder.decode(&mut buf) {
+                Ok(Some(DecodedFrame::Frame(frame))) => frame,
+                Ok(Some(DecodedFrame::BadChecksum { command, length })) => {
+                    tracing::debug!(peer = id, %command, length, "bad checksum, message dropped");
+                    continue;
+                }
+                Ok(None) => break,
+                Err(e) => return (DisconnectReason::ProtocolViolation, e.to_string()),
+            };
+            let command = frame.command;
+            match Message::decode(frame.command, frame.payload) {
+                Ok(msg) => {
+                    // Ids are computed here, on the connection's thread, not in the core.
+                    let ids = item_ids(driver, &msg);
+                    driver
+                        .run(|node, now| node.on_message(id, msg, ids, now))
+                        .await;
+                }
+                Err(e) => {
+                    tracing::debug!(peer = id, %command, error = %e, "undecodable payload");
+                    let detail = e.to_string();
+                    driver
+                        .run(|node, now| node.bad_payload(id, offence_for(&e), &detail, now))
+                        .await;
+                }
+            }
+        }
+        // An idle connection holds no receive buffer; one is allocated when bytes
+        // arrive, sized by what arrived rather than by any claimed length.
+        if buf.is_empty() && buf.capacity() > 0 {
+            buf = BytesMut::new();
+        }
+        tokio::select! {
+            biased;
+            _ = link.close_notify.notified() => {
+                if let Some(exit) = link.close_requested() {
+                    return exit;
+                }
+            }
+            ready = reader.readable() => {
+                if let Err(e) = ready {
+                    return (DisconnectReason::IoError, format!("read failed: {e}"));
+                }
+                let wanted = decoder
+                    .pending_frame_len()
+                    .map_or(READ_CHUNK, |len| len.saturating_sub(buf.len()))
+                    .clamp(4096, READ_CHUNK);
+                buf.reserve(wanted);
+                match reader.try_read_buf(&mut buf) {
+                    Ok(0) => return (DisconnectReason::ClosedByPeer, "connection closed by peer".into()),
+                    Ok(n) => {
+                        link.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return (DisconnectReason::IoError, format!("read failed: {e}")),
+                }
+            }
+        }
+    }
+}
+
+/// The ids of a block or transaction, or of each entry of a headers message.
+fn item_ids(driver: &Driver, msg: &Message) -> Vec<Hash256> {
+    match msg {
+        Message::Block(data) => vec![driver.item_id(ItemKind::Block, data)],
+        Message::Tx(data) => vec![driver.item_id(ItemKind::Tx, data)],
+        Message::Headers(headers) => headers
+            .iter()
+            .map(|h| driver.item_id(ItemKind::Block, h))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn offence_for(error: &PayloadError) -> Offence {
+    match error {
+        PayloadError::TooManyEntries { .. } => Offence::OversizedList,
+        _ => Offence::MalformedPayload,
+    }
+}
+
+/// Writes queued frames in order. Frames that are already waiting are coalesced into
+/// one write, so a burst of small messages (tx relay) does not cost a system call each;
+/// a large frame is written as it is, without a copy.
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut writer: W,
+    mut outbox: mpsc::UnboundedReceiver<Bytes>,
+    link: Arc<Link>,
+) {
+    while let Some(first) = outbox.recv().await {
+        let result = match outbox.try_recv() {
+            // A lone frame: no batch, no copy.
+            Err(_) => write_counted(&mut writer, &first, &link).await,
+            Ok(second) => {
+                let burst = [first, second]
+                    .into_iter()
+                    .chain(std::iter::from_fn(|| outbox.try_recv().ok()));
+                write_burst(&mut writer, burst, &link).await
+            }
+        };
+        if let Err(e) = result {
+            link.close(DisconnectReason::IoError, format!("write failed: {e}"));
+            return;
+        }
+    }
+}
+
+/// Writes frames that were queued together, coalescing the small ones. The batch is
+/// freed afterwards, so an idle peer keeps no write buffer.
+async fn write_burst<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    frames: impl Iterator<Item = Bytes>,
+    link: &Link,
+) -> io::Result<()> {
+    let mut batch = BytesMut::new();
+    for frame in frames {
+        if frame.len() >= WRITE_BATCH {
+            flush(writer, &mut batch, link).await?;
+            write_counted(writer, &frame, link).await?;
+        } else {
+            batch.extend_from_slice(&frame);
+            if batch.len() >= WRITE_BATCH {
+                flush(writer, &mut batch, link).await?;
+            }
+        }
+    }
+    flush(writer, &mut batch, link).await
+}
+
+/// Writes the coalesced frames, if any, and empties the batch.
+async fn flush<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    batch: &mut BytesMut,
+    link: &Link,
+) -> io::Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let result = write_counted(writer, batch, link).await;
+    batch.clear();
+    result
+}
+
+async fn write_counted<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    bytes: &[u8],
+    link: &Link,
+) -> io::Result<()> {
+    writer.write_all(bytes).await?;
+    link.bytes_sent
+        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    link.queued_bytes.fetch_sub(bytes.len(), Ordering::AcqRel);
+    Ok(())
+}

@@ -1,0 +1,339 @@
+//! The runtime: the only tokio code. It moves bytes and timers and carries out the
+//! core's outputs; it holds no policy.
+//!
+//! - [`Driver`] owns the [`Node`] core and steps it: one input at a time, under one
+//!   mutex held only for the step itself. The outputs of a step are carried out after the
+//!   mutex is released: frames are encoded and queued on the connection's outbox, closes
+//!   signalled, dials and seed lookups spawned, snapshots handed to the storage writer,
+//!   events queued for the dispatcher thread.
+//! - `connection`: one task pair per connection (read/decode/hash, write/coalesce), so
+//!   the hot path stays parallel; generic over the byte stream.
+//! - `network`: the listener and the dialer.
+//! - `dispatcher`: the thread that calls the node's callbacks and hands their answers
+//!   back to the core.
+//! - `storage`: writes snapshots off the network threads. `dns`: seed lookups.
+//!   `logging`: the per-engine `tracing` bridge.
+
+pub(crate) mod connection;
+pub(crate) mod dispatcher;
+mod dns;
+pub(crate) mod logging;
+pub(crate) mod network;
+pub(crate) mod storage;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::{mpsc, Notify};
+use tracing::instrument::WithSubscriber;
+
+use crate::config::Config;
+use crate::events::PeerId;
+use crate::node::{Node, NodeEvent, Now, Outgoing, Output};
+use crate::relay::{ItemHasher, ItemKind};
+use crate::wire::{encode_frame, Command, Hash256};
+use connection::Link;
+use dispatcher::Callbacks;
+use logging::LogFilter;
+
+/// Owns the core and everything the runtime needs to carry out its outputs.
+pub(crate) struct Driver {
+    /// This driver, for the tasks it spawns.
+    me: std::sync::Weak<Driver>,
+    node: Mutex<Node>,
+    /// The runtime's handle on each open connection: outbox, close signal, counters.
+    links: RwLock<HashMap<PeerId, Arc<Link>>>,
+    pub config: Config,
+    pub callbacks: Callbacks,
+    pub stopped: AtomicBool,
+    events: mpsc::Sender<NodeEvent>,
+    pub log_filter: Arc<LogFilter>,
+    tracing: tracing::Dispatch,
+    hasher: RwLock<ItemHasher>,
+    runtime: OnceLock<tokio::runtime::Handle>,
+    /// Wakes the timer task when a step brought the next deadline forward.
+    timer_wake: Notify,
+    /// The deadline the timer task sleeps until, in nanoseconds since `epoch`.
+    timer_target: AtomicU64,
+    epoch: Instant,
+    storage: OnceLock<storage::Writer>,
+    seeds: dns::SeedLookups,
+}
+
+/// No deadline.
+const NEVER: u64 = u64::MAX;
+
+impl Driver {
+    pub fn new(
+        config: Config,
+        node: Node,
+        events: mpsc::Sender<NodeEvent>,
+        log_filter: Arc<LogFilter>,
+        tracing: tracing::Dispatch,
+        hasher: ItemHasher,
+    ) -> Arc<Driver> {
+        Arc::new_cyclic(|me| Driver {
+            me: me.clone(),
+            node: Mutex::new(node),
+            links: RwLock::new(HashMap::new()),
+            seeds: dns::SeedLookups::new(config.dns_server),
+            config,
+            callbacks: Callbacks::default(),
+            stopped: AtomicBool::new(false),
+            events,
+            log_filter,
+            tracing,
+            hasher: RwLock::new(hasher),
+            runtime: OnceLock::new(),
+            timer_wake: Notify::new(),
+            timer_target: AtomicU64::new(NEVER),
+            epoch: Instant::now(),
+            storage: OnceLock::new(),
+        })
+    }
+
+    fn self_arc(&self) -> Option<Arc<Driver>> {
+        self.me.upgrade()
+    }
+
+    /// The clocks, read once per step.
+    pub fn now() -> Now {
+        Now {
+            mono: Instant::now(),
+            unix: crate::node::unix_seconds(SystemTime::now()),
+        }
+    }
+
+    /// Spawns a task on the engine's runtime with this engine's log subscriber attached.
+    pub fn spawn<F>(&self, future: F)
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        if let Some(handle) = self.runtime.get() {
+            handle.spawn(future.with_subscriber(self.tracing.clone()));
+        }
+    }
+
+    /// Attaches the started runtime and begins the background tasks.
+    pub fn attach(self: &Arc<Self>, handle: tokio::runtime::Handle) {
+        let _ = self.runtime.set(handle);
+        if let Some(dir) = &self.config.data_dir {
+            let _ = self.storage.set(storage::Writer::start(self, dir.clone()));
+        }
+        let driver = self.clone();
+        self.spawn(async move { driver.timer_loop().await });
+    }
+
+    /// Runs `f` with this engine's log subscriber as the thread's default (for threads
+    /// the runtime does not own: the node's and the dispatcher).
+    pub fn in_log_scope<T>(&self, f: impl FnOnce() -> T) -> T {
+        tracing::dispatcher::with_default(&self.tracing, f)
+    }
+
+    /// Reads the core without stepping it.
+    pub fn inspect<T>(&self, f: impl FnOnce(&Node) -> T) -> T {
+        f(&self.node.lock())
+    }
+
+    /// One step of the core; returns its result and the outputs to carry out.
+    fn step<T>(&self, f: impl FnOnce(&mut Node, Now) -> T) -> (T, Vec<Output>) {
+        let now = Self::now();
+        let mut node = self.node.lock();
+        let result = f(&mut node, now);
+        let outputs = node.take_outputs();
+        let deadline = node.next_deadline();
+        drop(node);
+        self.bring_timer_forward(deadline);
+        (result, outputs)
+    }
+
+    /// Steps the core from a task: events for the node are queued with back-pressure,
+    /// so a slow node slows the peer whose input produced them.
+    pub async fn run<T>(&self, f: impl FnOnce(&mut Node, Now) -> T) -> T {
+        let (result, outputs) = self.step(f);
+        for event in self.carry_out(outputs) {
+            let _ = self.events.send(event).await;
+        }
+        result
+    }
+
+    /// Steps the core from a thread that must not wait (the node's, the dispatcher):
+    /// events that do not fit the queue now are queued by a task.
+    pub fn run_now<T>(&self, f: impl FnOnce(&mut Node, Now) -> T) -> T {
+        let (result, outputs) = self.in_log_scope(|| self.step(f));
+        for event in self.carry_out(outputs) {
+            self.emit_later(event);
+        }
+        result
+    }
+
+    /// Queues an event without waiting; when the queue is full a task waits instead.
+    pub fn emit_later(&self, event: NodeEvent) {
+        match self.events.try_send(event) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(event)) => {
+                let events = self.events.clone();
+                self.spawn(async move {
+                    let _ = events.send(event).await;
+                });
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    /// Wakes the dispatcher so it notices the stop flag.
+    pub fn wake_dispatcher(&self) {
+        let _ = self.events.try_send(NodeEvent::Wake);
+    }
+
+    /// Carries out everything but the node's events, which are returned in order.
+    fn carry_out(&self, outputs: Vec<Output>) -> Vec<NodeEvent> {
+        let mut events = Vec::new();
+        for output in outputs {
+            match output {
+                Output::Send { peer, message } => {
+                    let frame = match message {
+                        Outgoing::Frame(frame) => frame,
+                        Outgoing::Message(msg) => msg.to_frame(self.config.magic),
+                    };
+                    if let Some(link) = self.link(peer) {
+                        link.send(frame);
+                    }
+                }
+                Output::Close {
+                    peer,
+                    reason,
+                    detail,
+                } => {
+                    if let Some(link) = self.link(peer) {
+                        link.close(reason, detail);
+                    }
+                }
+                Output::Dial { peer, target } => network::dial(self, peer, target),
+                Output::Notify(event) => events.push(event),
+                Output::Persist { file, bytes } => {
+                    if let Some(storage) = self.storage.get() {
+                        storage.write(file, bytes);
+                    }
+                }
+                Output::ResolveSeeds(seeds) => self.seeds.resolve(self, seeds),
+            }
+        }
+        events
+    }
+
+    fn link(&self, peer: PeerId) -> Option<Arc<Link>> {
+        self.links.read().get(&peer).cloned()
+    }
+
+    /// Registers a connection's link inside the step that opened it, so outputs of later
+    /// steps find it.
+    fn open_link<T>(
+        &self,
+        link: &Arc<Link>,
+        f: impl FnOnce(&mut Node, Now) -> Option<(PeerId, T)>,
+    ) -> (Option<(PeerId, T)>, Vec<Output>) {
+        self.step(|node, now| {
+            let opened = f(node, now);
+            if let Some((id, _)) = &opened {
+                self.links.write().insert(*id, link.clone());
+            }
+            opened
+        })
+    }
+
+    fn close_link(&self, peer: PeerId) {
+        self.links.write().remove(&peer);
+    }
+
+    /// Bytes sent and received on a connection.
+    pub fn traffic(&self, peer: PeerId) -> (u64, u64) {
+        self.link(peer).map_or((0, 0), |l| l.traffic())
+    }
+
+    /// The id this engine gives an item.
+    pub fn item_id(&self, kind: ItemKind, data: &[u8]) -> Hash256 {
+        let hasher = self.hasher.read().clone();
+        hasher(kind, data)
+    }
+
+    pub fn set_hasher(&self, hasher: ItemHasher) {
+        *self.hasher.write() = hasher;
+    }
+
+    /// An item's `block` or `tx` message, framed once for every peer it goes to.
+    pub fn item_frame(&self, kind: ItemKind, payload: &[u8]) -> Bytes {
+        let command = match kind {
+            ItemKind::Block => Command::BLOCK,
+            ItemKind::Tx => Command::TX,
+        };
+        let mut frame = Vec::with_capacity(payload.len() + crate::wire::HEADER_LEN);
+        encode_frame(self.config.magic, command, payload, &mut frame);
+        Bytes::from(frame)
+    }
+
+    fn bring_timer_forward(&self, deadline: Option<Instant>) {
+        let at = deadline.map_or(NEVER, |d| self.since_epoch(d));
+        if at < self.timer_target.load(Ordering::Acquire) {
+            self.timer_target.store(at, Ordering::Release);
+            self.timer_wake.notify_one();
+        }
+    }
+
+    fn since_epoch(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(NEVER - 1)
+    }
+
+    /// Ticks the core whenever its next deadline passes. The deadline is read and
+    /// published under the core's lock, so a step that brings it forward either runs
+    /// before the read (and is seen by it) or compares against the published target (and
+    /// wakes the loop). While a tick runs the published target is in the past, so steps
+    /// do not wake the loop needlessly; it reads the deadline again afterwards.
+    async fn timer_loop(self: Arc<Self>) {
+        loop {
+            let deadline = {
+                let node = self.node.lock();
+                let deadline = node.next_deadline();
+                let target = deadline.map_or(NEVER, |d| self.since_epoch(d));
+                self.timer_target.store(target, Ordering::Release);
+                deadline
+            };
+            tokio::select! {
+                _ = self.timer_wake.notified() => {}
+                _ = sleep_until(deadline) => {}
+            }
+            self.run(|node, now| node.tick(now)).await;
+        }
+    }
+
+    /// Snapshots of the persisted state, written synchronously (at stop, after the
+    /// runtime is gone).
+    pub fn write_final_snapshots(&self) {
+        let outputs = self.node.lock().final_snapshots(Self::now());
+        let Some(dir) = &self.config.data_dir else {
+            return;
+        };
+        for output in outputs {
+            if let Output::Persist { file, bytes } = output {
+                // Nothing is left to report a failure to once stopped; the next start
+                // warns if the file is unreadable.
+                let _ = storage::write_file(dir, file, &bytes);
+            }
+        }
+    }
+}
+
+pub(crate) async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}

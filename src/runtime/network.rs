@@ -1,0 +1,174 @@
+//! Sockets: the listener, the dialer, and the supervisor that runs each connection on
+//! a task of its own and tells the core how it ended.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+
+use super::connection::{self, Exit, Link};
+use super::Driver;
+use crate::events::{DisconnectReason, PeerId};
+use crate::node::{DialTarget, Origin};
+
+/// Pending connections the kernel queues for accept, as Bitcoin Core's SOMAXCONN: a
+/// burst of connections must not push an honest peer's SYN into a retry.
+const LISTEN_BACKLOG: u32 = 4096;
+/// How long `accept` backs off after an error such as running out of descriptors.
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Binds the listening socket (address reuse on, as for any server restarted in place).
+pub(crate) fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// Accepts inbound connections; the core admits or refuses each.
+pub(crate) async fn accept_loop(driver: Arc<Driver>, listener: TcpListener) {
+    loop {
+        let (stream, addr) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                continue;
+            }
+        };
+        let local_addr = local_addr_of(&stream);
+        let (link, outbox) = Link::new(driver.config.max_send_buffer);
+        let (admitted, outputs) = driver.open_link(&link, |node, now| {
+            match node.accept_inbound(addr, local_addr, now) {
+                Ok(id) => Some((id, ())),
+                Err(refusal) => {
+                    tracing::debug!(%addr, ?refusal, "inbound connection refused");
+                    None
+                }
+            }
+        });
+        for event in driver.carry_out(outputs) {
+            driver.emit_later(event);
+        }
+        if let Some((id, ())) = admitted {
+            start_connection(&driver, id, stream, link, outbox);
+        }
+    }
+}
+
+fn local_addr_of(stream: &TcpStream) -> SocketAddr {
+    stream
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+}
+
+/// Runs an open connection under a supervisor: a panic inside it (a bug, or a
+/// node-installed hash function that panics) ends that connection only.
+fn start_connection(
+    driver: &Arc<Driver>,
+    id: PeerId,
+    stream: TcpStream,
+    link: Arc<Link>,
+    outbox: tokio::sync::mpsc::UnboundedReceiver<bytes::Bytes>,
+) {
+    let _ = stream.set_nodelay(true);
+    let (reader, writer) = stream.into_split();
+    let task = {
+        let driver = driver.clone();
+        tokio::spawn(connection::run(driver, id, link, reader, writer, outbox))
+    };
+    let driver = driver.clone();
+    driver.clone().spawn(async move {
+        let exit: Exit = match task.await {
+            Ok(exit) => exit,
+            // Cancelled: the runtime is shutting down.
+            Err(e) if !e.is_panic() => return,
+            Err(_) => {
+                tracing::error!(peer = id, "connection task panicked");
+                (
+                    DisconnectReason::InternalError,
+                    "the connection task panicked".into(),
+                )
+            }
+        };
+        driver.close_link(id);
+        let (reason, detail) = exit;
+        driver
+            .run(|node, now| node.connection_closed(id, reason, detail, now))
+            .await;
+    });
+}
+
+/// Opens an outbound connection the core asked for, in the background.
+pub(super) fn dial(driver: &Driver, id: PeerId, target: DialTarget) {
+    let Some(driver) = driver.self_arc() else {
+        return;
+    };
+    let origin = match target {
+        DialTarget::Addr(_) => Origin::Automatic,
+        DialTarget::Host(..) => Origin::Manual,
+    };
+    driver.clone().spawn(async move {
+        match connect(&driver, &target).await {
+            Ok((stream, addr)) => {
+                let local_addr = local_addr_of(&stream);
+                let (link, outbox) = Link::new(driver.config.max_send_buffer);
+                let (opened, outputs) = driver.open_link(&link, |node, now| {
+                    node.connection_opened(id, addr, local_addr, origin, now)
+                        .then_some((id, ()))
+                });
+                for event in driver.carry_out(outputs) {
+                    let _ = driver.events.send(event).await;
+                }
+                if opened.is_some() {
+                    start_connection(&driver, id, stream, link, outbox);
+                }
+            }
+            Err(detail) => {
+                driver
+                    .run(|node, now| node.dial_failed(id, detail, now))
+                    .await
+            }
+        }
+    });
+}
+
+/// Resolves the target and connects to the first address that is not banned and
+/// answers within the connect timeout.
+async fn connect(driver: &Driver, target: &DialTarget) -> Result<(TcpStream, SocketAddr), String> {
+    let (host, addrs) = match target {
+        DialTarget::Addr(addr) => (addr.to_string(), vec![*addr]),
+        DialTarget::Host(host, port) => {
+            let addrs = tokio::net::lookup_host((host.as_str(), *port))
+                .await
+                .map_err(|e| format!("cannot resolve {host}: {e}"))?
+                .collect();
+            (host.clone(), addrs)
+        }
+    };
+    let timeout = driver.config.connect_timeout;
+    let mut last_error = format!("{host} resolved to no address");
+    for addr in addrs {
+        let now = Driver::now();
+        if driver.inspect(|node| node.is_banned(addr.ip(), now)) {
+            last_error = format!("{addr} is banned");
+            continue;
+        }
+        match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => return Ok((stream, addr)),
+            Ok(Err(e)) => last_error = format!("connect to {addr} failed: {e}"),
+            Err(_) => {
+                last_error = format!(
+                    "connect to {addr} timed out after {} ms",
+                    timeout.as_millis()
+                )
+            }
+        }
+    }
+    Err(last_error)
+}

@@ -1,0 +1,176 @@
+//! A connection's reader and writer over in-memory streams: framing into the core,
+//! answers coming back, write coalescing, the send-buffer limit and close reasons.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::sync::mpsc;
+
+use super::connection::{self, Exit, Link, Peeking};
+use super::logging::{self, LogFilter};
+use super::Driver;
+use crate::addrman::AddrMan;
+use crate::banman::BanList;
+use crate::config::{Config, Network};
+use crate::events::DisconnectReason;
+use crate::node::{Node, NodeEvent};
+use crate::relay::bitcoin_item_id;
+use crate::wire::{DecodedFrame, FrameDecoder, Message, NetAddress, VersionMessage};
+
+const MAGIC: u32 = 0xDAB5_BFFA;
+
+fn driver(max_send_buffer: usize) -> (Arc<Driver>, mpsc::Receiver<NodeEvent>) {
+    let mut config = Config::new(Network::Regtest);
+    config.max_outbound = 0;
+    config.max_send_buffer = max_send_buffer;
+    let (tx, rx) = mpsc::channel(64);
+    let filter = Arc::new(LogFilter::default());
+    let tracing = logging::dispatch(filter.clone(), tx.clone());
+    let now = Driver::now();
+    let node = Node::new(config.clone(), BanList::new(10), AddrMan::new(true), 7, now);
+    let driver = Driver::new(config, node, tx, filter, tracing, Arc::new(bitcoin_item_id));
+    (driver, rx)
+}
+
+/// Opens an inbound connection in the core and runs it over one end of a duplex stream;
+/// returns the other end and the task's exit.
+fn open(driver: &Arc<Driver>) -> (DuplexStream, tokio::task::JoinHandle<Exit>, Arc<Link>) {
+    let (ours, theirs) = tokio::io::duplex(1 << 20);
+    let (link, outbox) = Link::new(driver.config.max_send_buffer);
+    let (opened, outputs) = driver.open_link(&link, |node, now| {
+        node.accept_inbound(
+            "127.0.0.2:1000".parse().unwrap(),
+            "127.0.0.1:18444".parse().unwrap(),
+            now,
+        )
+        .ok()
+        .map(|id| (id, ()))
+    });
+    assert!(driver.carry_out(outputs).is_empty());
+    let (id, ()) = opened.expect("admitted");
+    let (reader, writer) = tokio::io::split(ours);
+    let task = tokio::spawn(connection::run(
+        driver.clone(),
+        id,
+        link.clone(),
+        Peeking::new(reader),
+        writer,
+        outbox,
+    ));
+    (theirs, task, link)
+}
+
+fn version() -> Message {
+    Message::Version(VersionMessage {
+        version: 70016,
+        services: 9,
+        timestamp: 0,
+        receiver: NetAddress::from_socket_addr(0, "127.0.0.1:18444".parse().unwrap()),
+        sender: NetAddress::from_socket_addr(0, "127.0.0.2:1000".parse().unwrap()),
+        nonce: 99,
+        user_agent: "/duplex/".into(),
+        start_height: 5,
+        relay: true,
+    })
+}
+
+/// Reads frames from the remote end until `n` messages arrived.
+async fn read_messages(stream: &mut DuplexStream, n: usize) -> Vec<Message> {
+    let mut decoder = FrameDecoder::new(MAGIC, 32 << 20);
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    while out.len() < n {
+        while let Some(DecodedFrame::Frame(frame)) = decoder.decode(&mut buf).unwrap() {
+            out.push(Message::decode(frame.command, frame.payload).unwrap());
+        }
+        if out.len() >= n {
+            break;
+        }
+        let mut chunk = [0u8; 4096];
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk))
+            .await
+            .expect("the connection answers")
+            .unwrap();
+        assert!(read > 0, "closed after {} messages", out.len());
+        buf.extend_from_slice(&chunk[..read]);
+    }
+    out
+}
+
+#[tokio::test]
+async fn frames_reach_the_core_and_its_answers_come_back() {
+    let (driver, _events) = driver(1 << 20);
+    let (mut remote, _task, _link) = open(&driver);
+    remote.write_all(&version().to_frame(MAGIC)).await.unwrap();
+    let answers = read_messages(&mut remote, 2).await;
+    assert!(matches!(&answers[0], Message::Version(v) if v.nonce != 99));
+    assert_eq!(answers[1], Message::Verack);
+    // Split across writes, byte by byte: still one message.
+    for byte in Message::Verack.to_frame(MAGIC).iter() {
+        remote.write_all(&[*byte]).await.unwrap();
+    }
+    remote
+        .write_all(&Message::Ping(7).to_frame(MAGIC))
+        .await
+        .unwrap();
+    // No timer runs here, so the only answer is the pong.
+    assert_eq!(read_messages(&mut remote, 1).await, vec![Message::Pong(7)]);
+    assert_eq!(driver.inspect(|node| node.peer_infos().len()), 1);
+}
+
+#[tokio::test]
+async fn queued_frames_arrive_whole_and_in_order() {
+    let (driver, _events) = driver(1 << 20);
+    let (mut remote, _task, link) = open(&driver);
+    for nonce in 0..500u64 {
+        link.send(Message::Ping(nonce).to_frame(MAGIC));
+    }
+    let got = read_messages(&mut remote, 500).await;
+    let nonces: Vec<u64> = got
+        .iter()
+        .map(|m| match m {
+            Message::Ping(n) => *n,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(nonces, (0..500).collect::<Vec<_>>());
+    let (sent, _) = link.traffic();
+    assert_eq!(sent, 500 * Message::Ping(0).to_frame(MAGIC).len() as u64);
+}
+
+#[tokio::test]
+async fn a_peer_that_does_not_read_is_closed_at_the_send_buffer_limit() {
+    let (driver, _events) = driver(64 * 1024);
+    let (_remote, task, link) = open(&driver);
+    // The remote never reads; the duplex buffer fills, then the outbox.
+    let big = Bytes::from(vec![0u8; 16 * 1024]);
+    for _ in 0..200 {
+        link.send(big.clone());
+    }
+    let (reason, _) = tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("closed")
+        .unwrap();
+    assert_eq!(reason, DisconnectReason::SendBufferFull);
+}
+
+#[tokio::test]
+async fn close_reasons_name_what_happened() {
+    let (driver, _events) = driver(1 << 20);
+    let (remote, task, _link) = open(&driver);
+    drop(remote);
+    assert_eq!(task.await.unwrap().0, DisconnectReason::ClosedByPeer);
+
+    let (mut remote, task, _link) = open(&driver);
+    remote.write_all(&[0xAB; 24]).await.unwrap();
+    assert_eq!(task.await.unwrap().0, DisconnectReason::ProtocolViolation);
+
+    let (_remote, task, link) = open(&driver);
+    link.close(DisconnectReason::Requested, "asked".into());
+    assert_eq!(
+        task.await.unwrap(),
+        (DisconnectReason::Requested, "asked".into())
+    );
+}
