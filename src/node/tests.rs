@@ -577,8 +577,8 @@ fn eviction_gives_a_newcomer_the_slot_of_the_crowded_group() {
     );
 }
 
-#[test]
-fn seeds_are_asked_at_once_when_the_book_is_empty_and_again_after_a_minute() {
+/// A core with one DNS seed and eight outbound slots over `book`, not yet ticked.
+fn seeded_node(book: AddrMan) -> (Node, Now) {
     let mut config = config();
     config.max_outbound = 8;
     config.dns_seeds = vec![("seed.example".into(), 18444)];
@@ -586,13 +586,12 @@ fn seeds_are_asked_at_once_when_the_book_is_empty_and_again_after_a_minute() {
         mono: Instant::now(),
         unix: T0_UNIX,
     };
-    let mut node = Node::new(
-        config,
-        BanList::new(10),
-        AddrMan::with_key([1; 32], true),
-        1,
-        now,
-    );
+    (Node::new(config, BanList::new(10), book, 1, now), now)
+}
+
+#[test]
+fn seeds_are_asked_at_once_when_the_book_is_empty_and_again_after_a_minute() {
+    let (mut node, now) = seeded_node(AddrMan::with_key([1; 32], true));
     node.tick(now);
     let out = node.take_outputs();
     assert!(matches!(&out[..], [Output::ResolveSeeds(s)] if s.len() == 1));
@@ -622,20 +621,13 @@ fn seeds_are_asked_at_once_when_the_book_is_empty_and_again_after_a_minute() {
 
 #[test]
 fn seeds_wait_when_the_book_has_addresses_and_outbound_fills() {
-    let mut config = config();
-    config.max_outbound = 8;
-    config.dns_seeds = vec![("seed.example".into(), 18444)];
-    let now = Now {
-        mono: Instant::now(),
-        unix: T0_UNIX,
-    };
     let mut book = AddrMan::with_key([1; 32], true);
     book.add(
         &[(addr("127.0.0.8:18444"), 1, T0_UNIX as u32)],
         "127.0.0.1".parse().unwrap(),
         T0_UNIX,
     );
-    let mut node = Node::new(config, BanList::new(10), book, 1, now);
+    let (mut node, now) = seeded_node(book);
     node.tick(now);
     let out = node.take_outputs();
     assert!(!out.iter().any(|o| matches!(o, Output::ResolveSeeds(_))));
