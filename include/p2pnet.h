@@ -62,6 +62,21 @@ typedef enum p2pnet_result {
 } p2pnet_result;
 
 /**
+ * Log severities; a log callback receives records at or above its registered level.
+ */
+typedef enum p2pnet_log_level {
+  /**
+   * No records.
+   */
+  P2PNET_LOG_OFF = 0,
+  P2PNET_LOG_ERROR = 1,
+  P2PNET_LOG_WARN = 2,
+  P2PNET_LOG_INFO = 3,
+  P2PNET_LOG_DEBUG = 4,
+  P2PNET_LOG_TRACE = 5,
+} p2pnet_log_level;
+
+/**
  * Why a connection ended, as passed to the peer-disconnected callback.
  */
 typedef enum p2pnet_disconnect_reason {
@@ -123,21 +138,6 @@ typedef enum p2pnet_disconnect_reason {
    */
   P2PNET_DISCONNECT_INTERNAL_ERROR = 13,
 } p2pnet_disconnect_reason;
-
-/**
- * Log severities; a log callback receives records at or above its registered level.
- */
-typedef enum p2pnet_log_level {
-  /**
-   * No records.
-   */
-  P2PNET_LOG_OFF = 0,
-  P2PNET_LOG_ERROR = 1,
-  P2PNET_LOG_WARN = 2,
-  P2PNET_LOG_INFO = 3,
-  P2PNET_LOG_DEBUG = 4,
-  P2PNET_LOG_TRACE = 5,
-} p2pnet_log_level;
 
 /**
  * The two relayed item kinds.
@@ -208,26 +208,19 @@ typedef struct p2pnet_engine p2pnet_engine;
 typedef struct p2pnet_reply p2pnet_reply;
 
 /**
- * One ban in force, as listed by `p2pnet_list_bans`.
+ * A log record. `target` (the emitting module) and `message` are NUL-terminated and
+ * borrowed for the duration of the call.
  */
-typedef struct p2pnet_ban_entry {
-  /**
-   * The banned subnet in CIDR form ("127.0.0.0/24", "2001:db8::/32"), NUL-terminated.
-   */
-  char subnet[64];
-  /**
-   * When the ban was made, in Unix seconds.
-   */
-  int64_t created;
-  /**
-   * When it ends, in Unix seconds.
-   */
-  int64_t until;
-  /**
-   * Why, NUL-terminated (at most 256 bytes).
-   */
-  char reason[257];
-} p2pnet_ban_entry;
+typedef void (*p2pnet_log_fn)(void *user_data,
+                              enum p2pnet_log_level level,
+                              const char *target,
+                              const char *message);
+
+/**
+ * Releases user data once the engine no longer needs it. Runs exactly once per
+ * successful registration, on any thread, after the last call of the callback.
+ */
+typedef void (*p2pnet_release_fn)(void *user_data);
 
 /**
  * A snapshot of one connected peer. Plain data: strings are fixed-size, NUL-terminated
@@ -295,12 +288,6 @@ typedef void (*p2pnet_peer_connected_fn)(void *user_data,
                                          const struct p2pnet_peer_info *peer);
 
 /**
- * Releases user data once the engine no longer needs it. Runs exactly once per
- * successful registration, on any thread, after the last call of the callback.
- */
-typedef void (*p2pnet_release_fn)(void *user_data);
-
-/**
  * A connection ended. `detail` is a NUL-terminated description, borrowed for the
  * duration of the call. Also reported for connections that never completed the
  * handshake (then no connected callback preceded it).
@@ -311,13 +298,26 @@ typedef void (*p2pnet_peer_disconnected_fn)(void *user_data,
                                             const char *detail);
 
 /**
- * A log record. `target` (the emitting module) and `message` are NUL-terminated and
- * borrowed for the duration of the call.
+ * One ban in force, as listed by `p2pnet_list_bans`.
  */
-typedef void (*p2pnet_log_fn)(void *user_data,
-                              enum p2pnet_log_level level,
-                              const char *target,
-                              const char *message);
+typedef struct p2pnet_ban_entry {
+  /**
+   * The banned subnet in CIDR form ("127.0.0.0/24", "2001:db8::/32"), NUL-terminated.
+   */
+  char subnet[64];
+  /**
+   * When the ban was made, in Unix seconds.
+   */
+  int64_t created;
+  /**
+   * When it ends, in Unix seconds.
+   */
+  int64_t until;
+  /**
+   * Why, NUL-terminated (at most 256 bytes).
+   */
+  char reason[257];
+} p2pnet_ban_entry;
 
 /**
  * A block or transaction arrived from `peer_id`. `hash` (32 bytes) and `data` are
@@ -341,6 +341,16 @@ typedef void (*p2pnet_data_provider_fn)(void *user_data,
                                         struct p2pnet_reply *reply);
 
 /**
+ * Computes an item id into `out_hash` (32 bytes). Must be pure and thread-safe: unlike
+ * the other callbacks it runs on the engine's network threads.
+ */
+typedef void (*p2pnet_hash_fn)(void *user_data,
+                               enum p2pnet_item_kind kind,
+                               const uint8_t *data,
+                               size_t len,
+                               uint8_t *out_hash);
+
+/**
  * A peer sent getheaders (or getblocks). `locator` holds `count` 32-byte hashes, `stop`
  * 32 bytes (all zero: no stop). The node adds headers (getheaders, at most 2,000) with
  * `p2pnet_reply_add_header` or block ids (getblocks, at most 500) with
@@ -361,16 +371,6 @@ typedef void (*p2pnet_headers_fn)(void *user_data,
                                   uint64_t peer_id,
                                   const uint8_t *headers,
                                   size_t count);
-
-/**
- * Computes an item id into `out_hash` (32 bytes). Must be pure and thread-safe: unlike
- * the other callbacks it runs on the engine's network threads.
- */
-typedef void (*p2pnet_hash_fn)(void *user_data,
-                               enum p2pnet_item_kind kind,
-                               const uint8_t *data,
-                               size_t len,
-                               uint8_t *out_hash);
 
 /**
  * Block download progress, filled by `p2pnet_get_sync_status`.
@@ -399,78 +399,26 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * Bans `subnet` (an address or CIDR subnet, IPv4 or IPv6) for `duration_s` seconds.
- * Connections from it are refused before any byte is read, it is never dialled, and
- * current connections inside it are dropped with `P2PNET_DISCONNECT_BANNED`. Bans are
- * persisted in the data directory when one is set. `reason` may be NULL.
+ * A description of the last error on the calling thread, or "" if none occurred.
  *
- * Ownership: strings are borrowed and copied.
+ * Ownership: the string belongs to the library. It stays valid until the next call on
+ * this thread that fails. May be called from a callback.
  */
-enum p2pnet_result p2pnet_ban(struct p2pnet_engine *engine,
-                              const char *subnet,
-                              uint64_t duration_s,
-                              const char *reason);
+const char *p2pnet_last_error_message(void);
 
 /**
- * Bans `subnet` until the Unix time `until` (seconds, in the future); as `p2pnet_ban`.
- */
-enum p2pnet_result p2pnet_ban_until(struct p2pnet_engine *engine,
-                                    const char *subnet,
-                                    int64_t until,
-                                    const char *reason);
-
-/**
- * Lifts the ban on exactly `subnet`; `P2PNET_ERR_NOT_FOUND` when there is none.
- */
-enum p2pnet_result p2pnet_unban(struct p2pnet_engine *engine,
-                                const char *subnet);
-
-/**
- * Copies the bans in force into `out_bans` and their number into `*out_count`; with too
- * small a `capacity` nothing is copied, `*out_count` receives the number needed and the
- * result is `P2PNET_ERR_BUFFER_TOO_SMALL`. `out_bans` may be NULL when `capacity` is 0.
- */
-enum p2pnet_result p2pnet_list_bans(const struct p2pnet_engine *engine,
-                                    struct p2pnet_ban_entry *out_bans,
-                                    size_t capacity,
-                                    size_t *out_count);
-
-/**
- * Lifts every ban.
- */
-enum p2pnet_result p2pnet_clear_bans(struct p2pnet_engine *engine);
-
-/**
- * Registers the peer-connected callback. `cb` NULL unregisters (then `user_data` and
- * `release` are ignored and release is not called for them).
+ * A static, human-readable name for a result code ("P2PNET_OK", ...), or "unknown".
  *
- * Ownership: on success the engine holds `user_data` until `release` runs (on
- * re-registration, stop or free, after the last call). On an error result the caller
- * keeps ownership and `release` is not called. May be called from a callback.
+ * Ownership: static storage; never free it. May be called from a callback.
  */
-enum p2pnet_result p2pnet_set_on_peer_connected(struct p2pnet_engine *engine,
-                                                p2pnet_peer_connected_fn cb,
-                                                void *user_data,
-                                                p2pnet_release_fn release);
+const char *p2pnet_result_name(uint32_t result);
 
 /**
- * Registers the peer-disconnected callback; same rules as `p2pnet_set_on_peer_connected`.
+ * The library version, e.g. "0.1.0".
+ *
+ * Ownership: static storage; never free it. May be called from a callback.
  */
-enum p2pnet_result p2pnet_set_on_peer_disconnected(struct p2pnet_engine *engine,
-                                                   p2pnet_peer_disconnected_fn cb,
-                                                   void *user_data,
-                                                   p2pnet_release_fn release);
-
-/**
- * Registers the log callback, receiving records at `max_level` (a `p2pnet_log_level`)
- * and more severe. `cb` NULL or `P2PNET_LOG_OFF` with NULL turns logging off. Same
- * ownership rules as `p2pnet_set_on_peer_connected`.
- */
-enum p2pnet_result p2pnet_set_log_callback(struct p2pnet_engine *engine,
-                                           uint32_t max_level,
-                                           p2pnet_log_fn cb,
-                                           void *user_data,
-                                           p2pnet_release_fn release);
+const char *p2pnet_version_string(void);
 
 /**
  * Creates a config with the defaults of `network` (a `p2pnet_network` value): Bitcoin
@@ -685,6 +633,191 @@ enum p2pnet_result p2pnet_config_set_one_outbound_per_netgroup(struct p2pnet_con
                                                                bool enabled);
 
 /**
+ * Creates an engine from a copy of `config`. Nothing runs until `p2pnet_engine_start`.
+ *
+ * Ownership: `config` is borrowed (the caller still frees it). On success `*out_engine`
+ * receives a new engine that the caller frees with `p2pnet_engine_free`; on error it is
+ * set to NULL. May be called from a callback.
+ */
+enum p2pnet_result p2pnet_engine_new(const struct p2pnet_config *config,
+                                     struct p2pnet_engine **out_engine);
+
+/**
+ * Starts the engine: creates its runtime and dispatcher thread and binds the listener.
+ * Returns `P2PNET_ERR_IO` if the listen address is in use, `P2PNET_ERR_INVALID_STATE` if
+ * already started or stopped (an engine runs once).
+ *
+ * Register callbacks before starting to see every event. Must not be called from a
+ * callback of the same engine (it is already running then, so it would fail anyway).
+ */
+enum p2pnet_result p2pnet_engine_start(struct p2pnet_engine *engine);
+
+/**
+ * Stops the engine: closes every connection, shuts down the runtime and waits for a
+ * callback in flight. After it returns no callback runs and every registered user-data
+ * release function has run (or runs as soon as the callback in flight returns, when
+ * called from inside a callback). Stopping is final.
+ *
+ * May be called from a callback, including one of this engine's own.
+ */
+enum p2pnet_result p2pnet_engine_stop(struct p2pnet_engine *engine);
+
+/**
+ * Stops the engine if it is running and frees it. NULL is ignored.
+ *
+ * Ownership: takes the handle back; it must not be used afterwards by any thread.
+ * May be called from one of this engine's callbacks (the engine's memory is reclaimed
+ * once that callback returns).
+ */
+void p2pnet_engine_free(struct p2pnet_engine *engine);
+
+/**
+ * Writes the port the listener is bound to into `*out_port` (useful with port 0).
+ * `P2PNET_ERR_INVALID_STATE` when not running, `P2PNET_ERR_NOT_FOUND` when not listening.
+ *
+ * Ownership: `out_port` is caller-provided. May be called from a callback.
+ */
+enum p2pnet_result p2pnet_engine_listen_port(const struct p2pnet_engine *engine,
+                                             uint16_t *out_port);
+
+/**
+ * Sets the best height announced in version messages of new connections.
+ * May be called from a callback.
+ */
+enum p2pnet_result p2pnet_set_best_height(struct p2pnet_engine *engine,
+                                          int32_t height);
+
+/**
+ * Registers the log callback, receiving records at `max_level` (a `p2pnet_log_level`)
+ * and more severe. `cb` NULL or `P2PNET_LOG_OFF` with NULL turns logging off. Same
+ * ownership rules as `p2pnet_set_on_peer_connected`.
+ */
+enum p2pnet_result p2pnet_set_log_callback(struct p2pnet_engine *engine,
+                                           uint32_t max_level,
+                                           p2pnet_log_fn cb,
+                                           void *user_data,
+                                           p2pnet_release_fn release);
+
+/**
+ * A static, human-readable name for a `p2pnet_disconnect_reason` value ("handshake
+ * timeout", ...), or "unknown".
+ *
+ * Ownership: static storage; never free it. May be called from a callback.
+ */
+const char *p2pnet_disconnect_reason_name(uint32_t reason);
+
+/**
+ * Connects once to `host:port` in the background (`host` is an IP address or a name to
+ * resolve). The result arrives through the peer-connected callback, or through the
+ * peer-disconnected callback with `P2PNET_DISCONNECT_CONNECT_FAILED`. If `out_peer_id`
+ * is not NULL it receives the id the connection will have. Nothing redials it when it
+ * drops; use `p2pnet_add_node` for a peer to keep.
+ *
+ * Ownership: `host` is borrowed and copied; `out_peer_id` is caller-provided. May be
+ * called from a callback.
+ */
+enum p2pnet_result p2pnet_add_peer(struct p2pnet_engine *engine,
+                                   const char *host,
+                                   uint16_t port,
+                                   uint64_t *out_peer_id);
+
+/**
+ * Closes the connection to a peer; the disconnect callback follows with
+ * `P2PNET_DISCONNECT_REQUESTED`. `P2PNET_ERR_NOT_FOUND` for an unknown id.
+ * May be called from a callback.
+ */
+enum p2pnet_result p2pnet_disconnect_peer(struct p2pnet_engine *engine,
+                                          uint64_t peer_id);
+
+/**
+ * Copies a snapshot of every peer that completed the handshake into `out_peers`
+ * (ordered by id) and writes their number to `*out_count`. When `capacity` is too small
+ * nothing is copied, `*out_count` receives the number needed and the result is
+ * `P2PNET_ERR_BUFFER_TOO_SMALL`. `out_peers` may be NULL when `capacity` is 0.
+ *
+ * Ownership: `out_peers` (room for `capacity` records) and `out_count` are
+ * caller-provided and only written during the call. May be called from a callback.
+ */
+enum p2pnet_result p2pnet_get_peers(const struct p2pnet_engine *engine,
+                                    struct p2pnet_peer_info *out_peers,
+                                    size_t capacity,
+                                    size_t *out_count);
+
+/**
+ * Adds misbehaviour points to a peer (for example for a bad block found later); at 100
+ * the peer is disconnected. `reason` (UTF-8, may be NULL) is logged.
+ *
+ * Ownership: `reason` is borrowed and copied. May be called from a callback.
+ */
+enum p2pnet_result p2pnet_misbehaving(struct p2pnet_engine *engine,
+                                      uint64_t peer_id,
+                                      uint32_t points,
+                                      const char *reason);
+
+/**
+ * Registers the peer-connected callback. `cb` NULL unregisters (then `user_data` and
+ * `release` are ignored and release is not called for them).
+ *
+ * Ownership: on success the engine holds `user_data` until `release` runs (on
+ * re-registration, stop or free, after the last call). On an error result the caller
+ * keeps ownership and `release` is not called. May be called from a callback.
+ */
+enum p2pnet_result p2pnet_set_on_peer_connected(struct p2pnet_engine *engine,
+                                                p2pnet_peer_connected_fn cb,
+                                                void *user_data,
+                                                p2pnet_release_fn release);
+
+/**
+ * Registers the peer-disconnected callback; same rules as `p2pnet_set_on_peer_connected`.
+ */
+enum p2pnet_result p2pnet_set_on_peer_disconnected(struct p2pnet_engine *engine,
+                                                   p2pnet_peer_disconnected_fn cb,
+                                                   void *user_data,
+                                                   p2pnet_release_fn release);
+
+/**
+ * Bans `subnet` (an address or CIDR subnet, IPv4 or IPv6) for `duration_s` seconds.
+ * Connections from it are refused before any byte is read, it is never dialled, and
+ * current connections inside it are dropped with `P2PNET_DISCONNECT_BANNED`. Bans are
+ * persisted in the data directory when one is set. `reason` may be NULL.
+ *
+ * Ownership: strings are borrowed and copied.
+ */
+enum p2pnet_result p2pnet_ban(struct p2pnet_engine *engine,
+                              const char *subnet,
+                              uint64_t duration_s,
+                              const char *reason);
+
+/**
+ * Bans `subnet` until the Unix time `until` (seconds, in the future); as `p2pnet_ban`.
+ */
+enum p2pnet_result p2pnet_ban_until(struct p2pnet_engine *engine,
+                                    const char *subnet,
+                                    int64_t until,
+                                    const char *reason);
+
+/**
+ * Lifts the ban on exactly `subnet`; `P2PNET_ERR_NOT_FOUND` when there is none.
+ */
+enum p2pnet_result p2pnet_unban(struct p2pnet_engine *engine,
+                                const char *subnet);
+
+/**
+ * Copies the bans in force into `out_bans` and their number into `*out_count`; with too
+ * small a `capacity` nothing is copied, `*out_count` receives the number needed and the
+ * result is `P2PNET_ERR_BUFFER_TOO_SMALL`. `out_bans` may be NULL when `capacity` is 0.
+ */
+enum p2pnet_result p2pnet_list_bans(const struct p2pnet_engine *engine,
+                                    struct p2pnet_ban_entry *out_bans,
+                                    size_t capacity,
+                                    size_t *out_count);
+
+/**
+ * Lifts every ban.
+ */
+enum p2pnet_result p2pnet_clear_bans(struct p2pnet_engine *engine);
+
+/**
  * Adds a DNS seed `host` whose A and AAAA records name peers listening on `port`. Seeds
  * are queried at start when the address book holds too few addresses, again when it
  * cannot fill the outbound slots, and on demand with `p2pnet_query_dns_seeds`. A seed
@@ -733,118 +866,6 @@ enum p2pnet_result p2pnet_address_count(const struct p2pnet_engine *engine,
                                         size_t *out_count);
 
 /**
- * Creates an engine from a copy of `config`. Nothing runs until `p2pnet_engine_start`.
- *
- * Ownership: `config` is borrowed (the caller still frees it). On success `*out_engine`
- * receives a new engine that the caller frees with `p2pnet_engine_free`; on error it is
- * set to NULL. May be called from a callback.
- */
-enum p2pnet_result p2pnet_engine_new(const struct p2pnet_config *config,
-                                     struct p2pnet_engine **out_engine);
-
-/**
- * Starts the engine: creates its runtime and dispatcher thread and binds the listener.
- * Returns `P2PNET_ERR_IO` if the listen address is in use, `P2PNET_ERR_INVALID_STATE` if
- * already started or stopped (an engine runs once).
- *
- * Register callbacks before starting to see every event. Must not be called from a
- * callback of the same engine (it is already running then, so it would fail anyway).
- */
-enum p2pnet_result p2pnet_engine_start(struct p2pnet_engine *engine);
-
-/**
- * Stops the engine: closes every connection, shuts down the runtime and waits for a
- * callback in flight. After it returns no callback runs and every registered user-data
- * release function has run (or runs as soon as the callback in flight returns, when
- * called from inside a callback). Stopping is final.
- *
- * May be called from a callback, including one of this engine's own.
- */
-enum p2pnet_result p2pnet_engine_stop(struct p2pnet_engine *engine);
-
-/**
- * Stops the engine if it is running and frees it. NULL is ignored.
- *
- * Ownership: takes the handle back; it must not be used afterwards by any thread.
- * May be called from one of this engine's callbacks (the engine's memory is reclaimed
- * once that callback returns).
- */
-void p2pnet_engine_free(struct p2pnet_engine *engine);
-
-/**
- * Writes the port the listener is bound to into `*out_port` (useful with port 0).
- * `P2PNET_ERR_INVALID_STATE` when not running, `P2PNET_ERR_NOT_FOUND` when not listening.
- * May be called from a callback.
- */
-enum p2pnet_result p2pnet_engine_listen_port(const struct p2pnet_engine *engine,
-                                             uint16_t *out_port);
-
-/**
- * Connects once to `host:port` in the background (`host` is an IP address or a name to
- * resolve). The result arrives through the peer-connected callback, or through the
- * peer-disconnected callback with `P2PNET_DISCONNECT_CONNECT_FAILED`. If `out_peer_id`
- * is not NULL it receives the id the connection will have. Nothing redials it when it
- * drops; use `p2pnet_add_node` for a peer to keep.
- *
- * Ownership: `host` is borrowed and copied. May be called from a callback.
- */
-enum p2pnet_result p2pnet_add_peer(struct p2pnet_engine *engine,
-                                   const char *host,
-                                   uint16_t port,
-                                   uint64_t *out_peer_id);
-
-/**
- * Closes the connection to a peer; the disconnect callback follows with
- * `P2PNET_DISCONNECT_REQUESTED`. `P2PNET_ERR_NOT_FOUND` for an unknown id.
- * May be called from a callback.
- */
-enum p2pnet_result p2pnet_disconnect_peer(struct p2pnet_engine *engine,
-                                          uint64_t peer_id);
-
-/**
- * Copies a snapshot of every peer that completed the handshake into `out_peers`
- * (ordered by id) and writes their number to `*out_count`. When `capacity` is too small
- * nothing is copied, `*out_count` receives the number needed and the result is
- * `P2PNET_ERR_BUFFER_TOO_SMALL`. `out_peers` may be NULL when `capacity` is 0.
- *
- * Ownership: `out_peers` and `out_count` are caller-provided. May be called from a
- * callback.
- */
-enum p2pnet_result p2pnet_get_peers(const struct p2pnet_engine *engine,
-                                    struct p2pnet_peer_info *out_peers,
-                                    size_t capacity,
-                                    size_t *out_count);
-
-/**
- * Sets the best height announced in version messages of new connections.
- * May be called from a callback.
- */
-enum p2pnet_result p2pnet_set_best_height(struct p2pnet_engine *engine,
-                                          int32_t height);
-
-/**
- * A description of the last error on the calling thread, or "" if none occurred.
- *
- * Ownership: the string belongs to the library. It stays valid until the next call on
- * this thread that fails. May be called from a callback.
- */
-const char *p2pnet_last_error_message(void);
-
-/**
- * A static, human-readable name for a result code ("P2PNET_OK", ...), or "unknown".
- *
- * Ownership: static storage; never free it. May be called from a callback.
- */
-const char *p2pnet_result_name(uint32_t result);
-
-/**
- * The library version, e.g. "0.1.0".
- *
- * Ownership: static storage; never free it. May be called from a callback.
- */
-const char *p2pnet_version_string(void);
-
-/**
  * Registers the block callback: every block received from a peer reaches it once per
  * engine, with the sending peer's id; its verdict decides relay and blame. Without a
  * block callback received blocks are not relayed. Ownership rules as
@@ -872,36 +893,6 @@ enum p2pnet_result p2pnet_set_data_provider(struct p2pnet_engine *engine,
                                             p2pnet_data_provider_fn cb,
                                             void *user_data,
                                             p2pnet_release_fn release);
-
-/**
- * Registers the getheaders responder: it adds up to 2,000 headers following the locator
- * with `p2pnet_reply_add_header`; the engine sends them (an empty headers message when
- * it adds none). Ownership rules as `p2pnet_set_on_peer_connected`.
- */
-enum p2pnet_result p2pnet_set_on_get_headers(struct p2pnet_engine *engine,
-                                             p2pnet_locator_fn cb,
-                                             void *user_data,
-                                             p2pnet_release_fn release);
-
-/**
- * Registers the getblocks responder: it adds up to 500 block ids following the locator
- * with `p2pnet_reply_add_hash`; the engine announces them with an inv. Ownership rules
- * as `p2pnet_set_on_peer_connected`.
- */
-enum p2pnet_result p2pnet_set_on_get_blocks(struct p2pnet_engine *engine,
-                                            p2pnet_locator_fn cb,
-                                            void *user_data,
-                                            p2pnet_release_fn release);
-
-/**
- * Registers the headers callback, which receives the headers peers send (in answer to
- * `p2pnet_send_getheaders` or as announcements). Ownership rules as
- * `p2pnet_set_on_peer_connected`.
- */
-enum p2pnet_result p2pnet_set_on_headers(struct p2pnet_engine *engine,
-                                         p2pnet_headers_fn cb,
-                                         void *user_data,
-                                         p2pnet_release_fn release);
 
 /**
  * Installs the function that computes block and transaction ids; NULL restores
@@ -946,13 +937,52 @@ enum p2pnet_result p2pnet_report_verdict(struct p2pnet_engine *engine,
                                          uint32_t verdict);
 
 /**
- * Adds misbehaviour points to a peer (for example for a bad block found later); at 100
- * the peer is disconnected. `reason` (UTF-8, may be NULL) is logged.
+ * Writes SHA-256d of `data` (`len` bytes) into `out_hash` (32 bytes): the hash behind
+ * Bitcoin's ids and message checksums, for nodes and tools that need the same digest.
  */
-enum p2pnet_result p2pnet_misbehaving(struct p2pnet_engine *engine,
-                                      uint64_t peer_id,
-                                      uint32_t points,
-                                      const char *reason);
+enum p2pnet_result p2pnet_sha256d(const uint8_t *data,
+                                  size_t len,
+                                  uint8_t *out_hash);
+
+/**
+ * Writes the id this engine gives an item (`kind` is a `p2pnet_item_kind` value) into
+ * `out_hash` (32 bytes), using the installed hash function or Bitcoin's default.
+ */
+enum p2pnet_result p2pnet_item_id(const struct p2pnet_engine *engine,
+                                  uint32_t kind,
+                                  const uint8_t *data,
+                                  size_t len,
+                                  uint8_t *out_hash);
+
+/**
+ * Registers the getheaders responder: it adds up to 2,000 headers following the locator
+ * with `p2pnet_reply_add_header`; the engine sends them (an empty headers message when
+ * it adds none). Ownership rules as `p2pnet_set_on_peer_connected`.
+ */
+enum p2pnet_result p2pnet_set_on_get_headers(struct p2pnet_engine *engine,
+                                             p2pnet_locator_fn cb,
+                                             void *user_data,
+                                             p2pnet_release_fn release);
+
+/**
+ * Registers the getblocks responder: it adds up to 500 block ids following the locator
+ * with `p2pnet_reply_add_hash`; the engine announces them with an inv. Ownership rules
+ * as `p2pnet_set_on_peer_connected`.
+ */
+enum p2pnet_result p2pnet_set_on_get_blocks(struct p2pnet_engine *engine,
+                                            p2pnet_locator_fn cb,
+                                            void *user_data,
+                                            p2pnet_release_fn release);
+
+/**
+ * Registers the headers callback, which receives the headers peers send (in answer to
+ * `p2pnet_send_getheaders` or as announcements). Ownership rules as
+ * `p2pnet_set_on_peer_connected`.
+ */
+enum p2pnet_result p2pnet_set_on_headers(struct p2pnet_engine *engine,
+                                         p2pnet_headers_fn cb,
+                                         void *user_data,
+                                         p2pnet_release_fn release);
 
 /**
  * Sends getheaders to a peer: `locator` holds `count` (at most 101) 32-byte hashes,
@@ -1003,32 +1033,6 @@ enum p2pnet_result p2pnet_reply_add_header(struct p2pnet_reply *reply,
  */
 enum p2pnet_result p2pnet_reply_add_hash(struct p2pnet_reply *reply,
                                          const uint8_t *hash);
-
-/**
- * Writes SHA-256d of `data` (`len` bytes) into `out_hash` (32 bytes): the hash behind
- * Bitcoin's ids and message checksums, for nodes and tools that need the same digest.
- */
-enum p2pnet_result p2pnet_sha256d(const uint8_t *data,
-                                  size_t len,
-                                  uint8_t *out_hash);
-
-/**
- * Writes the id this engine gives an item (`kind` is a `p2pnet_item_kind` value) into
- * `out_hash` (32 bytes), using the installed hash function or Bitcoin's default.
- */
-enum p2pnet_result p2pnet_item_id(const struct p2pnet_engine *engine,
-                                  uint32_t kind,
-                                  const uint8_t *data,
-                                  size_t len,
-                                  uint8_t *out_hash);
-
-/**
- * A static, human-readable name for a `p2pnet_disconnect_reason` value ("handshake
- * timeout", ...), or "unknown".
- *
- * Ownership: static storage; never free it. May be called from a callback.
- */
-const char *p2pnet_disconnect_reason_name(uint32_t reason);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1,11 +1,12 @@
-//! Manual bans through the C ABI.
+//! Bans: banning and unbanning subnets, listing and clearing the ban list.
 
 use std::ffi::c_char;
 use std::time::Duration;
 
+use super::args::{opt_str_arg, str_arg};
 use super::engine::{engine_ref, p2pnet_engine};
-use super::error::{boundary, p2pnet_result, FfiError};
-use super::types::{copy_c_text, mut_arg, str_arg};
+use super::out::{copy_c_text, CallerArray};
+use super::result::{boundary, p2pnet_result, FfiError};
 
 /// One ban in force, as listed by `p2pnet_list_bans`.
 #[repr(C)]
@@ -19,18 +20,6 @@ pub struct p2pnet_ban_entry {
     pub until: i64,
     /// Why, NUL-terminated (at most 256 bytes).
     pub reason: [c_char; 257],
-}
-
-/// Borrows an optional reason string.
-///
-/// # Safety
-/// `reason` must be NULL or a NUL-terminated string.
-unsafe fn reason_arg<'a>(reason: *const c_char) -> Result<&'a str, FfiError> {
-    if reason.is_null() {
-        return Ok("");
-    }
-    // SAFETY: forwarded contract.
-    unsafe { str_arg(reason, "reason") }
 }
 
 /// Bans `subnet` (an address or CIDR subnet, IPv4 or IPv6) for `duration_s` seconds.
@@ -51,7 +40,7 @@ pub unsafe extern "C" fn p2pnet_ban(
         // SAFETY: `subnet` is NULL or a NUL-terminated string, per the C contract.
         let subnet = unsafe { str_arg(subnet, "subnet") }?;
         // SAFETY: as above for `reason`.
-        let reason = unsafe { reason_arg(reason) }?;
+        let reason = unsafe { opt_str_arg(reason, "reason") }?;
         if duration_s == 0 {
             return Err(FfiError::invalid("ban duration must be positive".into()));
         }
@@ -72,7 +61,7 @@ pub unsafe extern "C" fn p2pnet_ban_until(
         // SAFETY: `subnet` is NULL or a NUL-terminated string, per the C contract.
         let subnet = unsafe { str_arg(subnet, "subnet") }?;
         // SAFETY: as above for `reason`.
-        let reason = unsafe { reason_arg(reason) }?;
+        let reason = unsafe { opt_str_arg(reason, "reason") }?;
         let until =
             u64::try_from(until).map_err(|_| FfiError::invalid("ban end is in the past".into()))?;
         Ok(engine.ban_until(subnet, until, reason)?)
@@ -104,31 +93,13 @@ pub unsafe extern "C" fn p2pnet_list_bans(
     out_count: *mut usize,
 ) -> p2pnet_result {
     boundary(|| {
-        // SAFETY: `out_count` is NULL or writable, per the C contract.
-        let out_count = unsafe { mut_arg(out_count, "out_count") }?;
-        if out_bans.is_null() && capacity > 0 {
-            return Err(FfiError::null("out_bans"));
-        }
+        // SAFETY: `out_bans` is NULL or has room for `capacity` records and `out_count` is
+        // NULL or writable, per the C contract.
+        let out = unsafe { CallerArray::new(out_bans, capacity, out_count, "out_bans") }?;
         let bans = engine_ref(engine)?.bans()?;
-        *out_count = bans.len();
-        if bans.len() > capacity {
-            return Err(FfiError {
-                code: p2pnet_result::P2PNET_ERR_BUFFER_TOO_SMALL,
-                message: format!("{} bans, buffer holds {capacity}", bans.len()),
-            });
-        }
-        if bans.is_empty() {
-            return Ok(());
-        }
-        if out_bans.is_null() {
-            return Err(FfiError::null("out_bans"));
-        }
-        // SAFETY: non-null `out_bans` holds `capacity >= bans.len()` records per the
-        // C contract.
-        let out = unsafe { std::slice::from_raw_parts_mut(out_bans, bans.len()) };
         let secs = |t: u64| i64::try_from(t).unwrap_or(i64::MAX);
-        for (slot, (subnet, entry)) in out.iter_mut().zip(&bans) {
-            *slot = p2pnet_ban_entry {
+        out.fill(&bans, |(subnet, entry)| {
+            let mut slot = p2pnet_ban_entry {
                 subnet: [0; 64],
                 created: secs(entry.created),
                 until: secs(entry.until),
@@ -136,8 +107,8 @@ pub unsafe extern "C" fn p2pnet_list_bans(
             };
             copy_c_text(&mut slot.subnet, &subnet.to_string());
             copy_c_text(&mut slot.reason, &entry.reason);
-        }
-        Ok(())
+            slot
+        })
     })
 }
 

@@ -4,9 +4,33 @@
 use std::ffi::c_char;
 use std::time::Duration;
 
-use super::error::{boundary, boundary_value, p2pnet_result, FfiError};
-use super::types::{mut_arg, network_arg, str_arg};
-use crate::config::Config;
+use super::args::{mut_arg, str_arg};
+use super::out::free_object;
+use super::result::{boundary, boundary_value, p2pnet_result, FfiError};
+use crate::config::{Config, Network};
+
+/// Network presets for `p2pnet_config_new`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum p2pnet_network {
+    /// Bitcoin mainnet: magic 0xD9B4BEF9 (wire bytes F9 BE B4 D9), port 8333.
+    P2PNET_NETWORK_MAINNET = 0,
+    /// Bitcoin testnet3: wire bytes 0B 11 09 07 (0x0709110B as a little-endian value), port 18333.
+    P2PNET_NETWORK_TESTNET = 1,
+    /// Local/regtest: wire bytes FA BF B5 DA, port 18444.
+    P2PNET_NETWORK_REGTEST = 2,
+}
+
+fn network_arg(value: u32) -> Result<Network, FfiError> {
+    match value {
+        0 => Ok(Network::Mainnet),
+        1 => Ok(Network::Testnet),
+        2 => Ok(Network::Regtest),
+        _ => Err(FfiError::invalid(format!(
+            "{value} is not a p2pnet_network"
+        ))),
+    }
+}
 
 /// Engine settings. Opaque; create with `p2pnet_config_new`, free with
 /// `p2pnet_config_free`.
@@ -45,11 +69,9 @@ pub extern "C" fn p2pnet_config_new(network: u32) -> *mut p2pnet_config {
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_config_free(config: *mut p2pnet_config) {
     boundary_value((), || {
-        if !config.is_null() {
-            // SAFETY: non-null pointers passed here come from `p2pnet_config_new` and are
-            // freed once, per the documented contract.
-            drop(unsafe { Box::from_raw(config) });
-        }
+        // SAFETY: non-null pointers passed here come from `p2pnet_config_new` and are
+        // freed once, per the documented contract.
+        unsafe { free_object(config) }
     })
 }
 

@@ -1,10 +1,12 @@
-//! Discovery through the C ABI: DNS seeds, added peers and the address book.
+//! Discovery: DNS seeds, added nodes (kept connected) and the address book.
 
 use std::ffi::c_char;
 
-use super::engine::{dial, engine_ref, p2pnet_engine};
-use super::error::{boundary, p2pnet_result};
-use super::types::{mut_arg, str_arg};
+use super::args::str_arg;
+use super::engine::{engine_ref, p2pnet_engine};
+use super::out::out_arg;
+use super::peers::dial;
+use super::result::{boundary, p2pnet_result};
 use crate::engine::Engine;
 
 /// Adds a DNS seed `host` whose A and AAAA records name peers listening on `port`. Seeds
@@ -78,7 +80,7 @@ pub unsafe extern "C" fn p2pnet_address_count(
 ) -> p2pnet_result {
     boundary(|| {
         // SAFETY: `out_count` is NULL or writable, per the C contract.
-        let out = unsafe { mut_arg(out_count, "out_count") }?;
+        let out = unsafe { out_arg(out_count, "out_count") }?;
         *out = engine_ref(engine)?.address_count()?;
         Ok(())
     })

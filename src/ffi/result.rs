@@ -1,4 +1,7 @@
-//! Result codes, the per-thread last-error message and the panic boundary.
+//! `p2pnet_result` and the library's strings: result codes, the per-thread last-error
+//! message, static names and the version. Also the panic boundary every exported function
+//! runs inside: [`boundary`] for functions returning a result code, [`boundary_value`] for
+//! the few returning a value.
 
 use std::cell::RefCell;
 use std::ffi::{c_char, CString};
