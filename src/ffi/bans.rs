@@ -8,7 +8,8 @@ use super::engine::{engine_ref, p2pnet_engine};
 use super::out::{copy_c_text, CallerArray};
 use super::result::{boundary, p2pnet_result, FfiError};
 
-/// One ban in force, as listed by `p2pnet_list_bans`.
+/// One ban in force, as listed by `p2pnet_engine_list_bans`. Plain data: the caller owns
+/// the array it is copied into.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct p2pnet_ban_entry {
@@ -27,9 +28,10 @@ pub struct p2pnet_ban_entry {
 /// current connections inside it are dropped with `P2PNET_DISCONNECT_BANNED`. Bans are
 /// persisted in the data directory when one is set. `reason` may be NULL.
 ///
-/// Ownership: strings are borrowed and copied.
+/// Ownership: `subnet` and `reason` are borrowed and copied. May be called from a
+/// callback.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_ban(
+pub unsafe extern "C" fn p2pnet_engine_ban(
     engine: *mut p2pnet_engine,
     subnet: *const c_char,
     duration_s: u64,
@@ -48,9 +50,13 @@ pub unsafe extern "C" fn p2pnet_ban(
     })
 }
 
-/// Bans `subnet` until the Unix time `until` (seconds, in the future); as `p2pnet_ban`.
+/// Bans `subnet` until the Unix time `until` (seconds, in the future); otherwise as
+/// `p2pnet_engine_ban`.
+///
+/// Ownership: `subnet` and `reason` are borrowed and copied. May be called from a
+/// callback.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_ban_until(
+pub unsafe extern "C" fn p2pnet_engine_ban_until(
     engine: *mut p2pnet_engine,
     subnet: *const c_char,
     until: i64,
@@ -69,8 +75,10 @@ pub unsafe extern "C" fn p2pnet_ban_until(
 }
 
 /// Lifts the ban on exactly `subnet`; `P2PNET_ERR_NOT_FOUND` when there is none.
+///
+/// Ownership: `subnet` is borrowed and copied. May be called from a callback.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_unban(
+pub unsafe extern "C" fn p2pnet_engine_unban(
     engine: *mut p2pnet_engine,
     subnet: *const c_char,
 ) -> p2pnet_result {
@@ -85,8 +93,12 @@ pub unsafe extern "C" fn p2pnet_unban(
 /// Copies the bans in force into `out_bans` and their number into `*out_count`; with too
 /// small a `capacity` nothing is copied, `*out_count` receives the number needed and the
 /// result is `P2PNET_ERR_BUFFER_TOO_SMALL`. `out_bans` may be NULL when `capacity` is 0.
+///
+/// Ownership: `out_bans` (room for `capacity` records) and `out_count` are
+/// caller-provided and only written during the call; the records are copies the caller
+/// keeps. May be called from a callback.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_list_bans(
+pub unsafe extern "C" fn p2pnet_engine_list_bans(
     engine: *const p2pnet_engine,
     out_bans: *mut p2pnet_ban_entry,
     capacity: usize,
@@ -113,7 +125,9 @@ pub unsafe extern "C" fn p2pnet_list_bans(
 }
 
 /// Lifts every ban.
+///
+/// Ownership: `engine` is borrowed for the call. May be called from a callback.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_clear_bans(engine: *mut p2pnet_engine) -> p2pnet_result {
+pub unsafe extern "C" fn p2pnet_engine_clear_bans(engine: *mut p2pnet_engine) -> p2pnet_result {
     boundary(|| Ok(engine_ref(engine)?.clear_bans()?))
 }

@@ -16,8 +16,12 @@ use super::engine::{engine_ref, p2pnet_engine};
 use super::result::{boundary, p2pnet_result, FfiError};
 use crate::engine::Engine;
 
-/// Releases user data once the engine no longer needs it. Runs exactly once per
-/// successful registration, on any thread, after the last call of the callback.
+/// Releases user data once the engine no longer needs it. Every function that takes a
+/// callback takes it as (function, user_data, release), with `release` optional (NULL):
+/// on success the engine owns `user_data` and runs `release(user_data)` exactly once,
+/// on any thread, after the last call of the callback (when it is replaced or
+/// unregistered, or the engine stops or is freed); on an error result, or when the
+/// function is NULL, the caller keeps `user_data` and `release` is not called.
 pub type p2pnet_release_fn = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
 
 /// The node's user data pointer plus its release function.

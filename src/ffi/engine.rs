@@ -23,9 +23,9 @@ pub(crate) fn engine_ref<'a>(engine: *const p2pnet_engine) -> Result<&'a Engine,
 
 /// Creates an engine from a copy of `config`. Nothing runs until `p2pnet_engine_start`.
 ///
-/// Ownership: `config` is borrowed (the caller still frees it). On success `*out_engine`
-/// receives a new engine that the caller frees with `p2pnet_engine_free`; on error it is
-/// set to NULL. May be called from a callback.
+/// Ownership: `config` is borrowed for the call (the caller still frees it). On success
+/// `*out_engine` receives a new engine that the caller frees with `p2pnet_engine_free`;
+/// on error it is set to NULL. May be called from a callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_engine_new(
     config: *const p2pnet_config,
@@ -50,6 +50,9 @@ pub unsafe extern "C" fn p2pnet_engine_new(
 ///
 /// Register callbacks before starting to see every event. Must not be called from a
 /// callback of the same engine (it is already running then, so it would fail anyway).
+///
+/// Ownership: `engine` is borrowed for the call. Must not be called from a callback of
+/// the same engine (it is already running then, so it would fail anyway).
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_engine_start(engine: *mut p2pnet_engine) -> p2pnet_result {
     boundary(|| Ok(engine_ref(engine)?.start()?))
@@ -61,6 +64,9 @@ pub unsafe extern "C" fn p2pnet_engine_start(engine: *mut p2pnet_engine) -> p2pn
 /// called from inside a callback). Stopping is final.
 ///
 /// May be called from a callback, including one of this engine's own.
+///
+/// Ownership: `engine` is borrowed for the call; the caller still frees it. May be called
+/// from a callback, including one of this engine's own.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_engine_stop(engine: *mut p2pnet_engine) -> p2pnet_result {
     boundary(|| Ok(engine_ref(engine)?.stop()?))
@@ -68,9 +74,9 @@ pub unsafe extern "C" fn p2pnet_engine_stop(engine: *mut p2pnet_engine) -> p2pne
 
 /// Stops the engine if it is running and frees it. NULL is ignored.
 ///
-/// Ownership: takes the handle back; it must not be used afterwards by any thread.
-/// May be called from one of this engine's callbacks (the engine's memory is reclaimed
-/// once that callback returns).
+/// Ownership: takes the handle back; it must not be used afterwards by any thread. May be
+/// called from one of this engine's callbacks (the engine's memory is reclaimed once that
+/// callback returns).
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_engine_free(engine: *mut p2pnet_engine) {
     boundary_value((), || {
@@ -83,9 +89,10 @@ pub unsafe extern "C" fn p2pnet_engine_free(engine: *mut p2pnet_engine) {
 /// Writes the port the listener is bound to into `*out_port` (useful with port 0).
 /// `P2PNET_ERR_INVALID_STATE` when not running, `P2PNET_ERR_NOT_FOUND` when not listening.
 ///
-/// Ownership: `out_port` is caller-provided. May be called from a callback.
+/// Ownership: `engine` is borrowed; `out_port` is caller-provided and written only on
+/// success. May be called from a callback.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_engine_listen_port(
+pub unsafe extern "C" fn p2pnet_engine_get_listen_port(
     engine: *const p2pnet_engine,
     out_port: *mut u16,
 ) -> p2pnet_result {
@@ -103,9 +110,11 @@ pub unsafe extern "C" fn p2pnet_engine_listen_port(
 }
 
 /// Sets the best height announced in version messages of new connections.
-/// May be called from a callback.
+///
+///
+/// Ownership: `engine` is borrowed for the call. May be called from a callback.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_set_best_height(
+pub unsafe extern "C" fn p2pnet_engine_set_best_height(
     engine: *mut p2pnet_engine,
     height: i32,
 ) -> p2pnet_result {

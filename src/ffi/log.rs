@@ -63,10 +63,14 @@ pub type p2pnet_log_fn = Option<
 >;
 
 /// Registers the log callback, receiving records at `max_level` (a `p2pnet_log_level`)
-/// and more severe. `cb` NULL or `P2PNET_LOG_OFF` with NULL turns logging off. Same
-/// ownership rules as `p2pnet_set_on_peer_connected`.
+/// and more severe. `cb` NULL or `P2PNET_LOG_OFF` with NULL turns logging off.
+///
+/// Ownership: `cb` NULL unregisters; then `user_data` and `release` are ignored. On
+/// success the engine holds `user_data` until `release` runs (once, after the last call:
+/// on re-registration, stop or free); on an error result the caller keeps it and
+/// `release` is not called. May be called from a callback.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_set_log_callback(
+pub unsafe extern "C" fn p2pnet_engine_set_on_log(
     engine: *mut p2pnet_engine,
     max_level: u32,
     cb: p2pnet_log_fn,

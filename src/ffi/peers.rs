@@ -18,7 +18,7 @@ use crate::events::{DisconnectReason, PeerInfo};
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum p2pnet_disconnect_reason {
-    /// `p2pnet_disconnect_peer` was called.
+    /// `p2pnet_engine_disconnect_peer` was called.
     P2PNET_DISCONNECT_REQUESTED = 0,
     /// The remote side closed the connection.
     P2PNET_DISCONNECT_CLOSED_BY_PEER = 1,
@@ -42,7 +42,7 @@ pub enum p2pnet_disconnect_reason {
     P2PNET_DISCONNECT_CONNECTION_LIMIT = 10,
     /// An outbound connection attempt failed (resolve, refuse or timeout).
     P2PNET_DISCONNECT_CONNECT_FAILED = 11,
-    /// The peer's address was banned (by `p2pnet_ban` or for misbehaviour).
+    /// The peer's address was banned (by `p2pnet_engine_ban` or for misbehaviour).
     P2PNET_DISCONNECT_BANNED = 12,
     /// The connection's task failed unexpectedly (a bug, or a panic in a hash function
     /// the node installed); the engine and its other peers carry on.
@@ -181,12 +181,12 @@ pub type p2pnet_peer_disconnected_fn = Option<
 /// resolve). The result arrives through the peer-connected callback, or through the
 /// peer-disconnected callback with `P2PNET_DISCONNECT_CONNECT_FAILED`. If `out_peer_id`
 /// is not NULL it receives the id the connection will have. Nothing redials it when it
-/// drops; use `p2pnet_add_node` for a peer to keep.
+/// drops; use `p2pnet_engine_add_node` for a peer to keep.
 ///
 /// Ownership: `host` is borrowed and copied; `out_peer_id` is caller-provided. May be
 /// called from a callback.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_add_peer(
+pub unsafe extern "C" fn p2pnet_engine_add_peer(
     engine: *mut p2pnet_engine,
     host: *const c_char,
     port: u16,
@@ -196,8 +196,8 @@ pub unsafe extern "C" fn p2pnet_add_peer(
     unsafe { dial(engine, host, port, out_peer_id, Engine::add_peer) }
 }
 
-/// The body of `p2pnet_add_peer` and `p2pnet_add_node`: converts the arguments, dials
-/// through `connect` and reports the peer id.
+/// The body of `p2pnet_engine_add_peer` and `p2pnet_engine_add_node`: converts the
+/// arguments, dials through `connect` and reports the peer id.
 ///
 /// # Safety
 /// `host` is NULL or a NUL-terminated string; `out_peer_id` is NULL or writable.
@@ -223,9 +223,12 @@ pub(super) unsafe fn dial(
 
 /// Closes the connection to a peer; the disconnect callback follows with
 /// `P2PNET_DISCONNECT_REQUESTED`. `P2PNET_ERR_NOT_FOUND` for an unknown id.
-/// May be called from a callback.
+///
+///
+/// Ownership: `engine` is borrowed for the call. May be called from a callback, including
+/// the peer's own.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_disconnect_peer(
+pub unsafe extern "C" fn p2pnet_engine_disconnect_peer(
     engine: *mut p2pnet_engine,
     peer_id: u64,
 ) -> p2pnet_result {
@@ -238,9 +241,10 @@ pub unsafe extern "C" fn p2pnet_disconnect_peer(
 /// `P2PNET_ERR_BUFFER_TOO_SMALL`. `out_peers` may be NULL when `capacity` is 0.
 ///
 /// Ownership: `out_peers` (room for `capacity` records) and `out_count` are
-/// caller-provided and only written during the call. May be called from a callback.
+/// caller-provided and only written during the call; the records are copies the caller
+/// keeps. May be called from a callback.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_get_peers(
+pub unsafe extern "C" fn p2pnet_engine_list_peers(
     engine: *const p2pnet_engine,
     out_peers: *mut p2pnet_peer_info,
     capacity: usize,
@@ -260,7 +264,7 @@ pub unsafe extern "C" fn p2pnet_get_peers(
 ///
 /// Ownership: `reason` is borrowed and copied. May be called from a callback.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_misbehaving(
+pub unsafe extern "C" fn p2pnet_engine_report_misbehaviour(
     engine: *mut p2pnet_engine,
     peer_id: u64,
     points: u32,
@@ -274,14 +278,15 @@ pub unsafe extern "C" fn p2pnet_misbehaving(
     })
 }
 
-/// Registers the peer-connected callback. `cb` NULL unregisters (then `user_data` and
-/// `release` are ignored and release is not called for them).
+/// Registers the peer-connected callback, called once per peer that completes the
+/// handshake, with a snapshot of the peer.
 ///
-/// Ownership: on success the engine holds `user_data` until `release` runs (on
-/// re-registration, stop or free, after the last call). On an error result the caller
-/// keeps ownership and `release` is not called. May be called from a callback.
+/// Ownership: `cb` NULL unregisters; then `user_data` and `release` are ignored. On
+/// success the engine holds `user_data` until `release` runs (once, after the last call:
+/// on re-registration, stop or free); on an error result the caller keeps it and
+/// `release` is not called. May be called from a callback.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_set_on_peer_connected(
+pub unsafe extern "C" fn p2pnet_engine_set_on_peer_connected(
     engine: *mut p2pnet_engine,
     cb: p2pnet_peer_connected_fn,
     user_data: *mut c_void,
@@ -303,9 +308,15 @@ pub unsafe extern "C" fn p2pnet_set_on_peer_connected(
     )
 }
 
-/// Registers the peer-disconnected callback; same rules as `p2pnet_set_on_peer_connected`.
+/// Registers the peer-disconnected callback, called once per connection that ends
+/// (including attempts that never completed the handshake), with the reason.
+///
+/// Ownership: `cb` NULL unregisters; then `user_data` and `release` are ignored. On
+/// success the engine holds `user_data` until `release` runs (once, after the last call:
+/// on re-registration, stop or free); on an error result the caller keeps it and
+/// `release` is not called. May be called from a callback.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_set_on_peer_disconnected(
+pub unsafe extern "C" fn p2pnet_engine_set_on_peer_disconnected(
     engine: *mut p2pnet_engine,
     cb: p2pnet_peer_disconnected_fn,
     user_data: *mut c_void,

@@ -23,7 +23,7 @@ pub enum p2pnet_item_kind {
 }
 
 /// The node's verdict on a received block or transaction, returned by the item
-/// callbacks (as a uint32_t) and passed to `p2pnet_report_verdict`.
+/// callbacks (as a uint32_t) and passed to `p2pnet_engine_report_verdict`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum p2pnet_verdict {
@@ -33,7 +33,7 @@ pub enum p2pnet_verdict {
     P2PNET_VERDICT_IGNORED = 1,
     /// Invalid: not relayed, and the sender's misbehaviour score rises by 100.
     P2PNET_VERDICT_INVALID = 2,
-    /// The node validates later and reports with `p2pnet_report_verdict`.
+    /// The node validates later and reports with `p2pnet_engine_report_verdict`.
     P2PNET_VERDICT_PENDING = 3,
 }
 
@@ -53,7 +53,7 @@ pub type p2pnet_item_fn = Option<
 /// A peer asked for an item the engine has not cached. If the node has it, it copies the
 /// bytes into `reply` with `p2pnet_reply_set_data`; otherwise the peer gets NOTFOUND.
 /// `hash` (32 bytes) and `reply` are borrowed for the call.
-pub type p2pnet_data_provider_fn = Option<
+pub type p2pnet_get_data_fn = Option<
     unsafe extern "C" fn(
         user_data: *mut c_void,
         kind: p2pnet_item_kind,
@@ -62,8 +62,9 @@ pub type p2pnet_data_provider_fn = Option<
     ),
 >;
 
-/// Computes an item id into `out_hash` (32 bytes). Must be pure and thread-safe: unlike
-/// the other callbacks it runs on the engine's network threads.
+/// Computes an item id into `out_hash` (32 bytes). Must be pure and thread-safe and must
+/// not call engine functions: unlike the other callbacks it runs on the engine's network
+/// threads. `data` and `out_hash` are borrowed for the call.
 pub type p2pnet_hash_fn = Option<
     unsafe extern "C" fn(
         user_data: *mut c_void,
@@ -116,10 +117,14 @@ fn wrap_item_callback(
 
 /// Registers the block callback: every block received from a peer reaches it once per
 /// engine, with the sending peer's id; its verdict decides relay and blame. Without a
-/// block callback received blocks are not relayed. Ownership rules as
-/// `p2pnet_set_on_peer_connected`.
+/// block callback received blocks are not relayed.
+///
+/// Ownership: `cb` NULL unregisters; then `user_data` and `release` are ignored. On
+/// success the engine holds `user_data` until `release` runs (once, after the last call:
+/// on re-registration, stop or free); on an error result the caller keeps it and
+/// `release` is not called. May be called from a callback.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_set_on_block(
+pub unsafe extern "C" fn p2pnet_engine_set_on_block(
     engine: *mut p2pnet_engine,
     cb: p2pnet_item_fn,
     user_data: *mut c_void,
@@ -135,9 +140,15 @@ pub unsafe extern "C" fn p2pnet_set_on_block(
     )
 }
 
-/// Registers the transaction callback; as `p2pnet_set_on_block`.
+/// Registers the transaction callback: as `p2pnet_engine_set_on_block`, for
+/// transactions.
+///
+/// Ownership: `cb` NULL unregisters; then `user_data` and `release` are ignored. On
+/// success the engine holds `user_data` until `release` runs (once, after the last call:
+/// on re-registration, stop or free); on an error result the caller keeps it and
+/// `release` is not called. May be called from a callback.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_set_on_transaction(
+pub unsafe extern "C" fn p2pnet_engine_set_on_transaction(
     engine: *mut p2pnet_engine,
     cb: p2pnet_item_fn,
     user_data: *mut c_void,
@@ -154,12 +165,16 @@ pub unsafe extern "C" fn p2pnet_set_on_transaction(
 }
 
 /// Registers the data provider asked for items a peer requests that are not in the
-/// engine's relay cache. Without one, such requests get NOTFOUND. Ownership rules as
-/// `p2pnet_set_on_peer_connected`.
+/// engine's relay cache (a peer's getdata). Without one, such requests get NOTFOUND.
+///
+/// Ownership: `cb` NULL unregisters; then `user_data` and `release` are ignored. On
+/// success the engine holds `user_data` until `release` runs (once, after the last call:
+/// on re-registration, stop or free); on an error result the caller keeps it and
+/// `release` is not called. May be called from a callback.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_set_data_provider(
+pub unsafe extern "C" fn p2pnet_engine_set_on_get_data(
     engine: *mut p2pnet_engine,
-    cb: p2pnet_data_provider_fn,
+    cb: p2pnet_get_data_fn,
     user_data: *mut c_void,
     release: p2pnet_release_fn,
 ) -> p2pnet_result {
@@ -182,10 +197,16 @@ pub unsafe extern "C" fn p2pnet_set_data_provider(
 
 /// Installs the function that computes block and transaction ids; NULL restores
 /// Bitcoin's (SHA-256d of the tx; SHA-256d of the block's first 80 bytes). It runs on
-/// network threads, so it must be pure and thread-safe. Ownership rules as
-/// `p2pnet_set_on_peer_connected`.
+/// network threads, so it must be pure and thread-safe and must not call engine
+/// functions.
+///
+/// Ownership: `cb` NULL unregisters; then `user_data` and `release` are ignored. On
+/// success the engine holds `user_data` until `release` runs (once, after the last call:
+/// on re-registration, stop or free); on an error result the caller keeps it and
+/// `release` is not called. May be called from a callback, but not from the hash function
+/// itself.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_set_hash_function(
+pub unsafe extern "C" fn p2pnet_engine_set_hash_function(
     engine: *mut p2pnet_engine,
     cb: p2pnet_hash_fn,
     user_data: *mut c_void,
@@ -241,9 +262,10 @@ fn broadcast(
 /// every peer that does not have it. If `out_hash` is not NULL it receives the block id
 /// (32 bytes).
 ///
-/// Ownership: `data` (`len` bytes) is borrowed and copied.
+/// Ownership: `data` (`len` bytes) is borrowed and copied; `out_hash` is caller-provided.
+/// May be called from a callback.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_broadcast_block(
+pub unsafe extern "C" fn p2pnet_engine_broadcast_block(
     engine: *mut p2pnet_engine,
     data: *const u8,
     len: usize,
@@ -253,9 +275,12 @@ pub unsafe extern "C" fn p2pnet_broadcast_block(
 }
 
 /// Relays a transaction: cached and announced to each peer at its next trickle tick.
-/// As `p2pnet_broadcast_block` otherwise.
+/// As `p2pnet_engine_broadcast_block` otherwise.
+///
+/// Ownership: `data` (`len` bytes) is borrowed and copied; `out_hash` is caller-provided.
+/// May be called from a callback.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_broadcast_transaction(
+pub unsafe extern "C" fn p2pnet_engine_broadcast_transaction(
     engine: *mut p2pnet_engine,
     data: *const u8,
     len: usize,
@@ -268,8 +293,11 @@ pub unsafe extern "C" fn p2pnet_broadcast_transaction(
 /// callback returned `P2PNET_VERDICT_PENDING`. It may also be called from another thread
 /// while that callback is still running; the reported verdict then wins over the one the
 /// callback returns. `P2PNET_ERR_NOT_FOUND` when no item with that id awaits a verdict.
+///
+/// Ownership: `hash` (32 bytes) is borrowed and copied. May be called from a callback,
+/// including the item callback that returned PENDING.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_report_verdict(
+pub unsafe extern "C" fn p2pnet_engine_report_verdict(
     engine: *mut p2pnet_engine,
     hash: *const u8,
     verdict: u32,
@@ -286,6 +314,10 @@ pub unsafe extern "C" fn p2pnet_report_verdict(
 
 /// Writes SHA-256d of `data` (`len` bytes) into `out_hash` (32 bytes): the hash behind
 /// Bitcoin's ids and message checksums, for nodes and tools that need the same digest.
+///
+/// Ownership: `data` (`len` bytes) is borrowed; `out_hash` (32 bytes) is caller-provided.
+/// Needs no engine; may be called from any thread and any callback, including a hash
+/// function.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_sha256d(
     data: *const u8,
@@ -304,8 +336,11 @@ pub unsafe extern "C" fn p2pnet_sha256d(
 
 /// Writes the id this engine gives an item (`kind` is a `p2pnet_item_kind` value) into
 /// `out_hash` (32 bytes), using the installed hash function or Bitcoin's default.
+///
+/// Ownership: `data` (`len` bytes) is borrowed; `out_hash` (32 bytes) is caller-provided.
+/// May be called from a callback, but not from the hash function (it would call itself).
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_item_id(
+pub unsafe extern "C" fn p2pnet_engine_get_item_id(
     engine: *const p2pnet_engine,
     kind: u32,
     data: *const u8,

@@ -8,9 +8,9 @@ use super::args::{bytes_arg, hash_arg, mut_arg};
 use super::result::{boundary, p2pnet_result, FfiError};
 use crate::wire::{Hash256, MAX_HEADERS};
 
-/// Collects a callback's answer. Borrowed by the callback for the duration of the call;
-/// fill it with `p2pnet_reply_set_data`, `p2pnet_reply_add_header` or
-/// `p2pnet_reply_add_hash`.
+/// Collects a callback's answer. Opaque and owned by the engine, which lends it to the
+/// callback for the duration of the call; fill it with `p2pnet_reply_set_data`,
+/// `p2pnet_reply_add_header` or `p2pnet_reply_add_hash`, and never keep the pointer.
 #[derive(Default)]
 pub struct p2pnet_reply {
     pub(super) data: Option<Bytes>,
@@ -42,6 +42,10 @@ fn with_reply(
 
 /// Answers a data-provider call with the item's bytes (copied). Only valid inside the
 /// data-provider callback, on the reply it was given.
+///
+/// Ownership: `reply` is lent by the engine for the duration of the data-provider call
+/// only; `data` (`len` bytes) is borrowed and copied. Call it only from inside that
+/// callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_reply_set_data(
     reply: *mut p2pnet_reply,
@@ -61,6 +65,9 @@ pub unsafe extern "C" fn p2pnet_reply_set_data(
 
 /// Adds one 80-byte header to a getheaders answer (copied). Only valid inside the
 /// getheaders callback; at most 2,000 per answer.
+///
+/// Ownership: `reply` is lent by the engine for the duration of the getheaders call only;
+/// `header` (80 bytes) is borrowed and copied. Call it only from inside that callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_reply_add_header(
     reply: *mut p2pnet_reply,
@@ -81,6 +88,9 @@ pub unsafe extern "C" fn p2pnet_reply_add_header(
 
 /// Adds one 32-byte block id to a getblocks answer (copied). Only valid inside the
 /// getblocks callback; at most 500 per answer.
+///
+/// Ownership: `reply` is lent by the engine for the duration of the getblocks call only;
+/// `hash` (32 bytes) is borrowed and copied. Call it only from inside that callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_reply_add_hash(
     reply: *mut p2pnet_reply,

@@ -15,7 +15,8 @@ use super::result::{boundary, p2pnet_result};
 use crate::engine::Engine;
 use crate::wire::BlockLocator;
 
-/// Block download progress, filled by `p2pnet_get_sync_status`.
+/// Block download progress, filled by `p2pnet_engine_get_sync_status` into the caller's
+/// struct.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct p2pnet_sync_status {
@@ -25,7 +26,7 @@ pub struct p2pnet_sync_status {
     pub peer_count: u32,
     /// Blocks requested from peers and not yet received.
     pub blocks_in_flight: u32,
-    /// Blocks passed to `p2pnet_fetch_blocks` waiting for a free peer slot.
+    /// Blocks passed to `p2pnet_engine_fetch_blocks` waiting for a free peer slot.
     pub blocks_queued: u32,
 }
 
@@ -76,9 +77,14 @@ fn ask_locator(
 
 /// Registers the getheaders responder: it adds up to 2,000 headers following the locator
 /// with `p2pnet_reply_add_header`; the engine sends them (an empty headers message when
-/// it adds none). Ownership rules as `p2pnet_set_on_peer_connected`.
+/// it adds none).
+///
+/// Ownership: `cb` NULL unregisters; then `user_data` and `release` are ignored. On
+/// success the engine holds `user_data` until `release` runs (once, after the last call:
+/// on re-registration, stop or free); on an error result the caller keeps it and
+/// `release` is not called. May be called from a callback.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_set_on_get_headers(
+pub unsafe extern "C" fn p2pnet_engine_set_on_get_headers(
     engine: *mut p2pnet_engine,
     cb: p2pnet_locator_fn,
     user_data: *mut c_void,
@@ -99,10 +105,14 @@ pub unsafe extern "C" fn p2pnet_set_on_get_headers(
 }
 
 /// Registers the getblocks responder: it adds up to 500 block ids following the locator
-/// with `p2pnet_reply_add_hash`; the engine announces them with an inv. Ownership rules
-/// as `p2pnet_set_on_peer_connected`.
+/// with `p2pnet_reply_add_hash`; the engine announces them with an inv.
+///
+/// Ownership: `cb` NULL unregisters; then `user_data` and `release` are ignored. On
+/// success the engine holds `user_data` until `release` runs (once, after the last call:
+/// on re-registration, stop or free); on an error result the caller keeps it and
+/// `release` is not called. May be called from a callback.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_set_on_get_blocks(
+pub unsafe extern "C" fn p2pnet_engine_set_on_get_blocks(
     engine: *mut p2pnet_engine,
     cb: p2pnet_locator_fn,
     user_data: *mut c_void,
@@ -130,10 +140,14 @@ pub unsafe extern "C" fn p2pnet_set_on_get_blocks(
 }
 
 /// Registers the headers callback, which receives the headers peers send (in answer to
-/// `p2pnet_send_getheaders` or as announcements). Ownership rules as
-/// `p2pnet_set_on_peer_connected`.
+/// `p2pnet_engine_send_get_headers` or as announcements).
+///
+/// Ownership: `cb` NULL unregisters; then `user_data` and `release` are ignored. On
+/// success the engine holds `user_data` until `release` runs (once, after the last call:
+/// on re-registration, stop or free); on an error result the caller keeps it and
+/// `release` is not called. May be called from a callback.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_set_on_headers(
+pub unsafe extern "C" fn p2pnet_engine_set_on_headers(
     engine: *mut p2pnet_engine,
     cb: p2pnet_headers_fn,
     user_data: *mut c_void,
@@ -158,8 +172,11 @@ pub unsafe extern "C" fn p2pnet_set_on_headers(
 /// Sends getheaders to a peer: `locator` holds `count` (at most 101) 32-byte hashes,
 /// newest first; `stop` is 32 bytes or NULL for none. The answer arrives through the
 /// headers callback.
+///
+/// Ownership: `locator` (`count` * 32 bytes) and `stop` (32 bytes) are borrowed and
+/// copied. May be called from a callback.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_send_getheaders(
+pub unsafe extern "C" fn p2pnet_engine_send_get_headers(
     engine: *mut p2pnet_engine,
     peer_id: u64,
     locator: *const u8,
@@ -184,8 +201,11 @@ pub unsafe extern "C" fn p2pnet_send_getheaders(
 /// most 16 in flight per peer; a stalled request moves to another peer. Each block
 /// arrives through the block callback. If `out_queued` is not NULL it receives the number
 /// newly queued (ids already received or queued are skipped).
+///
+/// Ownership: `hashes` (`count` * 32 bytes) is borrowed and copied; `out_queued` is
+/// caller-provided. May be called from a callback.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_fetch_blocks(
+pub unsafe extern "C" fn p2pnet_engine_fetch_blocks(
     engine: *mut p2pnet_engine,
     hashes: *const u8,
     count: usize,
@@ -205,8 +225,11 @@ pub unsafe extern "C" fn p2pnet_fetch_blocks(
 }
 
 /// Fills `*out_status` with block download progress.
+///
+/// Ownership: `out_status` is caller-provided and written only on success. May be called
+/// from a callback.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_get_sync_status(
+pub unsafe extern "C" fn p2pnet_engine_get_sync_status(
     engine: *const p2pnet_engine,
     out_status: *mut p2pnet_sync_status,
 ) -> p2pnet_result {
