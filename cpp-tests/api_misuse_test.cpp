@@ -54,18 +54,20 @@ TEST(ApiMisuse, NullEngineIsRejectedEverywhere) {
   EXPECT_EQ(engine, nullptr);
   EXPECT_P2PNET_ERROR(p2pnet_engine_start(nullptr), P2PNET_ERR_NULL_ARGUMENT);
   EXPECT_P2PNET_ERROR(p2pnet_engine_stop(nullptr), P2PNET_ERR_NULL_ARGUMENT);
-  EXPECT_P2PNET_ERROR(p2pnet_engine_listen_port(nullptr, &port), P2PNET_ERR_NULL_ARGUMENT);
-  EXPECT_P2PNET_ERROR(p2pnet_add_peer(nullptr, "127.0.0.1", 1, nullptr), P2PNET_ERR_NULL_ARGUMENT);
-  EXPECT_P2PNET_ERROR(p2pnet_disconnect_peer(nullptr, 1), P2PNET_ERR_NULL_ARGUMENT);
-  EXPECT_P2PNET_ERROR(p2pnet_get_peers(nullptr, nullptr, 0, &count), P2PNET_ERR_NULL_ARGUMENT);
-  EXPECT_P2PNET_ERROR(p2pnet_set_best_height(nullptr, 1), P2PNET_ERR_NULL_ARGUMENT);
-  EXPECT_P2PNET_ERROR(p2pnet_set_on_peer_connected(nullptr, &NoopConnected, &releases, &CountRelease),
+  EXPECT_P2PNET_ERROR(p2pnet_engine_get_listen_port(nullptr, &port), P2PNET_ERR_NULL_ARGUMENT);
+  EXPECT_P2PNET_ERROR(p2pnet_engine_add_peer(nullptr, "127.0.0.1", 1, nullptr),
+                      P2PNET_ERR_NULL_ARGUMENT);
+  EXPECT_P2PNET_ERROR(p2pnet_engine_disconnect_peer(nullptr, 1), P2PNET_ERR_NULL_ARGUMENT);
+  EXPECT_P2PNET_ERROR(p2pnet_engine_list_peers(nullptr, nullptr, 0, &count), P2PNET_ERR_NULL_ARGUMENT);
+  EXPECT_P2PNET_ERROR(p2pnet_engine_set_best_height(nullptr, 1), P2PNET_ERR_NULL_ARGUMENT);
+  EXPECT_P2PNET_ERROR(p2pnet_engine_set_on_peer_connected(nullptr, &NoopConnected, &releases,
+                                                          &CountRelease),
                       P2PNET_ERR_NULL_ARGUMENT);
   EXPECT_P2PNET_ERROR(
-      p2pnet_set_on_peer_disconnected(nullptr, &NoopDisconnected, &releases, &CountRelease),
+      p2pnet_engine_set_on_peer_disconnected(nullptr, &NoopDisconnected, &releases, &CountRelease),
       P2PNET_ERR_NULL_ARGUMENT);
   EXPECT_P2PNET_ERROR(
-      p2pnet_set_log_callback(nullptr, P2PNET_LOG_INFO, &NoopLog, &releases, &CountRelease),
+      p2pnet_engine_set_on_log(nullptr, P2PNET_LOG_INFO, &NoopLog, &releases, &CountRelease),
       P2PNET_ERR_NULL_ARGUMENT);
   p2pnet_engine_free(nullptr);
   EXPECT_EQ(releases.load(), 0) << "on an error result the caller keeps ownership of user_data";
@@ -78,9 +80,11 @@ TEST(ApiMisuse, NullOutPointersAreRejected) {
   ASSERT_TRUE(engine);
   ASSERT_EQ(p2pnet_engine_start(engine.get()), P2PNET_OK);
   p2pnet_peer_info peers[2];
-  EXPECT_P2PNET_ERROR(p2pnet_engine_listen_port(engine.get(), nullptr), P2PNET_ERR_NULL_ARGUMENT);
-  EXPECT_P2PNET_ERROR(p2pnet_get_peers(engine.get(), peers, 2, nullptr), P2PNET_ERR_NULL_ARGUMENT);
-  EXPECT_P2PNET_ERROR(p2pnet_add_peer(engine.get(), nullptr, 1, nullptr), P2PNET_ERR_NULL_ARGUMENT);
+  EXPECT_P2PNET_ERROR(p2pnet_engine_get_listen_port(engine.get(), nullptr), P2PNET_ERR_NULL_ARGUMENT);
+  EXPECT_P2PNET_ERROR(p2pnet_engine_list_peers(engine.get(), peers, 2, nullptr),
+                      P2PNET_ERR_NULL_ARGUMENT);
+  EXPECT_P2PNET_ERROR(p2pnet_engine_add_peer(engine.get(), nullptr, 1, nullptr),
+                      P2PNET_ERR_NULL_ARGUMENT);
 }
 
 TEST(ApiMisuse, NullAndInvalidStringsAreRejected) {
@@ -104,7 +108,8 @@ TEST(ApiMisuse, NullAndInvalidStringsAreRejected) {
   EnginePtr engine = MakeEngine(config.get());
   ASSERT_TRUE(engine);
   ASSERT_EQ(p2pnet_engine_start(engine.get()), P2PNET_OK) << p2pnet_last_error_message();
-  EXPECT_P2PNET_ERROR(p2pnet_add_peer(engine.get(), kInvalidUtf8, 8333, nullptr), P2PNET_ERR_INVALID_ARGUMENT);
+  EXPECT_P2PNET_ERROR(p2pnet_engine_add_peer(engine.get(), kInvalidUtf8, 8333, nullptr),
+                      P2PNET_ERR_INVALID_ARGUMENT);
 }
 
 TEST(ApiMisuse, ErrorMessagesAndNamesAreAvailable) {
@@ -134,14 +139,15 @@ TEST(ApiMisuse, ErrorMessagesAndNamesAreAvailable) {
 }
 
 TEST(ApiMisuse, OutOfRangeEnumValuesAreRejected) {
-  EXPECT_EQ(p2pnet_config_new(99), nullptr);
-  EXPECT_STRNE(p2pnet_last_error_message(), "");
+  p2pnet_config* bad_config = nullptr;
+  EXPECT_P2PNET_ERROR(p2pnet_config_new(99, &bad_config), P2PNET_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(bad_config, nullptr);
 
   std::atomic<int> releases{0};
   ConfigPtr config = MakeLoopbackConfig();
   EnginePtr engine = MakeEngine(config.get());
   ASSERT_TRUE(engine);
-  EXPECT_P2PNET_ERROR(p2pnet_set_log_callback(engine.get(), 6, &NoopLog, &releases, &CountRelease),
+  EXPECT_P2PNET_ERROR(p2pnet_engine_set_on_log(engine.get(), 6, &NoopLog, &releases, &CountRelease),
                       P2PNET_ERR_INVALID_ARGUMENT);
   engine.reset();
   EXPECT_EQ(releases.load(), 0) << "a rejected registration must not release the user data";
@@ -152,23 +158,25 @@ TEST(ApiMisuse, LifecycleOrderIsEnforced) {
   EnginePtr engine = MakeEngine(config.get());
   ASSERT_TRUE(engine);
   uint16_t port = 0;
-  EXPECT_NE(p2pnet_engine_listen_port(engine.get(), &port), P2PNET_OK) << "no port before start";
+  EXPECT_NE(p2pnet_engine_get_listen_port(engine.get(), &port), P2PNET_OK) << "no port before start";
   EXPECT_P2PNET_ERROR(p2pnet_engine_stop(engine.get()), P2PNET_ERR_INVALID_STATE);
 
   ASSERT_EQ(p2pnet_engine_start(engine.get()), P2PNET_OK) << p2pnet_last_error_message();
   EXPECT_P2PNET_ERROR(p2pnet_engine_start(engine.get()), P2PNET_ERR_INVALID_STATE);
-  EXPECT_P2PNET_ERROR(p2pnet_disconnect_peer(engine.get(), 424242), P2PNET_ERR_NOT_FOUND);
-  EXPECT_EQ(p2pnet_set_best_height(engine.get(), 5), P2PNET_OK);
+  EXPECT_P2PNET_ERROR(p2pnet_engine_disconnect_peer(engine.get(), 424242), P2PNET_ERR_NOT_FOUND);
+  EXPECT_EQ(p2pnet_engine_set_best_height(engine.get(), 5), P2PNET_OK);
   ASSERT_EQ(p2pnet_engine_stop(engine.get()), P2PNET_OK) << p2pnet_last_error_message();
 
   // Stop is final.
   std::size_t count = 0;
   EXPECT_P2PNET_ERROR(p2pnet_engine_start(engine.get()), P2PNET_ERR_INVALID_STATE);
-  EXPECT_P2PNET_ERROR(p2pnet_add_peer(engine.get(), "127.0.0.1", 1, nullptr), P2PNET_ERR_INVALID_STATE);
-  EXPECT_P2PNET_ERROR(p2pnet_get_peers(engine.get(), nullptr, 0, &count), P2PNET_ERR_INVALID_STATE);
-  EXPECT_P2PNET_ERROR(p2pnet_disconnect_peer(engine.get(), 1), P2PNET_ERR_INVALID_STATE);
-  EXPECT_P2PNET_ERROR(p2pnet_set_best_height(engine.get(), 6), P2PNET_ERR_INVALID_STATE);
-  EXPECT_P2PNET_ERROR(p2pnet_engine_listen_port(engine.get(), &port), P2PNET_ERR_INVALID_STATE);
+  EXPECT_P2PNET_ERROR(p2pnet_engine_add_peer(engine.get(), "127.0.0.1", 1, nullptr),
+                      P2PNET_ERR_INVALID_STATE);
+  EXPECT_P2PNET_ERROR(p2pnet_engine_list_peers(engine.get(), nullptr, 0, &count),
+                      P2PNET_ERR_INVALID_STATE);
+  EXPECT_P2PNET_ERROR(p2pnet_engine_disconnect_peer(engine.get(), 1), P2PNET_ERR_INVALID_STATE);
+  EXPECT_P2PNET_ERROR(p2pnet_engine_set_best_height(engine.get(), 6), P2PNET_ERR_INVALID_STATE);
+  EXPECT_P2PNET_ERROR(p2pnet_engine_get_listen_port(engine.get(), &port), P2PNET_ERR_INVALID_STATE);
   const p2pnet_result second_stop = p2pnet_engine_stop(engine.get());
   EXPECT_TRUE(second_stop == P2PNET_OK || second_stop == P2PNET_ERR_INVALID_STATE)
       << ResultName(second_stop);
@@ -209,19 +217,25 @@ TEST(ApiMisuse, ReleaseRunsExactlyOnceOnReRegistrationAndFree) {
   EnginePtr engine = MakeEngine(config.get());
   ASSERT_TRUE(engine);
 
-  ASSERT_EQ(p2pnet_set_on_peer_connected(engine.get(), &NoopConnected, &first, &CountRelease), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_set_on_peer_connected(engine.get(), &NoopConnected, &first,
+                                                &CountRelease), P2PNET_OK);
   EXPECT_EQ(first.load(), 0);
-  ASSERT_EQ(p2pnet_set_on_peer_connected(engine.get(), &NoopConnected, &second, &CountRelease), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_set_on_peer_connected(engine.get(), &NoopConnected, &second,
+                                                &CountRelease), P2PNET_OK);
   EXPECT_EQ(first.load(), 1) << "re-registration releases the previous user data";
-  ASSERT_EQ(p2pnet_set_on_peer_connected(engine.get(), nullptr, nullptr, nullptr), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_set_on_peer_connected(engine.get(), nullptr, nullptr, nullptr), P2PNET_OK);
   EXPECT_EQ(second.load(), 1) << "unregistering releases the previous user data";
-  ASSERT_EQ(p2pnet_set_on_peer_connected(engine.get(), &NoopConnected, &third, &CountRelease), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_set_on_peer_connected(engine.get(), &NoopConnected, &third,
+                                                &CountRelease), P2PNET_OK);
   // A NULL release function is allowed.
-  ASSERT_EQ(p2pnet_set_on_peer_disconnected(engine.get(), &NoopDisconnected, &third, nullptr), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_set_on_peer_disconnected(engine.get(), &NoopDisconnected, &third,
+                                                   nullptr), P2PNET_OK);
 
-  ASSERT_EQ(p2pnet_set_log_callback(engine.get(), P2PNET_LOG_DEBUG, &NoopLog, &log_first, &CountRelease),
+  ASSERT_EQ(p2pnet_engine_set_on_log(engine.get(), P2PNET_LOG_DEBUG, &NoopLog, &log_first,
+                                     &CountRelease),
             P2PNET_OK);
-  ASSERT_EQ(p2pnet_set_log_callback(engine.get(), P2PNET_LOG_INFO, &NoopLog, &log_second, &CountRelease),
+  ASSERT_EQ(p2pnet_engine_set_on_log(engine.get(), P2PNET_LOG_INFO, &NoopLog, &log_second,
+                                     &CountRelease),
             P2PNET_OK);
   EXPECT_EQ(log_first.load(), 1);
 
@@ -239,9 +253,12 @@ TEST(ApiMisuse, ReleaseRunsOnceWhenFreedWithoutStart) {
   ConfigPtr config = MakeLoopbackConfig();
   EnginePtr engine = MakeEngine(config.get());
   ASSERT_TRUE(engine);
-  ASSERT_EQ(p2pnet_set_on_peer_connected(engine.get(), &NoopConnected, &releases, &CountRelease), P2PNET_OK);
-  ASSERT_EQ(p2pnet_set_on_peer_disconnected(engine.get(), &NoopDisconnected, &releases, &CountRelease), P2PNET_OK);
-  ASSERT_EQ(p2pnet_set_log_callback(engine.get(), P2PNET_LOG_INFO, &NoopLog, &releases, &CountRelease), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_set_on_peer_connected(engine.get(), &NoopConnected, &releases,
+                                                &CountRelease), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_set_on_peer_disconnected(engine.get(), &NoopDisconnected, &releases,
+                                                   &CountRelease), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_set_on_log(engine.get(), P2PNET_LOG_INFO, &NoopLog, &releases,
+                                     &CountRelease), P2PNET_OK);
   engine.reset();
   EXPECT_EQ(releases.load(), 3);
 }
@@ -251,14 +268,15 @@ TEST(ApiMisuse, RegistrationAfterStopNeverLeaksOrDoubleReleases) {
   ConfigPtr config = MakeLoopbackConfig();
   EnginePtr engine = MakeEngine(config.get());
   ASSERT_TRUE(engine);
-  ASSERT_EQ(p2pnet_set_on_peer_connected(engine.get(), &NoopConnected, &releases, &CountRelease), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_set_on_peer_connected(engine.get(), &NoopConnected, &releases,
+                                                &CountRelease), P2PNET_OK);
   ASSERT_EQ(p2pnet_engine_start(engine.get()), P2PNET_OK);
   ASSERT_EQ(p2pnet_engine_stop(engine.get()), P2PNET_OK);
   EXPECT_EQ(releases.load(), 1) << "stop releases registered user data";
 
   // Whatever the result, a registered release runs exactly once overall.
   const p2pnet_result late =
-      p2pnet_set_on_peer_connected(engine.get(), &NoopConnected, &releases, &CountRelease);
+      p2pnet_engine_set_on_peer_connected(engine.get(), &NoopConnected, &releases, &CountRelease);
   engine.reset();
   EXPECT_EQ(releases.load(), late == P2PNET_OK ? 2 : 1) << ResultName(late);
 }

@@ -263,13 +263,13 @@ std::vector<p2pnet_ban_entry> ListBans(const p2pnet_engine* engine) {
   for (;;) {
     std::size_t count = 0;
     const p2pnet_result result =
-        p2pnet_list_bans(engine, bans.empty() ? nullptr : bans.data(), bans.size(), &count);
+        p2pnet_engine_list_bans(engine, bans.empty() ? nullptr : bans.data(), bans.size(), &count);
     if (result == P2PNET_OK) {
       bans.resize(count);
       return bans;
     }
     if (result != P2PNET_ERR_BUFFER_TOO_SMALL) {
-      ADD_FAILURE() << "p2pnet_list_bans: " << ResultName(result) << ": "
+      ADD_FAILURE() << "p2pnet_engine_list_bans: " << ResultName(result) << ": "
                     << p2pnet_last_error_message();
       return {};
     }
@@ -289,7 +289,7 @@ std::optional<p2pnet_ban_entry> FindBan(const p2pnet_engine* engine, const std::
 std::optional<p2pnet_peer_info> FindPeer(const p2pnet_engine* engine, uint64_t id) {
   const auto peers = GetPeers(engine);
   if (!peers) {
-    ADD_FAILURE() << "p2pnet_get_peers failed: " << p2pnet_last_error_message();
+    ADD_FAILURE() << "p2pnet_engine_list_peers failed: " << p2pnet_last_error_message();
     return std::nullopt;
   }
   for (const p2pnet_peer_info& peer : *peers) {

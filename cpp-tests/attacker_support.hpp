@@ -93,20 +93,20 @@ class Attacker {
   uint64_t next_ping_nonce_ = 0x9a1e000000000001ULL;
 };
 
-/// The bans `engine` holds, through p2pnet_list_bans (asserting success).
+/// The bans `engine` holds, through p2pnet_engine_list_bans (asserting success).
 std::vector<p2pnet_ban_entry> ListBans(const p2pnet_engine* engine);
 
 /// The ban on exactly `subnet` ("127.1.2.3/32"), if listed.
 std::optional<p2pnet_ban_entry> FindBan(const p2pnet_engine* engine, const std::string& subnet);
 
-/// The handshaken peer with this id, through p2pnet_get_peers.
+/// The handshaken peer with this id, through p2pnet_engine_list_peers.
 std::optional<p2pnet_peer_info> FindPeer(const p2pnet_engine* engine, uint64_t id);
 
 /// The id of the single handshaken peer whose address is `ip`; nullopt when
 /// there is none or more than one.
 std::optional<uint64_t> PeerIdByAddress(const p2pnet_engine* engine, const std::string& ip);
 
-/// The misbehaviour score p2pnet_get_peers reports for peer `id`.
+/// The misbehaviour score p2pnet_engine_list_peers reports for peer `id`.
 std::optional<uint32_t> ScoreOf(const p2pnet_engine* engine, uint64_t id);
 
 /// The score in a disconnect detail "misbehaviour score N (...)"; nullopt if

@@ -84,7 +84,7 @@ bool Ipv6LoopbackAvailable() {
 TEST(Bans, SubnetBanRefusesConnectionAtAccept) {
   TestNode target(RelayConfig());
   target.Start();
-  ASSERT_EQ(p2pnet_ban(target.net.native(), "127.0.0.0/24", 3600, "test: subnet"), P2PNET_OK)
+  ASSERT_EQ(p2pnet_engine_ban(target.net.native(), "127.0.0.0/24", 3600, "test: subnet"), P2PNET_OK)
       << p2pnet_last_error_message();
   EXPECT_EQ(ListedSubnets(target.net.native()), std::vector<std::string>{"127.0.0.0/24"});
 
@@ -117,7 +117,7 @@ TEST(Bans, NewBanDropsOpenConnections) {
   const auto second_id = PeerIdByAddress(engine, "127.3.2.2");
   ASSERT_TRUE(first_id && second_id);
 
-  ASSERT_EQ(p2pnet_ban(engine, "127.3.2.0/24", 600, "test: drop open connections"), P2PNET_OK)
+  ASSERT_EQ(p2pnet_engine_ban(engine, "127.3.2.0/24", 600, "test: drop open connections"), P2PNET_OK)
       << p2pnet_last_error_message();
   EXPECT_TRUE(first.WaitForClose());
   EXPECT_TRUE(second.WaitForClose());
@@ -145,7 +145,7 @@ TEST(Bans, BansSurviveRestartWithSameDataDir) {
     TestNode first(config);
     first.Start();
     p2pnet_engine* engine = first.net.native();
-    ASSERT_EQ(p2pnet_ban(engine, "127.3.4.0/24", 3600, "test: persisted subnet"), P2PNET_OK)
+    ASSERT_EQ(p2pnet_engine_ban(engine, "127.3.4.0/24", 3600, "test: persisted subnet"), P2PNET_OK)
         << p2pnet_last_error_message();
     // A misbehaviour ban is persisted too.
     Attacker offender("127.3.5.1", first.port);
@@ -153,7 +153,8 @@ TEST(Bans, BansSurviveRestartWithSameDataDir) {
     ASSERT_TRUE(offender.Barrier());
     const auto id = PeerIdByAddress(engine, "127.3.5.1");
     ASSERT_TRUE(id);
-    ASSERT_EQ(p2pnet_misbehaving(engine, *id, kBanThreshold, "test: persisted offence"), P2PNET_OK);
+    ASSERT_EQ(p2pnet_engine_report_misbehaviour(engine, *id, kBanThreshold,
+                                                "test: persisted offence"), P2PNET_OK);
     EXPECT_TRUE(offender.WaitForClose());
     before = ListBans(engine);
     ASSERT_EQ(before.size(), 2u);
@@ -185,7 +186,7 @@ TEST(Bans, ExpiredBanLetsPeerBackIn) {
   target.Start();
   p2pnet_engine* engine = target.net.native();
   const int64_t until = UnixNow() + 2;
-  ASSERT_EQ(p2pnet_ban_until(engine, "127.3.6.1", until, "test: short ban"), P2PNET_OK)
+  ASSERT_EQ(p2pnet_engine_ban_until(engine, "127.3.6.1", until, "test: short ban"), P2PNET_OK)
       << p2pnet_last_error_message();
   ASSERT_EQ(ListedSubnets(engine), std::vector<std::string>{"127.3.6.1/32"});
   ExpectRefusedAtAccept("127.3.6.1", target.port);
@@ -214,7 +215,7 @@ TEST(Bans, BanListIsCapped) {
   // soonest gives way each time the list is full.
   for (int i = 0; i < kBans; ++i) {
     const std::string subnet = "127.3.7." + std::to_string(i + 1);
-    ASSERT_EQ(p2pnet_ban(engine, subnet.c_str(), 1000 + 100 * static_cast<uint64_t>(i), nullptr),
+    ASSERT_EQ(p2pnet_engine_ban(engine, subnet.c_str(), 1000 + 100 * static_cast<uint64_t>(i), nullptr),
               P2PNET_OK)
         << subnet << ": " << p2pnet_last_error_message();
     EXPECT_EQ(ListBans(engine).size(), std::min<std::size_t>(i + 1, kMaxBans));
@@ -224,7 +225,7 @@ TEST(Bans, BanListIsCapped) {
                                       "127.3.7.7/32", "127.3.7.8/32"}));
 
   // A ban shorter than every stored one does not displace any of them.
-  EXPECT_EQ(p2pnet_ban(engine, "127.3.8.1", 10, nullptr), P2PNET_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(p2pnet_engine_ban(engine, "127.3.8.1", 10, nullptr), P2PNET_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(ListBans(engine).size(), kMaxBans);
   EXPECT_FALSE(FindBan(engine, "127.3.8.1/32"));
 
@@ -234,7 +235,7 @@ TEST(Bans, BanListIsCapped) {
   ASSERT_TRUE(offender.Barrier());
   const auto id = PeerIdByAddress(engine, "127.3.9.1");
   ASSERT_TRUE(id);
-  ASSERT_EQ(p2pnet_misbehaving(engine, *id, kBanThreshold, nullptr), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_report_misbehaviour(engine, *id, kBanThreshold, nullptr), P2PNET_OK);
   EXPECT_TRUE(offender.WaitForClose());
   EXPECT_EQ(ListBans(engine).size(), kMaxBans);
   EXPECT_TRUE(FindBan(engine, "127.3.9.1/32"));
@@ -246,13 +247,14 @@ TEST(Bans, Ipv6SubnetsAreParsedAndListed) {
   target.Start();
   p2pnet_engine* engine = target.net.native();
   // Host bits are cleared, addresses without a prefix are single hosts.
-  ASSERT_EQ(p2pnet_ban(engine, "2001:db8:1234::5/32", 600, nullptr), P2PNET_OK)
+  ASSERT_EQ(p2pnet_engine_ban(engine, "2001:db8:1234::5/32", 600, nullptr), P2PNET_OK)
       << p2pnet_last_error_message();
-  ASSERT_EQ(p2pnet_ban(engine, "fd00::1", 600, nullptr), P2PNET_OK) << p2pnet_last_error_message();
-  EXPECT_EQ(p2pnet_ban(engine, "2001:db8::/129", 600, nullptr), P2PNET_ERR_INVALID_ARGUMENT);
-  EXPECT_EQ(p2pnet_ban(engine, "2001:db8::g", 600, nullptr), P2PNET_ERR_INVALID_ARGUMENT);
+  ASSERT_EQ(p2pnet_engine_ban(engine, "fd00::1", 600, nullptr),
+            P2PNET_OK) << p2pnet_last_error_message();
+  EXPECT_EQ(p2pnet_engine_ban(engine, "2001:db8::/129", 600, nullptr), P2PNET_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(p2pnet_engine_ban(engine, "2001:db8::g", 600, nullptr), P2PNET_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(ListedSubnets(engine), (std::vector<std::string>{"2001:db8::/32", "fd00::1/128"}));
-  ASSERT_EQ(p2pnet_unban(engine, "2001:db8::/32"), P2PNET_OK) << p2pnet_last_error_message();
+  ASSERT_EQ(p2pnet_engine_unban(engine, "2001:db8::/32"), P2PNET_OK) << p2pnet_last_error_message();
   EXPECT_EQ(ListedSubnets(engine), std::vector<std::string>{"fd00::1/128"});
 }
 
@@ -272,7 +274,7 @@ TEST(Bans, Ipv6LoopbackBanDropsAndRefuses) {
   const auto id = PeerIdByAddress(engine, "::1");
   ASSERT_TRUE(id) << "the IPv6 peer is not listed as ::1";
 
-  ASSERT_EQ(p2pnet_ban(engine, "::1/128", 600, "test: ipv6 loopback"), P2PNET_OK)
+  ASSERT_EQ(p2pnet_engine_ban(engine, "::1/128", 600, "test: ipv6 loopback"), P2PNET_OK)
       << p2pnet_last_error_message();
   EXPECT_EQ(ListedSubnets(engine), std::vector<std::string>{"::1/128"});
   EXPECT_TRUE(attacker.WaitForClose());

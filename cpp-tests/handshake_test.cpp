@@ -58,7 +58,7 @@ TEST(Handshake, TwoEnginesSeeEachOther) {
   const uint16_t port_b = ListenPort(b.get());
 
   uint64_t dialed_id = 0;
-  ASSERT_EQ(p2pnet_add_peer(a.get(), "127.0.0.1", port_b, &dialed_id), P2PNET_OK)
+  ASSERT_EQ(p2pnet_engine_add_peer(a.get(), "127.0.0.1", port_b, &dialed_id), P2PNET_OK)
       << p2pnet_last_error_message();
   EXPECT_NE(dialed_id, 0u);
   ASSERT_TRUE(events_a.WaitForConnected(1)) << "A never reported the connection to B";
@@ -110,19 +110,19 @@ TEST(Handshake, GetPeersReportsRequiredCountWhenBufferTooSmall) {
   ASSERT_EQ(p2pnet_engine_start(b.get()), P2PNET_OK);
 
   std::size_t count = 99;
-  ASSERT_EQ(p2pnet_get_peers(a.get(), nullptr, 0, &count), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_list_peers(a.get(), nullptr, 0, &count), P2PNET_OK);
   EXPECT_EQ(count, 0u);
 
-  ASSERT_EQ(p2pnet_add_peer(a.get(), "127.0.0.1", ListenPort(b.get()), nullptr), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_add_peer(a.get(), "127.0.0.1", ListenPort(b.get()), nullptr), P2PNET_OK);
   ASSERT_TRUE(events_a.WaitForConnected(1));
 
   count = 0;
-  EXPECT_EQ(p2pnet_get_peers(a.get(), nullptr, 0, &count), P2PNET_ERR_BUFFER_TOO_SMALL);
+  EXPECT_EQ(p2pnet_engine_list_peers(a.get(), nullptr, 0, &count), P2PNET_ERR_BUFFER_TOO_SMALL);
   EXPECT_EQ(count, 1u);
 
   p2pnet_peer_info peers[4];
   count = 0;
-  ASSERT_EQ(p2pnet_get_peers(a.get(), peers, 4, &count), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_list_peers(a.get(), peers, 4, &count), P2PNET_OK);
   ASSERT_EQ(count, 1u);
   EXPECT_FALSE(peers[0].inbound);
 }
@@ -139,7 +139,7 @@ TEST(Handshake, PingTimeIsMeasured) {
   events_b.Attach(b.get());
   ASSERT_EQ(p2pnet_engine_start(a.get()), P2PNET_OK);
   ASSERT_EQ(p2pnet_engine_start(b.get()), P2PNET_OK);
-  ASSERT_EQ(p2pnet_add_peer(a.get(), "127.0.0.1", ListenPort(b.get()), nullptr), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_add_peer(a.get(), "127.0.0.1", ListenPort(b.get()), nullptr), P2PNET_OK);
   ASSERT_TRUE(events_a.WaitForConnected(1));
   ASSERT_TRUE(events_b.WaitForConnected(1));
 
@@ -172,7 +172,8 @@ TEST(Handshake, PeerBelowMinimumVersionIsDisconnected) {
   ASSERT_EQ(p2pnet_engine_start(old_engine.get()), P2PNET_OK);
   ASSERT_EQ(p2pnet_engine_start(strict_engine.get()), P2PNET_OK);
 
-  ASSERT_EQ(p2pnet_add_peer(old_engine.get(), "127.0.0.1", ListenPort(strict_engine.get()), nullptr),
+  ASSERT_EQ(p2pnet_engine_add_peer(old_engine.get(), "127.0.0.1", ListenPort(strict_engine.get()),
+                                   nullptr),
             P2PNET_OK);
   EXPECT_TRUE(events_strict.WaitForDisconnectReason(P2PNET_DISCONNECT_OBSOLETE_VERSION));
   EXPECT_TRUE(events_old.WaitForDisconnected(1));

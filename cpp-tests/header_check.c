@@ -33,7 +33,7 @@ static void check_log(void *user_data, p2pnet_log_level level, const char *targe
 /* Never called; only type-checks the declarations. */
 int p2pnet_header_check_c(void);
 int p2pnet_header_check_c(void) {
-  p2pnet_config *config = p2pnet_config_new(P2PNET_NETWORK_REGTEST);
+  p2pnet_config *config = NULL;
   p2pnet_engine *engine = NULL;
   p2pnet_peer_info peers[2];
   size_t count = 0;
@@ -43,16 +43,17 @@ int p2pnet_header_check_c(void) {
   p2pnet_peer_connected_fn connected = check_connected;
   p2pnet_peer_disconnected_fn disconnected = check_disconnected;
   p2pnet_log_fn log = check_log;
-  p2pnet_result result = p2pnet_config_set_listen_address(config, "127.0.0.1:0");
+  p2pnet_result result = p2pnet_config_new(P2PNET_NETWORK_REGTEST, &config);
+  result = p2pnet_config_set_listen_address(config, "127.0.0.1:0");
   result = p2pnet_engine_new(config, &engine);
   p2pnet_config_free(config);
-  result = p2pnet_set_on_peer_connected(engine, connected, NULL, release);
-  result = p2pnet_set_on_peer_disconnected(engine, disconnected, NULL, release);
-  result = p2pnet_set_log_callback(engine, P2PNET_LOG_INFO, log, NULL, release);
+  result = p2pnet_engine_set_on_peer_connected(engine, connected, NULL, release);
+  result = p2pnet_engine_set_on_peer_disconnected(engine, disconnected, NULL, release);
+  result = p2pnet_engine_set_on_log(engine, P2PNET_LOG_INFO, log, NULL, release);
   result = p2pnet_engine_start(engine);
-  result = p2pnet_engine_listen_port(engine, &port);
-  result = p2pnet_add_peer(engine, "127.0.0.1", port, &peer_id);
-  result = p2pnet_get_peers(engine, peers, 2, &count);
+  result = p2pnet_engine_get_listen_port(engine, &port);
+  result = p2pnet_engine_add_peer(engine, "127.0.0.1", port, &peer_id);
+  result = p2pnet_engine_list_peers(engine, peers, 2, &count);
   result = p2pnet_engine_stop(engine);
   p2pnet_engine_free(engine);
   (void)p2pnet_result_name(result);

@@ -11,13 +11,14 @@ static_assert(P2PNET_OK == 0, "P2PNET_OK must be zero");
 // Never called; only type-checks the declarations.
 int p2pnet_header_check_cxx();
 int p2pnet_header_check_cxx() {
-  p2pnet_config* config = p2pnet_config_new(P2PNET_NETWORK_REGTEST);
+  p2pnet_config* config = nullptr;
+  p2pnet_result result = p2pnet_config_new(P2PNET_NETWORK_REGTEST, &config);
   p2pnet_engine* engine = nullptr;
-  p2pnet_result result = p2pnet_engine_new(config, &engine);
+  result = p2pnet_engine_new(config, &engine);
   p2pnet_config_free(config);
   p2pnet_peer_info peers[1];
   size_t count = 0;
-  result = p2pnet_get_peers(engine, peers, 1, &count);
+  result = p2pnet_engine_list_peers(engine, peers, 1, &count);
   p2pnet_engine_free(engine);
   return static_cast<int>(result) + static_cast<int>(count);
 }

@@ -127,7 +127,7 @@ class HostileInput : public ::testing::Test {
     }
     const std::optional<uint64_t> found = PeerIdByAddress(engine(), ip);
     if (!found) {
-      ADD_FAILURE() << ip << " is not in p2pnet_get_peers after the handshake";
+      ADD_FAILURE() << ip << " is not in p2pnet_engine_list_peers after the handshake";
       return nullptr;
     }
     EXPECT_EQ(ScoreOf(engine(), *found), std::optional<uint32_t>(0));
@@ -467,12 +467,12 @@ TEST_F(HostileInput, InvalidVerdictReportedLaterScoresHundred) {
   // The engine records the pending item once the callback has returned.
   p2pnet_result reported = P2PNET_ERR_NOT_FOUND;
   ASSERT_TRUE(PollUntil([&] {
-    reported = p2pnet_report_verdict(engine(), pending_id.data(), P2PNET_VERDICT_INVALID);
+    reported = p2pnet_engine_report_verdict(engine(), pending_id.data(), P2PNET_VERDICT_INVALID);
     return reported != P2PNET_ERR_NOT_FOUND;
   })) << "the pending transaction never became reportable";
   ASSERT_EQ(reported, P2PNET_OK) << p2pnet_last_error_message();
   ExpectBannedForMisbehaviour(*attacker, id, kInvalidItemPoints);
-  EXPECT_EQ(p2pnet_report_verdict(engine(), pending_id.data(), P2PNET_VERDICT_INVALID),
+  EXPECT_EQ(p2pnet_engine_report_verdict(engine(), pending_id.data(), P2PNET_VERDICT_INVALID),
             P2PNET_ERR_NOT_FOUND)
       << "a verdict counts once";
   ExpectHonestPeerServed(target_);
@@ -482,14 +482,14 @@ TEST_F(HostileInput, NodeAddedScoreCounts) {
   uint64_t id = 0;
   auto attacker = Handshaken("127.1.17.1", &id);
   ASSERT_TRUE(attacker);
-  ASSERT_EQ(p2pnet_misbehaving(engine(), id, 37, "test: first report"), P2PNET_OK)
+  ASSERT_EQ(p2pnet_engine_report_misbehaviour(engine(), id, 37, "test: first report"), P2PNET_OK)
       << p2pnet_last_error_message();
   EXPECT_EQ(ScoreOf(engine(), id), std::optional<uint32_t>(37));
   ASSERT_TRUE(attacker->Barrier()) << "37 points cost the connection";
-  ASSERT_EQ(p2pnet_misbehaving(engine(), id, 62, nullptr), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_report_misbehaviour(engine(), id, 62, nullptr), P2PNET_OK);
   EXPECT_EQ(ScoreOf(engine(), id), std::optional<uint32_t>(99));
   ASSERT_TRUE(attacker->Barrier()) << "99 points cost the connection";
-  ASSERT_EQ(p2pnet_misbehaving(engine(), id, 1, "test: the last straw"), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_report_misbehaviour(engine(), id, 1, "test: the last straw"), P2PNET_OK);
   ExpectBannedForMisbehaviour(*attacker, id, kBanThreshold);
   ExpectHonestPeerServed(target_);
 }

@@ -49,14 +49,15 @@ void RunScenario(p2pnet_log_level filter, LogCollector& collector) {
   EnginePtr engine = MakeEngine(config.get());
   EnginePtr other = MakeEngine(config.get());
   ASSERT_TRUE(engine && other);
-  ASSERT_EQ(p2pnet_set_log_callback(engine.get(), filter, &LogCollector::OnLog, &collector, nullptr),
+  ASSERT_EQ(p2pnet_engine_set_on_log(engine.get(), filter, &LogCollector::OnLog, &collector, nullptr),
             P2PNET_OK);
   events.Attach(engine.get());
   events_other.Attach(other.get());
   ASSERT_EQ(p2pnet_engine_start(engine.get()), P2PNET_OK);
   ASSERT_EQ(p2pnet_engine_start(other.get()), P2PNET_OK);
 
-  ASSERT_EQ(p2pnet_add_peer(engine.get(), "127.0.0.1", ListenPort(other.get()), nullptr), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_add_peer(engine.get(), "127.0.0.1", ListenPort(other.get()), nullptr),
+            P2PNET_OK);
   ASSERT_TRUE(events.WaitForConnected(1));
   {
     RawSocket socket(ListenPort(engine.get()));
@@ -64,7 +65,7 @@ void RunScenario(p2pnet_log_level filter, LogCollector& collector) {
     ASSERT_TRUE(socket.WaitForClose());
   }
   ASSERT_TRUE(events.WaitForDisconnectReason(P2PNET_DISCONNECT_PROTOCOL_VIOLATION));
-  ASSERT_EQ(p2pnet_disconnect_peer(engine.get(), events.connected().at(0).id), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_disconnect_peer(engine.get(), events.connected().at(0).id), P2PNET_OK);
   ASSERT_TRUE(events.WaitForDisconnectReason(P2PNET_DISCONNECT_REQUESTED));
   ASSERT_EQ(p2pnet_engine_stop(engine.get()), P2PNET_OK);
 }

@@ -25,7 +25,7 @@ struct ReentrantConnected {
     auto* self = static_cast<ReentrantConnected*>(user_data);
     p2pnet_peer_info peers[8];
     std::size_t count = 0;
-    const p2pnet_result listed = p2pnet_get_peers(self->engine, peers, 8, &count);
+    const p2pnet_result listed = p2pnet_engine_list_peers(self->engine, peers, 8, &count);
     bool found = false;
     for (std::size_t i = 0; listed == P2PNET_OK && i < count; ++i) {
       found = found || peers[i].id == peer->id;
@@ -35,7 +35,7 @@ struct ReentrantConnected {
     lock.unlock();
     p2pnet_result added = P2PNET_OK;
     if (first) {
-      added = p2pnet_add_peer(self->engine, "127.0.0.1", self->next_port, nullptr);
+      added = p2pnet_engine_add_peer(self->engine, "127.0.0.1", self->next_port, nullptr);
     }
     lock.lock();
     if (first) {
@@ -58,7 +58,8 @@ TEST(Reentrancy, PeerConnectedCallbackCanQueryAndDial) {
   EnginePtr c = MakeEngine(config.get());
   ASSERT_TRUE(a && b && c);
   state.engine = a.get();
-  ASSERT_EQ(p2pnet_set_on_peer_connected(a.get(), &ReentrantConnected::OnConnected, &state, nullptr),
+  ASSERT_EQ(p2pnet_engine_set_on_peer_connected(a.get(), &ReentrantConnected::OnConnected, &state,
+                                                nullptr),
             P2PNET_OK);
   events_b.Attach(b.get());
   events_c.Attach(c.get());
@@ -67,7 +68,7 @@ TEST(Reentrancy, PeerConnectedCallbackCanQueryAndDial) {
   ASSERT_EQ(p2pnet_engine_start(c.get()), P2PNET_OK);
   state.next_port = ListenPort(c.get());
 
-  ASSERT_EQ(p2pnet_add_peer(a.get(), "127.0.0.1", ListenPort(b.get()), nullptr), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_add_peer(a.get(), "127.0.0.1", ListenPort(b.get()), nullptr), P2PNET_OK);
   {
     std::unique_lock<std::mutex> lock(state.mutex);
     ASSERT_TRUE(state.changed.wait_for(lock, kDeadline, [&] { return state.connected >= 2; }))
@@ -94,7 +95,7 @@ struct DisconnectOnConnect {
     auto* self = static_cast<DisconnectOnConnect*>(user_data);
     if (!self->done) {
       self->done = true;
-      self->result.set_value(p2pnet_disconnect_peer(self->engine, peer->id));
+      self->result.set_value(p2pnet_engine_disconnect_peer(self->engine, peer->id));
     }
   }
 };
@@ -109,14 +110,15 @@ TEST(Reentrancy, PeerConnectedCallbackCanDisconnectThePeer) {
   ASSERT_TRUE(a && b);
   state.engine = a.get();
   events_a.Attach(a.get());
-  ASSERT_EQ(p2pnet_set_on_peer_connected(a.get(), &DisconnectOnConnect::OnConnected, &state, nullptr),
+  ASSERT_EQ(p2pnet_engine_set_on_peer_connected(a.get(), &DisconnectOnConnect::OnConnected, &state,
+                                                nullptr),
             P2PNET_OK);
   events_b.Attach(b.get());
   ASSERT_EQ(p2pnet_engine_start(a.get()), P2PNET_OK);
   ASSERT_EQ(p2pnet_engine_start(b.get()), P2PNET_OK);
 
   auto future = state.result.get_future();
-  ASSERT_EQ(p2pnet_add_peer(a.get(), "127.0.0.1", ListenPort(b.get()), nullptr), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_add_peer(a.get(), "127.0.0.1", ListenPort(b.get()), nullptr), P2PNET_OK);
   ASSERT_EQ(future.wait_for(kDeadline), std::future_status::ready);
   EXPECT_EQ(future.get(), P2PNET_OK);
   EXPECT_TRUE(events_a.WaitForDisconnectReason(P2PNET_DISCONNECT_REQUESTED));
@@ -161,23 +163,23 @@ TEST(Reentrancy, CallbackCanStopItsOwnEngine) {
   EnginePtr b = MakeEngine(config.get());
   ASSERT_TRUE(a && b);
   state.engine = a.get();
-  ASSERT_EQ(p2pnet_set_on_peer_connected(a.get(), &StopOnConnect::OnConnected, &state,
-                                         &StopOnConnect::OnRelease), P2PNET_OK);
-  ASSERT_EQ(p2pnet_set_on_peer_disconnected(a.get(), &StopOnConnect::OnDisconnected, &state,
-                                            &StopOnConnect::OnRelease), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_set_on_peer_connected(a.get(), &StopOnConnect::OnConnected, &state,
+                                                &StopOnConnect::OnRelease), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_set_on_peer_disconnected(a.get(), &StopOnConnect::OnDisconnected, &state,
+                                                   &StopOnConnect::OnRelease), P2PNET_OK);
   events_b.Attach(b.get());
   ASSERT_EQ(p2pnet_engine_start(a.get()), P2PNET_OK);
   ASSERT_EQ(p2pnet_engine_start(b.get()), P2PNET_OK);
 
   auto future = state.result.get_future();
-  ASSERT_EQ(p2pnet_add_peer(a.get(), "127.0.0.1", ListenPort(b.get()), nullptr), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_add_peer(a.get(), "127.0.0.1", ListenPort(b.get()), nullptr), P2PNET_OK);
   ASSERT_EQ(future.wait_for(kDeadline), std::future_status::ready)
       << "p2pnet_engine_stop hung inside a callback";
   EXPECT_EQ(future.get(), P2PNET_OK);
   EXPECT_TRUE(events_b.WaitForDisconnected(1)) << "B must see A go away";
 
   std::size_t count = 0;
-  EXPECT_EQ(p2pnet_get_peers(a.get(), nullptr, 0, &count), P2PNET_ERR_INVALID_STATE);
+  EXPECT_EQ(p2pnet_engine_list_peers(a.get(), nullptr, 0, &count), P2PNET_ERR_INVALID_STATE);
   const auto before = std::chrono::steady_clock::now();
   a.reset();  // free after a stop issued from the dispatcher thread
   EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::seconds(2));
@@ -220,16 +222,16 @@ TEST(Reentrancy, FreeWaitsForCallbackThatStoppedTheEngine) {
   EnginePtr b = MakeEngine(config.get());
   ASSERT_TRUE(a && b);
   state.engine = a.get();
-  ASSERT_EQ(p2pnet_set_on_peer_connected(a.get(), &StopThenLinger::OnConnected, &state,
-                                         &StopThenLinger::OnRelease), P2PNET_OK);
-  ASSERT_EQ(p2pnet_set_on_peer_disconnected(a.get(), &StopThenLinger::OnDisconnected, &state,
-                                            &StopThenLinger::OnRelease), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_set_on_peer_connected(a.get(), &StopThenLinger::OnConnected, &state,
+                                                &StopThenLinger::OnRelease), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_set_on_peer_disconnected(a.get(), &StopThenLinger::OnDisconnected, &state,
+                                                   &StopThenLinger::OnRelease), P2PNET_OK);
   events_b.Attach(b.get());
   ASSERT_EQ(p2pnet_engine_start(a.get()), P2PNET_OK);
   ASSERT_EQ(p2pnet_engine_start(b.get()), P2PNET_OK);
 
   auto future = state.result.get_future();
-  ASSERT_EQ(p2pnet_add_peer(a.get(), "127.0.0.1", ListenPort(b.get()), nullptr), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_add_peer(a.get(), "127.0.0.1", ListenPort(b.get()), nullptr), P2PNET_OK);
   ASSERT_EQ(future.wait_for(kDeadline), std::future_status::ready);
   EXPECT_EQ(future.get(), P2PNET_OK);
 
@@ -257,7 +259,7 @@ struct LogQueries {
     }
     std::size_t count = 0;
     p2pnet_peer_info peers[4];
-    const p2pnet_result result = p2pnet_get_peers(self->engine, peers, 4, &count);
+    const p2pnet_result result = p2pnet_engine_list_peers(self->engine, peers, 4, &count);
     if (result != P2PNET_OK && result != P2PNET_ERR_INVALID_STATE) {
       self->failures.fetch_add(1);
     }
@@ -273,13 +275,13 @@ TEST(Reentrancy, LogCallbackCanCallTheApi) {
   EnginePtr b = MakeEngine(config.get());
   ASSERT_TRUE(a && b);
   state.engine = a.get();
-  ASSERT_EQ(p2pnet_set_log_callback(a.get(), P2PNET_LOG_TRACE, &LogQueries::OnLog, &state, nullptr),
+  ASSERT_EQ(p2pnet_engine_set_on_log(a.get(), P2PNET_LOG_TRACE, &LogQueries::OnLog, &state, nullptr),
             P2PNET_OK);
   events_a.Attach(a.get());
   events_b.Attach(b.get());
   ASSERT_EQ(p2pnet_engine_start(a.get()), P2PNET_OK);
   ASSERT_EQ(p2pnet_engine_start(b.get()), P2PNET_OK);
-  ASSERT_EQ(p2pnet_add_peer(a.get(), "127.0.0.1", ListenPort(b.get()), nullptr), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_add_peer(a.get(), "127.0.0.1", ListenPort(b.get()), nullptr), P2PNET_OK);
   ASSERT_TRUE(events_a.WaitForConnected(1));
   ASSERT_EQ(p2pnet_engine_stop(a.get()), P2PNET_OK);
   EXPECT_GT(state.queries.load(), 0) << "TRACE logging produced no messages at all";

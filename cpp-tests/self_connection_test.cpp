@@ -19,7 +19,7 @@ TEST(SelfConnection, DialingOwnPortIsDetectedAndDropped) {
   ASSERT_EQ(p2pnet_engine_start(engine.get()), P2PNET_OK);
 
   uint64_t dialed_id = 0;
-  ASSERT_EQ(p2pnet_add_peer(engine.get(), "127.0.0.1", ListenPort(engine.get()), &dialed_id),
+  ASSERT_EQ(p2pnet_engine_add_peer(engine.get(), "127.0.0.1", ListenPort(engine.get()), &dialed_id),
             P2PNET_OK);
   ASSERT_TRUE(events.WaitForDisconnectReason(P2PNET_DISCONNECT_SELF_CONNECTION))
       << "no disconnect with reason SELF_CONNECTION";

@@ -25,7 +25,7 @@ TEST(SharedLibrary, TwoEnginesHandshake) {
   events_b.Attach(b.get());
   ASSERT_EQ(p2pnet_engine_start(a.get()), P2PNET_OK) << p2pnet_last_error_message();
   ASSERT_EQ(p2pnet_engine_start(b.get()), P2PNET_OK) << p2pnet_last_error_message();
-  ASSERT_EQ(p2pnet_add_peer(a.get(), "127.0.0.1", ListenPort(b.get()), nullptr), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_add_peer(a.get(), "127.0.0.1", ListenPort(b.get()), nullptr), P2PNET_OK);
   EXPECT_TRUE(events_a.WaitForConnected(1));
   EXPECT_TRUE(events_b.WaitForConnected(1));
   EXPECT_EQ(p2pnet_engine_stop(a.get()), P2PNET_OK);

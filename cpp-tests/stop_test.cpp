@@ -75,12 +75,12 @@ TEST(Stop, WithPeersConnectedIsPromptAndSilencesCallbacks) {
   EnginePtr c = MakeEngine(chatty.get());
   ASSERT_TRUE(a && b && c);
 
-  ASSERT_EQ(p2pnet_set_on_peer_connected(a.get(), &StopWatch::OnConnected, &watch,
-                                         &StopWatch::OnRelease), P2PNET_OK);
-  ASSERT_EQ(p2pnet_set_on_peer_disconnected(a.get(), &StopWatch::OnDisconnected, &watch,
-                                            &StopWatch::OnRelease), P2PNET_OK);
-  ASSERT_EQ(p2pnet_set_log_callback(a.get(), P2PNET_LOG_TRACE, &StopWatch::OnLog, &watch,
-                                    &StopWatch::OnRelease), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_set_on_peer_connected(a.get(), &StopWatch::OnConnected, &watch,
+                                                &StopWatch::OnRelease), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_set_on_peer_disconnected(a.get(), &StopWatch::OnDisconnected, &watch,
+                                                   &StopWatch::OnRelease), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_set_on_log(a.get(), P2PNET_LOG_TRACE, &StopWatch::OnLog, &watch,
+                                     &StopWatch::OnRelease), P2PNET_OK);
   events_b.Attach(b.get());
   events_c.Attach(c.get());
   ASSERT_EQ(p2pnet_engine_start(a.get()), P2PNET_OK);
@@ -88,9 +88,9 @@ TEST(Stop, WithPeersConnectedIsPromptAndSilencesCallbacks) {
   ASSERT_EQ(p2pnet_engine_start(c.get()), P2PNET_OK);
   const uint16_t port_a = ListenPort(a.get());
 
-  ASSERT_EQ(p2pnet_add_peer(b.get(), "127.0.0.1", port_a, nullptr), P2PNET_OK);
-  ASSERT_EQ(p2pnet_add_peer(c.get(), "127.0.0.1", port_a, nullptr), P2PNET_OK);
-  ASSERT_EQ(p2pnet_add_peer(a.get(), "127.0.0.1", ListenPort(c.get()), nullptr), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_add_peer(b.get(), "127.0.0.1", port_a, nullptr), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_add_peer(c.get(), "127.0.0.1", port_a, nullptr), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_add_peer(a.get(), "127.0.0.1", ListenPort(c.get()), nullptr), P2PNET_OK);
   ASSERT_TRUE(watch.WaitForConnected(3));
   ASSERT_TRUE(events_b.WaitForConnected(1));
   ASSERT_TRUE(events_c.WaitForConnected(2));
@@ -114,7 +114,7 @@ TEST(Stop, WithPeersConnectedIsPromptAndSilencesCallbacks) {
   EXPECT_TRUE(events_b.WaitForDisconnected(1));
   EXPECT_TRUE(events_c.WaitForDisconnected(2));
   uint64_t redial_id = 0;
-  ASSERT_EQ(p2pnet_add_peer(b.get(), "127.0.0.1", port_a, &redial_id), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_add_peer(b.get(), "127.0.0.1", port_a, &redial_id), P2PNET_OK);
   EXPECT_TRUE(events_b.WaitUntil([redial_id](const auto&, const auto& disconnected) {
     for (const auto& event : disconnected) {
       if (event.peer_id == redial_id && event.reason == P2PNET_DISCONNECT_CONNECT_FAILED) {
@@ -140,7 +140,7 @@ TEST(Stop, FreeWithoutStopShutsDownCleanly) {
   events_b.Attach(b.get());
   ASSERT_EQ(p2pnet_engine_start(a.get()), P2PNET_OK);
   ASSERT_EQ(p2pnet_engine_start(b.get()), P2PNET_OK);
-  ASSERT_EQ(p2pnet_add_peer(a.get(), "127.0.0.1", ListenPort(b.get()), nullptr), P2PNET_OK);
+  ASSERT_EQ(p2pnet_engine_add_peer(a.get(), "127.0.0.1", ListenPort(b.get()), nullptr), P2PNET_OK);
   ASSERT_TRUE(events_a.WaitForConnected(1));
 
   const auto before = std::chrono::steady_clock::now();

@@ -16,12 +16,14 @@
 namespace p2pnet_test {
 
 ConfigPtr MakeLoopbackConfig() {
-  ConfigPtr config(p2pnet_config_new(P2PNET_NETWORK_REGTEST));
-  if (!config) {
-    ADD_FAILURE() << "p2pnet_config_new returned NULL";
+  p2pnet_config* raw = nullptr;
+  p2pnet_result result = p2pnet_config_new(P2PNET_NETWORK_REGTEST, &raw);
+  ConfigPtr config(raw);
+  if (result != P2PNET_OK || !config) {
+    ADD_FAILURE() << "p2pnet_config_new failed: " << p2pnet_last_error_message();
     return config;
   }
-  p2pnet_result result = p2pnet_config_set_listen_address(config.get(), "127.0.0.1:0");
+  result = p2pnet_config_set_listen_address(config.get(), "127.0.0.1:0");
   EXPECT_EQ(result, P2PNET_OK) << p2pnet_last_error_message();
   // No automatic outbound connections: regtest engines accept loopback
   // addresses from addr messages and would redial each other by themselves.
@@ -40,7 +42,7 @@ EnginePtr MakeEngine(const p2pnet_config* config) {
 
 uint16_t ListenPort(const p2pnet_engine* engine) {
   uint16_t port = 0;
-  p2pnet_result result = p2pnet_engine_listen_port(engine, &port);
+  p2pnet_result result = p2pnet_engine_get_listen_port(engine, &port);
   EXPECT_EQ(result, P2PNET_OK) << p2pnet_last_error_message();
   EXPECT_NE(port, 0);
   return port;
@@ -51,7 +53,7 @@ std::optional<std::vector<p2pnet_peer_info>> GetPeers(const p2pnet_engine* engin
   for (;;) {
     std::size_t count = 0;
     p2pnet_result result =
-        p2pnet_get_peers(engine, peers.empty() ? nullptr : peers.data(), peers.size(), &count);
+        p2pnet_engine_list_peers(engine, peers.empty() ? nullptr : peers.data(), peers.size(), &count);
     if (result == P2PNET_OK) {
       peers.resize(count);
       return peers;
@@ -82,9 +84,9 @@ std::string ResultName(p2pnet_result result) {
 }
 
 void EventRecorder::Attach(p2pnet_engine* engine) {
-  ASSERT_EQ(p2pnet_set_on_peer_connected(engine, &OnConnected, this, &OnRelease), P2PNET_OK)
+  ASSERT_EQ(p2pnet_engine_set_on_peer_connected(engine, &OnConnected, this, &OnRelease), P2PNET_OK)
       << p2pnet_last_error_message();
-  ASSERT_EQ(p2pnet_set_on_peer_disconnected(engine, &OnDisconnected, this, &OnRelease), P2PNET_OK)
+  ASSERT_EQ(p2pnet_engine_set_on_peer_disconnected(engine, &OnDisconnected, this, &OnRelease), P2PNET_OK)
       << p2pnet_last_error_message();
 }
 

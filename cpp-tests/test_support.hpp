@@ -47,7 +47,7 @@ EnginePtr MakeEngine(const p2pnet_config* config);
 uint16_t ListenPort(const p2pnet_engine* engine);
 
 /// All handshaken peers, growing the buffer on P2PNET_ERR_BUFFER_TOO_SMALL.
-/// Returns nullopt if p2pnet_get_peers fails with any other error.
+/// Returns nullopt if p2pnet_engine_list_peers fails with any other error.
 std::optional<std::vector<p2pnet_peer_info>> GetPeers(const p2pnet_engine* engine);
 
 /// Polls `predicate` every 10 ms until it holds or the deadline passes.

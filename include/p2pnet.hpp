@@ -132,7 +132,7 @@ enum class ItemKind {
  * @brief The node's verdict on a received block or transaction.
  *
  * The values are those of the C enum p2pnet_verdict (P2PNET_VERDICT_*), which
- * the item callbacks return as a uint32_t and p2pnet_report_verdict takes.
+ * the item callbacks return as a uint32_t and p2pnet_engine_report_verdict takes.
  */
 enum class Verdict : uint32_t {
   /** Valid and new: the engine relays it to peers that do not have it. */
@@ -468,13 +468,8 @@ inline Hash Sha256d(ByteView data) {
 class Config {
  public:
   /** @brief Creates a configuration with the defaults of @p network. */
-  explicit Config(Network network = Network::Mainnet)
-      : config_(p2pnet_config_new(static_cast<uint32_t>(network))) {
-    if (config_ == nullptr) {
-      const char* message = p2pnet_last_error_message();
-      throw Error(P2PNET_ERR_INVALID_ARGUMENT,
-                  message != nullptr && *message != '\0' ? message : "p2pnet_config_new failed");
-    }
+  explicit Config(Network network = Network::Mainnet) {
+    detail::Check(p2pnet_config_new(static_cast<uint32_t>(network), &config_));
   }
 
   /** @brief Frees the configuration. */
@@ -689,7 +684,7 @@ class Config {
 
  private:
   /** @brief The owned configuration handle; NULL after a move. */
-  p2pnet_config* config_;
+  p2pnet_config* config_ = nullptr;
 };
 
 /**
@@ -787,7 +782,7 @@ class NetworkManager {
   /** @brief The port the engine listens on; valid after Start(). */
   uint16_t ListenPort() const {
     uint16_t port = 0;
-    detail::Check(p2pnet_engine_listen_port(engine_, &port));
+    detail::Check(p2pnet_engine_get_listen_port(engine_, &port));
     return port;
   }
 
@@ -801,7 +796,7 @@ class NetworkManager {
    */
   uint64_t AddPeer(const std::string& host, uint16_t port) {
     uint64_t peer_id = 0;
-    detail::Check(p2pnet_add_peer(engine_, detail::CString(host), port, &peer_id));
+    detail::Check(p2pnet_engine_add_peer(engine_, detail::CString(host), port, &peer_id));
     return peer_id;
   }
 
@@ -813,7 +808,7 @@ class NetworkManager {
    */
   uint64_t AddNode(const std::string& host, uint16_t port) {
     uint64_t peer_id = 0;
-    detail::Check(p2pnet_add_node(engine_, detail::CString(host), port, &peer_id));
+    detail::Check(p2pnet_engine_add_node(engine_, detail::CString(host), port, &peer_id));
     return peer_id;
   }
 
@@ -822,30 +817,30 @@ class NetworkManager {
    * until it drops); throws Error(P2PNET_ERR_NOT_FOUND) when it was not added.
    */
   void RemoveNode(const std::string& host, uint16_t port) {
-    detail::Check(p2pnet_remove_node(engine_, detail::CString(host), port));
+    detail::Check(p2pnet_engine_remove_node(engine_, detail::CString(host), port));
   }
 
   /** @brief Adds a DNS seed at run time; its A/AAAA records name peers on @p port. */
   void AddDNSSeed(const std::string& host, uint16_t port) {
-    detail::Check(p2pnet_add_dns_seed(engine_, detail::CString(host), port));
+    detail::Check(p2pnet_engine_add_dns_seed(engine_, detail::CString(host), port));
   }
 
   /**
    * @brief Queries every DNS seed now, in the background; the addresses found
    * feed the address book and the outbound connections.
    */
-  void QueryDNSSeeds() { detail::Check(p2pnet_query_dns_seeds(engine_)); }
+  void QueryDNSSeeds() { detail::Check(p2pnet_engine_query_dns_seeds(engine_)); }
 
   /** @brief Number of addresses in the address book. */
   std::size_t AddressCount() const {
     std::size_t count = 0;
-    detail::Check(p2pnet_address_count(engine_, &count));
+    detail::Check(p2pnet_engine_get_address_count(engine_, &count));
     return count;
   }
 
   /** @brief Disconnects a peer; its disconnect callback reports Requested. */
   void DisconnectPeer(uint64_t peer_id) {
-    detail::Check(p2pnet_disconnect_peer(engine_, peer_id));
+    detail::Check(p2pnet_engine_disconnect_peer(engine_, peer_id));
   }
 
   /** @brief Snapshot of all fully handshaken peers. */
@@ -854,7 +849,7 @@ class NetworkManager {
     std::size_t count = 0;
     for (;;) {
       p2pnet_result result =
-          p2pnet_get_peers(engine_, raw.empty() ? nullptr : raw.data(), raw.size(), &count);
+          p2pnet_engine_list_peers(engine_, raw.empty() ? nullptr : raw.data(), raw.size(), &count);
       if (result != P2PNET_ERR_BUFFER_TOO_SMALL) {
         detail::Check(result);
         break;
@@ -870,30 +865,33 @@ class NetworkManager {
   }
 
   /** @brief Sets the best height announced to new peers. */
-  void SetBestHeight(int32_t height) { detail::Check(p2pnet_set_best_height(engine_, height)); }
+  void SetBestHeight(int32_t height) {
+    detail::Check(p2pnet_engine_set_best_height(engine_, height));
+  }
 
   /** @brief Registers the peer-connected callback; an empty function unregisters. */
   void SetOnPeerConnected(PeerConnectedCallback callback) {
     if (!callback) {
-      detail::Check(p2pnet_set_on_peer_connected(engine_, nullptr, nullptr, nullptr));
+      detail::Check(p2pnet_engine_set_on_peer_connected(engine_, nullptr, nullptr, nullptr));
       return;
     }
     auto holder = std::make_unique<PeerConnectedCallback>(std::move(callback));
-    detail::Check(p2pnet_set_on_peer_connected(engine_, &OnPeerConnectedTrampoline, holder.get(),
-                                               &detail::Release<PeerConnectedCallback>));
+    detail::Check(p2pnet_engine_set_on_peer_connected(engine_, &OnPeerConnectedTrampoline,
+                                                      holder.get(),
+                                                      &detail::Release<PeerConnectedCallback>));
     holder.release();
   }
 
   /** @brief Registers the peer-disconnected callback; an empty function unregisters. */
   void SetOnPeerDisconnected(PeerDisconnectedCallback callback) {
     if (!callback) {
-      detail::Check(p2pnet_set_on_peer_disconnected(engine_, nullptr, nullptr, nullptr));
+      detail::Check(p2pnet_engine_set_on_peer_disconnected(engine_, nullptr, nullptr, nullptr));
       return;
     }
     auto holder = std::make_unique<PeerDisconnectedCallback>(std::move(callback));
-    detail::Check(p2pnet_set_on_peer_disconnected(engine_, &OnPeerDisconnectedTrampoline,
-                                                  holder.get(),
-                                                  &detail::Release<PeerDisconnectedCallback>));
+    detail::Check(p2pnet_engine_set_on_peer_disconnected(
+        engine_, &OnPeerDisconnectedTrampoline, holder.get(),
+        &detail::Release<PeerDisconnectedCallback>));
     holder.release();
   }
 
@@ -904,13 +902,13 @@ class NetworkManager {
    */
   void SetLogger(LogLevel max_level, LogCallback callback) {
     if (!callback) {
-      detail::Check(p2pnet_set_log_callback(engine_, P2PNET_LOG_OFF, nullptr, nullptr, nullptr));
+      detail::Check(p2pnet_engine_set_on_log(engine_, P2PNET_LOG_OFF, nullptr, nullptr, nullptr));
       return;
     }
     auto holder = std::make_unique<LogCallback>(std::move(callback));
-    detail::Check(p2pnet_set_log_callback(engine_, static_cast<uint32_t>(max_level),
-                                          &LogTrampoline, holder.get(),
-                                          &detail::Release<LogCallback>));
+    detail::Check(p2pnet_engine_set_on_log(engine_, static_cast<uint32_t>(max_level),
+                                           &LogTrampoline, holder.get(),
+                                           &detail::Release<LogCallback>));
     holder.release();
   }
 
@@ -921,12 +919,12 @@ class NetworkManager {
    * block callback received blocks are not relayed.
    */
   void SetOnBlock(ItemCallback callback) {
-    RegisterItemCallback(&p2pnet_set_on_block, std::move(callback));
+    RegisterItemCallback(&p2pnet_engine_set_on_block, std::move(callback));
   }
 
   /** @brief Registers the transaction callback; as SetOnBlock. */
   void SetOnTransaction(ItemCallback callback) {
-    RegisterItemCallback(&p2pnet_set_on_transaction, std::move(callback));
+    RegisterItemCallback(&p2pnet_engine_set_on_transaction, std::move(callback));
   }
 
   /**
@@ -936,12 +934,12 @@ class NetworkManager {
    */
   void SetDataProvider(DataProvider provider) {
     if (!provider) {
-      detail::Check(p2pnet_set_data_provider(engine_, nullptr, nullptr, nullptr));
+      detail::Check(p2pnet_engine_set_on_get_data(engine_, nullptr, nullptr, nullptr));
       return;
     }
     auto holder = std::make_unique<DataProvider>(std::move(provider));
-    detail::Check(p2pnet_set_data_provider(engine_, &DataProviderTrampoline, holder.get(),
-                                           &detail::Release<DataProvider>));
+    detail::Check(p2pnet_engine_set_on_get_data(engine_, &DataProviderTrampoline, holder.get(),
+                                                &detail::Release<DataProvider>));
     holder.release();
   }
 
@@ -951,36 +949,36 @@ class NetworkManager {
    */
   void SetOnGetHeaders(GetHeadersCallback callback) {
     if (!callback) {
-      detail::Check(p2pnet_set_on_get_headers(engine_, nullptr, nullptr, nullptr));
+      detail::Check(p2pnet_engine_set_on_get_headers(engine_, nullptr, nullptr, nullptr));
       return;
     }
     auto holder = std::make_unique<GetHeadersCallback>(std::move(callback));
-    detail::Check(p2pnet_set_on_get_headers(engine_, &GetHeadersTrampoline, holder.get(),
-                                            &detail::Release<GetHeadersCallback>));
+    detail::Check(p2pnet_engine_set_on_get_headers(engine_, &GetHeadersTrampoline, holder.get(),
+                                                   &detail::Release<GetHeadersCallback>));
     holder.release();
   }
 
   /** @brief Registers the getblocks responder; an empty function unregisters. */
   void SetOnGetBlocks(GetBlocksCallback callback) {
     if (!callback) {
-      detail::Check(p2pnet_set_on_get_blocks(engine_, nullptr, nullptr, nullptr));
+      detail::Check(p2pnet_engine_set_on_get_blocks(engine_, nullptr, nullptr, nullptr));
       return;
     }
     auto holder = std::make_unique<GetBlocksCallback>(std::move(callback));
-    detail::Check(p2pnet_set_on_get_blocks(engine_, &GetBlocksTrampoline, holder.get(),
-                                           &detail::Release<GetBlocksCallback>));
+    detail::Check(p2pnet_engine_set_on_get_blocks(engine_, &GetBlocksTrampoline, holder.get(),
+                                                  &detail::Release<GetBlocksCallback>));
     holder.release();
   }
 
   /** @brief Registers the headers callback; an empty function unregisters. */
   void SetOnHeaders(HeadersCallback callback) {
     if (!callback) {
-      detail::Check(p2pnet_set_on_headers(engine_, nullptr, nullptr, nullptr));
+      detail::Check(p2pnet_engine_set_on_headers(engine_, nullptr, nullptr, nullptr));
       return;
     }
     auto holder = std::make_unique<HeadersCallback>(std::move(callback));
-    detail::Check(p2pnet_set_on_headers(engine_, &HeadersTrampoline, holder.get(),
-                                        &detail::Release<HeadersCallback>));
+    detail::Check(p2pnet_engine_set_on_headers(engine_, &HeadersTrampoline, holder.get(),
+                                               &detail::Release<HeadersCallback>));
     holder.release();
   }
 
@@ -991,12 +989,12 @@ class NetworkManager {
    */
   void SetHashFunction(HashFunction function) {
     if (!function) {
-      detail::Check(p2pnet_set_hash_function(engine_, nullptr, nullptr, nullptr));
+      detail::Check(p2pnet_engine_set_hash_function(engine_, nullptr, nullptr, nullptr));
       return;
     }
     auto holder = std::make_unique<HashFunction>(std::move(function));
-    detail::Check(p2pnet_set_hash_function(engine_, &HashTrampoline, holder.get(),
-                                           &detail::Release<HashFunction>));
+    detail::Check(p2pnet_engine_set_hash_function(engine_, &HashTrampoline, holder.get(),
+                                                  &detail::Release<HashFunction>));
     holder.release();
   }
 
@@ -1006,7 +1004,7 @@ class NetworkManager {
    */
   Hash BroadcastBlock(ByteView block) {
     Hash id{};
-    detail::Check(p2pnet_broadcast_block(engine_, block.data(), block.size(), id.data()));
+    detail::Check(p2pnet_engine_broadcast_block(engine_, block.data(), block.size(), id.data()));
     return id;
   }
 
@@ -1016,8 +1014,8 @@ class NetworkManager {
    */
   Hash BroadcastTransaction(ByteView transaction) {
     Hash id{};
-    detail::Check(
-        p2pnet_broadcast_transaction(engine_, transaction.data(), transaction.size(), id.data()));
+    detail::Check(p2pnet_engine_broadcast_transaction(engine_, transaction.data(),
+                                                      transaction.size(), id.data()));
     return id;
   }
 
@@ -1027,7 +1025,7 @@ class NetworkManager {
    * with that id awaits a verdict.
    */
   void ReportVerdict(const Hash& id, Verdict verdict) {
-    detail::Check(p2pnet_report_verdict(engine_, id.data(), static_cast<uint32_t>(verdict)));
+    detail::Check(p2pnet_engine_report_verdict(engine_, id.data(), static_cast<uint32_t>(verdict)));
   }
 
   /**
@@ -1035,7 +1033,8 @@ class NetworkManager {
    * later); at 100 the peer is disconnected and banned. @p reason is logged.
    */
   void Misbehaving(uint64_t peer_id, uint32_t points, const std::string& reason = std::string()) {
-    detail::Check(p2pnet_misbehaving(engine_, peer_id, points, detail::CString(reason)));
+    detail::Check(
+        p2pnet_engine_report_misbehaviour(engine_, peer_id, points, detail::CString(reason)));
   }
 
   /**
@@ -1046,8 +1045,9 @@ class NetworkManager {
   void SendGetHeaders(uint64_t peer_id, const std::vector<Hash>& locator,
                       const std::optional<Hash>& stop = std::nullopt) {
     const std::vector<uint8_t> flat = detail::Flatten(locator);
-    detail::Check(p2pnet_send_getheaders(engine_, peer_id, flat.empty() ? nullptr : flat.data(),
-                                         locator.size(), stop ? stop->data() : nullptr));
+    detail::Check(p2pnet_engine_send_get_headers(engine_, peer_id,
+                                                 flat.empty() ? nullptr : flat.data(),
+                                                 locator.size(), stop ? stop->data() : nullptr));
   }
 
   /**
@@ -1058,15 +1058,15 @@ class NetworkManager {
   std::size_t FetchBlocks(const std::vector<Hash>& ids) {
     const std::vector<uint8_t> flat = detail::Flatten(ids);
     std::size_t queued = 0;
-    detail::Check(
-        p2pnet_fetch_blocks(engine_, flat.empty() ? nullptr : flat.data(), ids.size(), &queued));
+    detail::Check(p2pnet_engine_fetch_blocks(engine_, flat.empty() ? nullptr : flat.data(),
+                                             ids.size(), &queued));
     return queued;
   }
 
   /** @brief Block download progress. */
   SyncStatus GetSyncStatus() const {
     p2pnet_sync_status raw{};
-    detail::Check(p2pnet_get_sync_status(engine_, &raw));
+    detail::Check(p2pnet_engine_get_sync_status(engine_, &raw));
     SyncStatus status;
     status.best_peer_height = raw.best_peer_height;
     status.peer_count = raw.peer_count;
@@ -1085,8 +1085,9 @@ class NetworkManager {
     if (duration.count() < 0) {
       throw Error(P2PNET_ERR_INVALID_ARGUMENT, "negative ban duration");
     }
-    detail::Check(p2pnet_ban(engine_, detail::CString(subnet),
-                             static_cast<uint64_t>(duration.count()), detail::CString(reason)));
+    detail::Check(p2pnet_engine_ban(engine_, detail::CString(subnet),
+                                    static_cast<uint64_t>(duration.count()),
+                                    detail::CString(reason)));
   }
 
   /** @brief Bans @p subnet until @p until (in the future); as Ban. */
@@ -1094,8 +1095,9 @@ class NetworkManager {
                 const std::string& reason = std::string()) {
     const auto seconds =
         std::chrono::duration_cast<std::chrono::seconds>(until.time_since_epoch()).count();
-    detail::Check(p2pnet_ban_until(engine_, detail::CString(subnet), static_cast<int64_t>(seconds),
-                                   detail::CString(reason)));
+    detail::Check(p2pnet_engine_ban_until(engine_, detail::CString(subnet),
+                                          static_cast<int64_t>(seconds),
+                                          detail::CString(reason)));
   }
 
   /**
@@ -1103,7 +1105,7 @@ class NetworkManager {
    * Error(P2PNET_ERR_NOT_FOUND) when there is none.
    */
   void Unban(const std::string& subnet) {
-    detail::Check(p2pnet_unban(engine_, detail::CString(subnet)));
+    detail::Check(p2pnet_engine_unban(engine_, detail::CString(subnet)));
   }
 
   /** @brief The bans in force. */
@@ -1112,7 +1114,7 @@ class NetworkManager {
     std::size_t count = 0;
     for (;;) {
       p2pnet_result result =
-          p2pnet_list_bans(engine_, raw.empty() ? nullptr : raw.data(), raw.size(), &count);
+          p2pnet_engine_list_bans(engine_, raw.empty() ? nullptr : raw.data(), raw.size(), &count);
       if (result != P2PNET_ERR_BUFFER_TOO_SMALL) {
         detail::Check(result);
         break;
@@ -1128,13 +1130,13 @@ class NetworkManager {
   }
 
   /** @brief Lifts every ban. */
-  void ClearBans() { detail::Check(p2pnet_clear_bans(engine_)); }
+  void ClearBans() { detail::Check(p2pnet_engine_clear_bans(engine_)); }
 
   /** @brief The id this engine gives an item (installed hash function or Bitcoin's). */
   Hash ItemId(ItemKind kind, ByteView data) const {
     Hash id{};
-    detail::Check(
-        p2pnet_item_id(engine_, static_cast<uint32_t>(kind), data.data(), data.size(), id.data()));
+    detail::Check(p2pnet_engine_get_item_id(engine_, static_cast<uint32_t>(kind), data.data(),
+                                            data.size(), id.data()));
     return id;
   }
 

@@ -2,7 +2,7 @@
 //!
 //! A panic unwinding out of an `extern "C"` function aborts the node, so the
 //! FFI layer runs each body inside a guard built on `catch_unwind`
-//! (`src/ffi/error.rs`: `boundary`, `boundary_value`) that turns a panic into
+//! (`src/ffi/result.rs`: `boundary`, `boundary_value`) that turns a panic into
 //! `P2PNET_ERR_PANIC` or a fallback value. No API input is known to panic, so
 //! the guard cannot be exercised at run time from outside the crate; this
 //! test proves it statically instead, on the parsed source (comments, strings
@@ -13,7 +13,7 @@
 //!   evaluated outside it but plain values, closures and NULL constants;
 //! - a guard is an FFI function that passes one of its own parameters to
 //!   `catch_unwind`, or one whose body is itself such a guarded call (helpers
-//!   like `update` or `dial`);
+//!   like `update`, `dial` or `set_on`);
 //! - the only exemption is a body that provably cannot panic: literals,
 //!   `match`, `as` casts, `as_ptr()`/`cast()` and `concat!`/`env!`, nothing
 //!   else (no calls, indexing or arithmetic);

@@ -4,12 +4,13 @@
 #include <stdio.h>
 
 int main(void) {
-  p2pnet_config *config = p2pnet_config_new(P2PNET_NETWORK_REGTEST);
+  p2pnet_config *config = NULL;
   p2pnet_engine *engine = NULL;
   uint16_t port = 0;
-  p2pnet_result result;
-  if (config == NULL) {
-    fprintf(stderr, "p2pnet_config_new returned NULL\n");
+  p2pnet_result result = p2pnet_config_new(P2PNET_NETWORK_REGTEST, &config);
+  if (result != P2PNET_OK) {
+    fprintf(stderr, "p2pnet_config_new failed: %s: %s\n", p2pnet_result_name(result),
+            p2pnet_last_error_message());
     return 1;
   }
   result = p2pnet_config_set_listen_address(config, "127.0.0.1:0");
@@ -21,7 +22,7 @@ int main(void) {
     result = p2pnet_engine_start(engine);
   }
   if (result == P2PNET_OK) {
-    result = p2pnet_engine_listen_port(engine, &port);
+    result = p2pnet_engine_get_listen_port(engine, &port);
   }
   if (result == P2PNET_OK) {
     result = p2pnet_engine_stop(engine);

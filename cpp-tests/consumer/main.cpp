@@ -15,12 +15,12 @@ int Fail(const char* what, p2pnet_result result) {
 }  // namespace
 
 int main() {
-  p2pnet_config* config = p2pnet_config_new(P2PNET_NETWORK_REGTEST);
-  if (config == nullptr) {
-    std::fprintf(stderr, "p2pnet_config_new returned NULL\n");
-    return 1;
+  p2pnet_config* config = nullptr;
+  p2pnet_result result = p2pnet_config_new(P2PNET_NETWORK_REGTEST, &config);
+  if (result != P2PNET_OK) {
+    return Fail("p2pnet_config_new", result);
   }
-  p2pnet_result result = p2pnet_config_set_listen_address(config, "127.0.0.1:0");
+  result = p2pnet_config_set_listen_address(config, "127.0.0.1:0");
   if (result != P2PNET_OK) {
     p2pnet_config_free(config);
     return Fail("p2pnet_config_set_listen_address", result);
@@ -37,10 +37,10 @@ int main() {
     return Fail("p2pnet_engine_start", result);
   }
   uint16_t port = 0;
-  result = p2pnet_engine_listen_port(engine, &port);
+  result = p2pnet_engine_get_listen_port(engine, &port);
   if (result != P2PNET_OK || port == 0) {
     p2pnet_engine_free(engine);
-    return Fail("p2pnet_engine_listen_port", result);
+    return Fail("p2pnet_engine_get_listen_port", result);
   }
   result = p2pnet_engine_stop(engine);
   p2pnet_engine_free(engine);

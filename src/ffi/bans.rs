@@ -1,13 +1,15 @@
-//! Manual bans through the C ABI.
+//! Bans: banning and unbanning subnets, listing and clearing the ban list.
 
 use std::ffi::c_char;
 use std::time::Duration;
 
+use super::args::{opt_str_arg, str_arg};
 use super::engine::{engine_ref, p2pnet_engine};
-use super::error::{boundary, p2pnet_result, FfiError};
-use super::types::{copy_c_text, mut_arg, str_arg};
+use super::out::{copy_c_text, CallerArray};
+use super::result::{boundary, p2pnet_result, FfiError};
 
-/// One ban in force, as listed by `p2pnet_list_bans`.
+/// One ban in force, as listed by `p2pnet_engine_list_bans`. Plain data: the caller owns
+/// the array it is copied into.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct p2pnet_ban_entry {
@@ -21,26 +23,15 @@ pub struct p2pnet_ban_entry {
     pub reason: [c_char; 257],
 }
 
-/// Borrows an optional reason string.
-///
-/// # Safety
-/// `reason` must be NULL or a NUL-terminated string.
-unsafe fn reason_arg<'a>(reason: *const c_char) -> Result<&'a str, FfiError> {
-    if reason.is_null() {
-        return Ok("");
-    }
-    // SAFETY: forwarded contract.
-    unsafe { str_arg(reason, "reason") }
-}
-
 /// Bans `subnet` (an address or CIDR subnet, IPv4 or IPv6) for `duration_s` seconds.
 /// Connections from it are refused before any byte is read, it is never dialled, and
 /// current connections inside it are dropped with `P2PNET_DISCONNECT_BANNED`. Bans are
 /// persisted in the data directory when one is set. `reason` may be NULL.
 ///
-/// Ownership: strings are borrowed and copied.
+/// Ownership: `subnet` and `reason` are borrowed and copied. May be called from a
+/// callback.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_ban(
+pub unsafe extern "C" fn p2pnet_engine_ban(
     engine: *mut p2pnet_engine,
     subnet: *const c_char,
     duration_s: u64,
@@ -51,7 +42,7 @@ pub unsafe extern "C" fn p2pnet_ban(
         // SAFETY: `subnet` is NULL or a NUL-terminated string, per the C contract.
         let subnet = unsafe { str_arg(subnet, "subnet") }?;
         // SAFETY: as above for `reason`.
-        let reason = unsafe { reason_arg(reason) }?;
+        let reason = unsafe { opt_str_arg(reason, "reason") }?;
         if duration_s == 0 {
             return Err(FfiError::invalid("ban duration must be positive".into()));
         }
@@ -59,9 +50,13 @@ pub unsafe extern "C" fn p2pnet_ban(
     })
 }
 
-/// Bans `subnet` until the Unix time `until` (seconds, in the future); as `p2pnet_ban`.
+/// Bans `subnet` until the Unix time `until` (seconds, in the future); otherwise as
+/// `p2pnet_engine_ban`.
+///
+/// Ownership: `subnet` and `reason` are borrowed and copied. May be called from a
+/// callback.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_ban_until(
+pub unsafe extern "C" fn p2pnet_engine_ban_until(
     engine: *mut p2pnet_engine,
     subnet: *const c_char,
     until: i64,
@@ -72,7 +67,7 @@ pub unsafe extern "C" fn p2pnet_ban_until(
         // SAFETY: `subnet` is NULL or a NUL-terminated string, per the C contract.
         let subnet = unsafe { str_arg(subnet, "subnet") }?;
         // SAFETY: as above for `reason`.
-        let reason = unsafe { reason_arg(reason) }?;
+        let reason = unsafe { opt_str_arg(reason, "reason") }?;
         let until =
             u64::try_from(until).map_err(|_| FfiError::invalid("ban end is in the past".into()))?;
         Ok(engine.ban_until(subnet, until, reason)?)
@@ -80,8 +75,10 @@ pub unsafe extern "C" fn p2pnet_ban_until(
 }
 
 /// Lifts the ban on exactly `subnet`; `P2PNET_ERR_NOT_FOUND` when there is none.
+///
+/// Ownership: `subnet` is borrowed and copied. May be called from a callback.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_unban(
+pub unsafe extern "C" fn p2pnet_engine_unban(
     engine: *mut p2pnet_engine,
     subnet: *const c_char,
 ) -> p2pnet_result {
@@ -96,39 +93,25 @@ pub unsafe extern "C" fn p2pnet_unban(
 /// Copies the bans in force into `out_bans` and their number into `*out_count`; with too
 /// small a `capacity` nothing is copied, `*out_count` receives the number needed and the
 /// result is `P2PNET_ERR_BUFFER_TOO_SMALL`. `out_bans` may be NULL when `capacity` is 0.
+///
+/// Ownership: `out_bans` (room for `capacity` records) and `out_count` are
+/// caller-provided and only written during the call; the records are copies the caller
+/// keeps. May be called from a callback.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_list_bans(
+pub unsafe extern "C" fn p2pnet_engine_list_bans(
     engine: *const p2pnet_engine,
     out_bans: *mut p2pnet_ban_entry,
     capacity: usize,
     out_count: *mut usize,
 ) -> p2pnet_result {
     boundary(|| {
-        // SAFETY: `out_count` is NULL or writable, per the C contract.
-        let out_count = unsafe { mut_arg(out_count, "out_count") }?;
-        if out_bans.is_null() && capacity > 0 {
-            return Err(FfiError::null("out_bans"));
-        }
+        // SAFETY: `out_bans` is NULL or has room for `capacity` records and `out_count` is
+        // NULL or writable, per the C contract.
+        let out = unsafe { CallerArray::new(out_bans, capacity, out_count, "out_bans") }?;
         let bans = engine_ref(engine)?.bans()?;
-        *out_count = bans.len();
-        if bans.len() > capacity {
-            return Err(FfiError {
-                code: p2pnet_result::P2PNET_ERR_BUFFER_TOO_SMALL,
-                message: format!("{} bans, buffer holds {capacity}", bans.len()),
-            });
-        }
-        if bans.is_empty() {
-            return Ok(());
-        }
-        if out_bans.is_null() {
-            return Err(FfiError::null("out_bans"));
-        }
-        // SAFETY: non-null `out_bans` holds `capacity >= bans.len()` records per the
-        // C contract.
-        let out = unsafe { std::slice::from_raw_parts_mut(out_bans, bans.len()) };
         let secs = |t: u64| i64::try_from(t).unwrap_or(i64::MAX);
-        for (slot, (subnet, entry)) in out.iter_mut().zip(&bans) {
-            *slot = p2pnet_ban_entry {
+        out.fill(&bans, |(subnet, entry)| {
+            let mut slot = p2pnet_ban_entry {
                 subnet: [0; 64],
                 created: secs(entry.created),
                 until: secs(entry.until),
@@ -136,13 +119,15 @@ pub unsafe extern "C" fn p2pnet_list_bans(
             };
             copy_c_text(&mut slot.subnet, &subnet.to_string());
             copy_c_text(&mut slot.reason, &entry.reason);
-        }
-        Ok(())
+            slot
+        })
     })
 }
 
 /// Lifts every ban.
+///
+/// Ownership: `engine` is borrowed for the call. May be called from a callback.
 #[no_mangle]
-pub unsafe extern "C" fn p2pnet_clear_bans(engine: *mut p2pnet_engine) -> p2pnet_result {
+pub unsafe extern "C" fn p2pnet_engine_clear_bans(engine: *mut p2pnet_engine) -> p2pnet_result {
     boundary(|| Ok(engine_ref(engine)?.clear_bans()?))
 }

@@ -1,44 +1,28 @@
-//! Callback registration. A C function pointer and its user data become a Rust closure;
-//! the user data's release function runs when the closure is dropped, which the engine
-//! arranges to happen exactly once, after the last call.
+//! The one registration path behind every function that installs a C callback
+//! (`set_on_*` and the hash function). A registration is a triple: the C function, the
+//! node's user-data pointer and an optional release function for that pointer. Here the
+//! triple becomes a Rust closure holding a [`UserData`], whose `Drop` runs the release
+//! function; the engine drops its last clone of the closure after the last call (on
+//! re-registration, stop or free), so release runs exactly once, after the last call.
+//!
+//! The order is the same for every callback: engine handle, then the engine's state, then
+//! wrapping, then installing. A refusal before wrapping leaves the user data with the
+//! caller and never runs its release function.
 
-use std::ffi::{c_char, c_void};
+use std::ffi::c_void;
 use std::sync::Arc;
 
 use super::engine::{engine_ref, p2pnet_engine};
-use super::error::{boundary, c_string, p2pnet_result};
-use super::types::{log_level_arg, p2pnet_disconnect_reason, p2pnet_log_level, p2pnet_peer_info};
+use super::result::{boundary, p2pnet_result, FfiError};
+use crate::engine::Engine;
 
-/// Releases user data once the engine no longer needs it. Runs exactly once per
-/// successful registration, on any thread, after the last call of the callback.
+/// Releases user data once the engine no longer needs it. Every function that takes a
+/// callback takes it as (function, user_data, release), with `release` optional (NULL):
+/// on success the engine owns `user_data` and runs `release(user_data)` exactly once,
+/// on any thread, after the last call of the callback (when it is replaced or
+/// unregistered, or the engine stops or is freed); on an error result, or when the
+/// function is NULL, the caller keeps `user_data` and `release` is not called.
 pub type p2pnet_release_fn = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
-
-/// A peer completed the handshake. `peer` is borrowed for the duration of the call.
-pub type p2pnet_peer_connected_fn =
-    Option<unsafe extern "C" fn(user_data: *mut c_void, peer: *const p2pnet_peer_info)>;
-
-/// A connection ended. `detail` is a NUL-terminated description, borrowed for the
-/// duration of the call. Also reported for connections that never completed the
-/// handshake (then no connected callback preceded it).
-pub type p2pnet_peer_disconnected_fn = Option<
-    unsafe extern "C" fn(
-        user_data: *mut c_void,
-        peer_id: u64,
-        reason: p2pnet_disconnect_reason,
-        detail: *const c_char,
-    ),
->;
-
-/// A log record. `target` (the emitting module) and `message` are NUL-terminated and
-/// borrowed for the duration of the call.
-pub type p2pnet_log_fn = Option<
-    unsafe extern "C" fn(
-        user_data: *mut c_void,
-        level: p2pnet_log_level,
-        target: *const c_char,
-        message: *const c_char,
-    ),
->;
 
 /// The node's user data pointer plus its release function.
 pub(super) struct UserData {
@@ -56,12 +40,8 @@ unsafe impl Send for UserData {}
 unsafe impl Sync for UserData {}
 
 impl UserData {
-    /// Accessed through a method so closures capture the whole `UserData` (and with it
-    /// the release-on-drop), not just the pointer field.
-    pub(super) fn new(ptr: *mut c_void, release: p2pnet_release_fn) -> Self {
-        UserData { ptr, release }
-    }
-
+    /// The pointer to pass to the C callback. Accessed through a method so closures
+    /// capture the whole `UserData` (and with it the release-on-drop), not just the field.
     pub(super) fn ptr(&self) -> *mut c_void {
         self.ptr
     }
@@ -78,111 +58,56 @@ impl Drop for UserData {
     }
 }
 
-/// Registers the peer-connected callback. `cb` NULL unregisters (then `user_data` and
-/// `release` are ignored and release is not called for them).
+/// Installs the callback `cb` (NULL unregisters) with its user data on `engine`.
 ///
-/// Ownership: on success the engine holds `user_data` until `release` runs (on
-/// re-registration, stop or free, after the last call). On an error result the caller
-/// keeps ownership and `release` is not called. May be called from a callback.
-#[no_mangle]
-pub unsafe extern "C" fn p2pnet_set_on_peer_connected(
-    engine: *mut p2pnet_engine,
-    cb: p2pnet_peer_connected_fn,
+/// `wrap` turns the C function and its [`UserData`] into the engine's closure type;
+/// `install` hands the closure (or `None`) to the matching [`Engine`] setter. The
+/// engine's state is checked before the user data is wrapped, so a refusal never runs its
+/// release function; if the engine still refuses (a concurrent stop), ownership of the
+/// user data goes back to the caller.
+pub(super) fn register<F, T: ?Sized>(
+    engine: &Engine,
+    cb: Option<F>,
     user_data: *mut c_void,
     release: p2pnet_release_fn,
-) -> p2pnet_result {
-    boundary(|| {
-        let engine = engine_ref(engine)?;
-        let callback = || {
-            cb.map(|f| {
-                let data = UserData::new(user_data, release);
-                Arc::new(move |peer: &crate::PeerInfo| {
-                    let info = p2pnet_peer_info::from(peer);
-                    // SAFETY: `f` is the node's callback; `info` outlives the call.
-                    unsafe { f(data.ptr(), &info) };
-                }) as crate::PeerConnectedCallback
-            })
-        };
-        register(engine, callback, |cb| engine.set_on_peer_connected(cb))
-    })
-}
-
-/// Registers the peer-disconnected callback; same rules as `p2pnet_set_on_peer_connected`.
-#[no_mangle]
-pub unsafe extern "C" fn p2pnet_set_on_peer_disconnected(
-    engine: *mut p2pnet_engine,
-    cb: p2pnet_peer_disconnected_fn,
-    user_data: *mut c_void,
-    release: p2pnet_release_fn,
-) -> p2pnet_result {
-    boundary(|| {
-        let engine = engine_ref(engine)?;
-        let callback = || {
-            cb.map(|f| {
-                let data = UserData::new(user_data, release);
-                Arc::new(move |id, reason: crate::DisconnectReason, detail: &str| {
-                    let detail = c_string(detail);
-                    // SAFETY: `f` is the node's callback; `detail` outlives the call.
-                    unsafe { f(data.ptr(), id, reason.into(), detail.as_ptr()) };
-                }) as crate::PeerDisconnectedCallback
-            })
-        };
-        register(engine, callback, |cb| engine.set_on_peer_disconnected(cb))
-    })
-}
-
-/// Registers the log callback, receiving records at `max_level` (a `p2pnet_log_level`)
-/// and more severe. `cb` NULL or `P2PNET_LOG_OFF` with NULL turns logging off. Same
-/// ownership rules as `p2pnet_set_on_peer_connected`.
-#[no_mangle]
-pub unsafe extern "C" fn p2pnet_set_log_callback(
-    engine: *mut p2pnet_engine,
-    max_level: u32,
-    cb: p2pnet_log_fn,
-    user_data: *mut c_void,
-    release: p2pnet_release_fn,
-) -> p2pnet_result {
-    boundary(|| {
-        let engine = engine_ref(engine)?;
-        let level = log_level_arg(max_level)?;
-        let callback = || {
-            cb.map(|f| {
-                let data = UserData::new(user_data, release);
-                Arc::new(move |level: crate::LogLevel, target: &str, message: &str| {
-                    let target = c_string(target);
-                    let message = c_string(message);
-                    // SAFETY: `f` is the node's callback; both strings outlive the call.
-                    unsafe { f(data.ptr(), level.into(), target.as_ptr(), message.as_ptr()) };
-                }) as crate::LogCallback
-            })
-        };
-        register(engine, callback, |cb| engine.set_log_callback(level, cb))
-    })
-}
-
-/// Installs a callback built by `wrap`. The engine's state is checked before the user
-/// data is wrapped, so a refusal never runs its release function; if the engine still
-/// refuses (a concurrent stop), ownership of the user data goes back to the caller.
-pub(super) fn register<T: ?Sized>(
-    engine: &crate::Engine,
-    wrap: impl FnOnce() -> Option<Arc<T>>,
-    install: impl FnOnce(Option<Arc<T>>) -> crate::Result<()>,
-) -> Result<(), super::error::FfiError> {
+    wrap: impl FnOnce(F, UserData) -> Arc<T>,
+    install: impl FnOnce(&Engine, Option<Arc<T>>) -> crate::Result<()>,
+) -> Result<(), FfiError> {
     engine.not_stopped()?;
-    let callback = wrap();
+    let callback = cb.map(|f| {
+        wrap(
+            f,
+            UserData {
+                ptr: user_data,
+                release,
+            },
+        )
+    });
     // Keep a second reference so a refused registration can be disarmed.
     let keep = callback.clone();
-    match install(callback) {
+    match install(engine, callback) {
         Ok(()) => Ok(()),
         Err(e) => {
             if let Some(arc) = keep {
-                // Only reachable when a concurrent stop wins the race after the
-                // registration function's own state check. The engine dropped its copy;
-                // ours is the last one. Leak it so the release function does not run
-                // for data the caller still owns.
+                // Only reachable when a concurrent stop wins the race after the state
+                // check above. The engine dropped its copy; ours is the last one. Leak it
+                // so the release function does not run for data the caller still owns.
                 std::mem::forget(arc);
             }
             Err(e.into())
         }
     }
+}
+
+/// The body of a `set_on_*` function: [`register`] on the engine behind the handle,
+/// inside the panic boundary.
+pub(super) fn set_on<F, T: ?Sized>(
+    engine: *mut p2pnet_engine,
+    cb: Option<F>,
+    user_data: *mut c_void,
+    release: p2pnet_release_fn,
+    wrap: impl FnOnce(F, UserData) -> Arc<T>,
+    install: impl FnOnce(&Engine, Option<Arc<T>>) -> crate::Result<()>,
+) -> p2pnet_result {
+    boundary(|| register(engine_ref(engine)?, cb, user_data, release, wrap, install))
 }

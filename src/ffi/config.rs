@@ -4,9 +4,33 @@
 use std::ffi::c_char;
 use std::time::Duration;
 
-use super::error::{boundary, boundary_value, p2pnet_result, FfiError};
-use super::types::{mut_arg, network_arg, str_arg};
-use crate::config::Config;
+use super::args::{mut_arg, str_arg};
+use super::out::{free_object, new_object};
+use super::result::{boundary, boundary_value, p2pnet_result, FfiError};
+use crate::config::{Config, Network};
+
+/// Network presets for `p2pnet_config_new`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum p2pnet_network {
+    /// Bitcoin mainnet: magic 0xD9B4BEF9 (wire bytes F9 BE B4 D9), port 8333.
+    P2PNET_NETWORK_MAINNET = 0,
+    /// Bitcoin testnet3: wire bytes 0B 11 09 07 (0x0709110B as a little-endian value), port 18333.
+    P2PNET_NETWORK_TESTNET = 1,
+    /// Local/regtest: wire bytes FA BF B5 DA, port 18444.
+    P2PNET_NETWORK_REGTEST = 2,
+}
+
+fn network_arg(value: u32) -> Result<Network, FfiError> {
+    match value {
+        0 => Ok(Network::Mainnet),
+        1 => Ok(Network::Testnet),
+        2 => Ok(Network::Regtest),
+        _ => Err(FfiError::invalid(format!(
+            "{value} is not a p2pnet_network"
+        ))),
+    }
+}
 
 /// Engine settings. Opaque; create with `p2pnet_config_new`, free with
 /// `p2pnet_config_free`.
@@ -17,39 +41,37 @@ pub struct p2pnet_config {
 /// Creates a config with the defaults of `network` (a `p2pnet_network` value): Bitcoin
 /// Core's magic, port, protocol version 70001, 8 outbound / 117 inbound / 125 total
 /// connections, 32 MiB messages, 60 s handshake timeout, 2 min pings, 20 min inactivity
-/// timeout, listening on 0.0.0.0 at the network's port.
+/// timeout, listening on 0.0.0.0 at the network's port. `P2PNET_ERR_INVALID_ARGUMENT`
+/// when `network` is out of range.
 ///
-/// Ownership: the caller owns the returned config and frees it with
-/// `p2pnet_config_free`. Returns NULL (with `p2pnet_last_error_message`) when `network`
-/// is out of range. May be called from a callback.
+/// Ownership: on success `*out_config` receives a new config that the caller frees with
+/// `p2pnet_config_free`; on error it is set to NULL. May be called from a callback.
 #[no_mangle]
-pub extern "C" fn p2pnet_config_new(network: u32) -> *mut p2pnet_config {
-    boundary_value(std::ptr::null_mut(), || {
-        let mut out = std::ptr::null_mut();
-        let result = boundary(|| {
-            let network = network_arg(network)?;
-            out = Box::into_raw(Box::new(p2pnet_config {
-                inner: Config::new(network),
-            }));
-            Ok(())
-        });
-        debug_assert!(result == p2pnet_result::P2PNET_OK || out.is_null());
-        out
+pub unsafe extern "C" fn p2pnet_config_new(
+    network: u32,
+    out_config: *mut *mut p2pnet_config,
+) -> p2pnet_result {
+    boundary(|| {
+        let make = || {
+            Ok(p2pnet_config {
+                inner: Config::new(network_arg(network)?),
+            })
+        };
+        // SAFETY: `out_config` is NULL or points to writable storage for a pointer.
+        unsafe { new_object(out_config, "out_config", make) }
     })
 }
 
 /// Frees a config. NULL is ignored.
 ///
 /// Ownership: takes `config` back; it must not be used afterwards. Engines created from
-/// it are unaffected (they hold a copy).
+/// it are unaffected (they hold a copy). May be called from a callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_config_free(config: *mut p2pnet_config) {
     boundary_value((), || {
-        if !config.is_null() {
-            // SAFETY: non-null pointers passed here come from `p2pnet_config_new` and are
-            // freed once, per the documented contract.
-            drop(unsafe { Box::from_raw(config) });
-        }
+        // SAFETY: non-null pointers passed here come from `p2pnet_config_new` and are
+        // freed once, per the documented contract.
+        unsafe { free_object(config) }
     })
 }
 
@@ -73,15 +95,15 @@ fn millis(ms: u32, what: &str) -> Result<Duration, FfiError> {
     Ok(Duration::from_millis(u64::from(ms)))
 }
 
-fn count(value: u32) -> usize {
+fn to_usize(value: u32) -> usize {
     value as usize
 }
 
 /// Sets the listen address, "IP:PORT" (IPv4 or "[IPv6]:PORT"); port 0 picks a free port
-/// (read it with `p2pnet_engine_listen_port`). An empty string disables listening.
+/// (read it with `p2pnet_engine_get_listen_port`). An empty string disables listening.
 ///
-/// Ownership: `address` is borrowed and copied. `config` must not be used by another
-/// thread during the call (this applies to every config setter).
+/// Ownership: `address` is borrowed and copied; `config` is borrowed for the call and
+/// must not be used by another thread meanwhile. May be called from a callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_config_set_listen_address(
     config: *mut p2pnet_config,
@@ -95,6 +117,9 @@ pub unsafe extern "C" fn p2pnet_config_set_listen_address(
 }
 
 /// Sets the network magic (the four message-start bytes, as a little-endian value).
+///
+/// Ownership: `config` is borrowed for the call and must not be used by another thread
+/// meanwhile. May be called from a callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_config_set_magic(
     config: *mut p2pnet_config,
@@ -107,6 +132,9 @@ pub unsafe extern "C" fn p2pnet_config_set_magic(
 }
 
 /// Sets the port assumed for DNS-seed results and peers given without a port.
+///
+/// Ownership: `config` is borrowed for the call and must not be used by another thread
+/// meanwhile. May be called from a callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_config_set_default_port(
     config: *mut p2pnet_config,
@@ -122,6 +150,9 @@ pub unsafe extern "C" fn p2pnet_config_set_default_port(
 }
 
 /// Sets the protocol version announced in our version message (default 70001).
+///
+/// Ownership: `config` is borrowed for the call and must not be used by another thread
+/// meanwhile. May be called from a callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_config_set_protocol_version(
     config: *mut p2pnet_config,
@@ -136,6 +167,9 @@ pub unsafe extern "C" fn p2pnet_config_set_protocol_version(
 /// Sets the lowest protocol version a peer may announce; lower ones are disconnected
 /// with `P2PNET_DISCONNECT_OBSOLETE_VERSION` (default 60001). `p2pnet_engine_new`
 /// rejects a config whose minimum exceeds its own protocol version.
+///
+/// Ownership: `config` is borrowed for the call and must not be used by another thread
+/// meanwhile. May be called from a callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_config_set_min_protocol_version(
     config: *mut p2pnet_config,
@@ -149,7 +183,8 @@ pub unsafe extern "C" fn p2pnet_config_set_min_protocol_version(
 
 /// Sets the user agent (at most 256 bytes of UTF-8), e.g. "/MyNode:1.0/".
 ///
-/// Ownership: `user_agent` is borrowed and copied.
+/// Ownership: `user_agent` is borrowed and copied; `config` is borrowed for the call and
+/// must not be used by another thread meanwhile. May be called from a callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_config_set_user_agent(
     config: *mut p2pnet_config,
@@ -163,6 +198,9 @@ pub unsafe extern "C" fn p2pnet_config_set_user_agent(
 }
 
 /// Sets the service bits announced in our version message (default 1, NODE_NETWORK).
+///
+/// Ownership: `config` is borrowed for the call and must not be used by another thread
+/// meanwhile. May be called from a callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_config_set_services(
     config: *mut p2pnet_config,
@@ -174,7 +212,11 @@ pub unsafe extern "C" fn p2pnet_config_set_services(
     })
 }
 
-/// Sets the best height announced at start; change it later with `p2pnet_set_best_height`.
+/// Sets the best height announced at start; change it later with
+/// `p2pnet_engine_set_best_height`.
+///
+/// Ownership: `config` is borrowed for the call and must not be used by another thread
+/// meanwhile. May be called from a callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_config_set_start_height(
     config: *mut p2pnet_config,
@@ -187,6 +229,9 @@ pub unsafe extern "C" fn p2pnet_config_set_start_height(
 }
 
 /// Sets how long an outbound TCP connect may take (default 5000 ms; must be > 0).
+///
+/// Ownership: `config` is borrowed for the call and must not be used by another thread
+/// meanwhile. May be called from a callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_config_set_connect_timeout_ms(
     config: *mut p2pnet_config,
@@ -200,6 +245,9 @@ pub unsafe extern "C" fn p2pnet_config_set_connect_timeout_ms(
 
 /// Sets how long version/verack may take before the connection is dropped
 /// (default 60000 ms; must be > 0).
+///
+/// Ownership: `config` is borrowed for the call and must not be used by another thread
+/// meanwhile. May be called from a callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_config_set_handshake_timeout_ms(
     config: *mut p2pnet_config,
@@ -212,6 +260,9 @@ pub unsafe extern "C" fn p2pnet_config_set_handshake_timeout_ms(
 }
 
 /// Sets the interval between pings to each peer (default 120000 ms; must be > 0).
+///
+/// Ownership: `config` is borrowed for the call and must not be used by another thread
+/// meanwhile. May be called from a callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_config_set_ping_interval_ms(
     config: *mut p2pnet_config,
@@ -225,6 +276,9 @@ pub unsafe extern "C" fn p2pnet_config_set_ping_interval_ms(
 
 /// Sets how long a peer may stay silent, or leave a ping unanswered, before it is
 /// disconnected (default 1200000 ms, 20 min; must be > 0).
+///
+/// Ownership: `config` is borrowed for the call and must not be used by another thread
+/// meanwhile. May be called from a callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_config_set_inactivity_timeout_ms(
     config: *mut p2pnet_config,
@@ -237,37 +291,46 @@ pub unsafe extern "C" fn p2pnet_config_set_inactivity_timeout_ms(
 }
 
 /// Sets the target number of outbound connections (default 8).
+///
+/// Ownership: `config` is borrowed for the call and must not be used by another thread
+/// meanwhile. May be called from a callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_config_set_max_outbound(
     config: *mut p2pnet_config,
-    count_: u32,
+    count: u32,
 ) -> p2pnet_result {
     update(config, |c| {
-        c.max_outbound = count(count_);
+        c.max_outbound = to_usize(count);
         Ok(())
     })
 }
 
 /// Sets the cap on inbound connections (default 117).
+///
+/// Ownership: `config` is borrowed for the call and must not be used by another thread
+/// meanwhile. May be called from a callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_config_set_max_inbound(
     config: *mut p2pnet_config,
-    count_: u32,
+    count: u32,
 ) -> p2pnet_result {
     update(config, |c| {
-        c.max_inbound = count(count_);
+        c.max_inbound = to_usize(count);
         Ok(())
     })
 }
 
 /// Sets the cap on all connections together (default 125).
+///
+/// Ownership: `config` is borrowed for the call and must not be used by another thread
+/// meanwhile. May be called from a callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_config_set_max_connections(
     config: *mut p2pnet_config,
-    count_: u32,
+    count: u32,
 ) -> p2pnet_result {
     update(config, |c| {
-        c.max_connections = count(count_);
+        c.max_connections = to_usize(count);
         Ok(())
     })
 }
@@ -275,19 +338,25 @@ pub unsafe extern "C" fn p2pnet_config_set_max_connections(
 /// Sets how many inbound connections one IP address may hold (default 8; the regtest
 /// preset allows 117, since local nodes share a loopback address). Connections beyond it
 /// are closed at accept, before any byte is read.
+///
+/// Ownership: `config` is borrowed for the call and must not be used by another thread
+/// meanwhile. May be called from a callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_config_set_max_inbound_per_ip(
     config: *mut p2pnet_config,
-    count_: u32,
+    count: u32,
 ) -> p2pnet_result {
     update(config, |c| {
-        c.max_inbound_per_ip = count(count_);
+        c.max_inbound_per_ip = to_usize(count);
         Ok(())
     })
 }
 
 /// Sets the largest accepted payload in bytes (default 32 MiB); a frame claiming more
 /// disconnects the peer.
+///
+/// Ownership: `config` is borrowed for the call and must not be used by another thread
+/// meanwhile. May be called from a callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_config_set_max_message_size(
     config: *mut p2pnet_config,
@@ -300,6 +369,9 @@ pub unsafe extern "C" fn p2pnet_config_set_max_message_size(
 }
 
 /// Sets the number of tokio worker threads the engine runs (default 2; must be > 0).
+///
+/// Ownership: `config` is borrowed for the call and must not be used by another thread
+/// meanwhile. May be called from a callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_config_set_worker_threads(
     config: *mut p2pnet_config,
@@ -311,7 +383,7 @@ pub unsafe extern "C" fn p2pnet_config_set_worker_threads(
                 "worker threads must be at least 1".into(),
             ));
         }
-        c.worker_threads = count(threads);
+        c.worker_threads = to_usize(threads);
         Ok(())
     })
 }
@@ -319,6 +391,9 @@ pub unsafe extern "C" fn p2pnet_config_set_worker_threads(
 /// Sets the mean intervals of the Poisson timers that batch transaction announcements,
 /// for inbound and outbound peers (defaults 5000 and 2000 ms, as Bitcoin Core). Zero
 /// announces at once, which tests and benchmarks use.
+///
+/// Ownership: `config` is borrowed for the call and must not be used by another thread
+/// meanwhile. May be called from a callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_config_set_tx_trickle_ms(
     config: *mut p2pnet_config,
@@ -334,6 +409,9 @@ pub unsafe extern "C" fn p2pnet_config_set_tx_trickle_ms(
 
 /// Sets how long a peer may take to deliver a requested transaction (default 60000 ms)
 /// and block (default 20000 ms) before the request moves to another peer. Both > 0.
+///
+/// Ownership: `config` is borrowed for the call and must not be used by another thread
+/// meanwhile. May be called from a callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_config_set_request_timeouts_ms(
     config: *mut p2pnet_config,
@@ -350,7 +428,8 @@ pub unsafe extern "C" fn p2pnet_config_set_request_timeouts_ms(
 /// Sets the directory where the ban list (and address book) are kept; it is created if
 /// missing. Without one, they live in memory only.
 ///
-/// Ownership: `path` is borrowed and copied.
+/// Ownership: `path` is borrowed and copied; `config` is borrowed for the call and must
+/// not be used by another thread meanwhile. May be called from a callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_config_set_data_dir(
     config: *mut p2pnet_config,
@@ -369,6 +448,9 @@ pub unsafe extern "C" fn p2pnet_config_set_data_dir(
 }
 
 /// Sets how long a misbehaving peer's address stays banned (default 86400 s; > 0).
+///
+/// Ownership: `config` is borrowed for the call and must not be used by another thread
+/// meanwhile. May be called from a callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_config_set_ban_time_s(
     config: *mut p2pnet_config,
@@ -385,13 +467,16 @@ pub unsafe extern "C" fn p2pnet_config_set_ban_time_s(
 
 /// Sets the most bans kept (default 10000, at most 100000); when full, the ban expiring
 /// soonest gives way, and a new ban shorter than all stored ones is refused.
+///
+/// Ownership: `config` is borrowed for the call and must not be used by another thread
+/// meanwhile. May be called from a callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_config_set_max_bans(
     config: *mut p2pnet_config,
-    count_: u32,
+    count: u32,
 ) -> p2pnet_result {
     update(config, |c| {
-        c.max_bans = count(count_);
+        c.max_bans = to_usize(count);
         Ok(())
     })
 }
@@ -399,7 +484,8 @@ pub unsafe extern "C" fn p2pnet_config_set_max_bans(
 /// Sets the DNS server used for seed lookups, "IP:PORT" (private networks, tests). An
 /// empty string restores the system's resolver configuration (the default).
 ///
-/// Ownership: `address` is borrowed and copied.
+/// Ownership: `address` is borrowed and copied; `config` is borrowed for the call and
+/// must not be used by another thread meanwhile. May be called from a callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_config_set_dns_server(
     config: *mut p2pnet_config,
@@ -419,9 +505,10 @@ pub unsafe extern "C" fn p2pnet_config_set_dns_server(
     })
 }
 
-/// Adds a DNS seed to the config (see `p2pnet_add_dns_seed`).
+/// Adds a DNS seed to the config (see `p2pnet_engine_add_dns_seed`).
 ///
-/// Ownership: `host` is borrowed and copied.
+/// Ownership: `host` is borrowed and copied; `config` is borrowed for the call and must
+/// not be used by another thread meanwhile. May be called from a callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_config_add_dns_seed(
     config: *mut p2pnet_config,
@@ -441,6 +528,9 @@ pub unsafe extern "C" fn p2pnet_config_add_dns_seed(
 
 /// Whether loopback and private addresses are accepted into the address book (default:
 /// true for regtest, false otherwise).
+///
+/// Ownership: `config` is borrowed for the call and must not be used by another thread
+/// meanwhile. May be called from a callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_config_set_allow_local_addresses(
     config: *mut p2pnet_config,
@@ -454,6 +544,9 @@ pub unsafe extern "C" fn p2pnet_config_set_allow_local_addresses(
 
 /// Whether automatic outbound connections are limited to one per network group (/16 for
 /// IPv4, /32 for IPv6) (default: true, false for regtest).
+///
+/// Ownership: `config` is borrowed for the call and must not be used by another thread
+/// meanwhile. May be called from a callback.
 #[no_mangle]
 pub unsafe extern "C" fn p2pnet_config_set_one_outbound_per_netgroup(
     config: *mut p2pnet_config,

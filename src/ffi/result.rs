@@ -1,4 +1,7 @@
-//! Result codes, the per-thread last-error message and the panic boundary.
+//! `p2pnet_result` and the library's strings: result codes, the per-thread last-error
+//! message, static names and the version. Also the panic boundary every exported function
+//! runs inside: [`boundary`] for functions returning a result code, [`boundary_value`] for
+//! the few returning a value.
 
 use std::cell::RefCell;
 use std::ffi::{c_char, CString};
@@ -121,8 +124,8 @@ pub(crate) fn boundary_value<T>(fallback: T, body: impl FnOnce() -> T) -> T {
 
 /// A description of the last error on the calling thread, or "" if none occurred.
 ///
-/// Ownership: the string belongs to the library. It stays valid until the next call on
-/// this thread that fails. May be called from a callback.
+/// Ownership: the string belongs to the library and stays valid until the next failing
+/// call on this thread; do not free it. May be called from a callback.
 #[no_mangle]
 pub extern "C" fn p2pnet_last_error_message() -> *const c_char {
     boundary_value(std::ptr::null(), || {
