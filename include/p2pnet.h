@@ -19,7 +19,10 @@
  *      get_<noun>    writes one value into a caller-provided out-parameter;
  *      list_<nouns>  copies records into a caller-provided array
  *                    (capacity in, out_count out);
- *      set_on_<event> registers the callback for an event.
+ *      set_on_<event> registers the callback for an event;
+ *      set_<noun>_function installs a function the engine calls on its network
+ *                    threads (hash_function, have_function): pure, quick,
+ *                    thread-safe, calling no engine function.
  *    Other verbs are plain English: add/remove, ban/unban, broadcast, report.
  *  - Every callback is passed as three arguments, (function, user_data,
  *    release); see p2pnet_release_fn for who owns user_data and until when.
@@ -310,6 +313,11 @@ typedef struct p2pnet_peer_info {
    * Accumulated misbehaviour points; the peer is disconnected at 100.
    */
   uint32_t misbehaviour_score;
+  /**
+   * Blocks and transactions waiting to be announced to the peer: relay back-pressure.
+   * It grows while the node broadcasts faster than the peer fetches.
+   */
+  uint64_t announcements_queued;
 } p2pnet_peer_info;
 
 /**
@@ -371,6 +379,16 @@ typedef void (*p2pnet_get_data_fn)(void *user_data,
                                    enum p2pnet_item_kind kind,
                                    const uint8_t *hash,
                                    struct p2pnet_reply *reply);
+
+/**
+ * Says whether the node already has an item (so the engine does not fetch it when a
+ * peer announces it). Must be thread-safe, quick and must not call engine functions: it
+ * runs on the engine's network threads, once per announced id. `hash` (32 bytes) is
+ * borrowed for the call.
+ */
+typedef bool (*p2pnet_have_fn)(void *user_data,
+                               enum p2pnet_item_kind kind,
+                               const uint8_t *hash);
 
 /**
  * Computes an item id into `out_hash` (32 bytes). Must be pure and thread-safe and must
@@ -697,6 +715,29 @@ enum p2pnet_result p2pnet_config_set_ban_time_s(struct p2pnet_config *config,
  */
 enum p2pnet_result p2pnet_config_set_max_bans(struct p2pnet_config *config,
                                               uint32_t count);
+
+/**
+ * Sets how many bytes all peers together may hold in unfinished messages larger than
+ * 64 KiB (default 268435456, 256 MiB; from 24 bytes to 4 GiB - 1). A peer whose
+ * message does not fit waits, unread, until it does, so memory for unfinished
+ * messages is bounded by this, not by peers × the message limit.
+ *
+ * Ownership: `config` is borrowed for the call and must not be used by another thread
+ * meanwhile. May be called from a callback.
+ */
+enum p2pnet_result p2pnet_config_set_receive_budget(struct p2pnet_config *config,
+                                                    uint64_t bytes);
+
+/**
+ * Sets how long a peer holding an unfinished message larger than 64 KiB may send
+ * nothing before it is disconnected (reason INACTIVITY_TIMEOUT; default 30000 ms,
+ * must be positive).
+ *
+ * Ownership: `config` is borrowed for the call and must not be used by another thread
+ * meanwhile. May be called from a callback.
+ */
+enum p2pnet_result p2pnet_config_set_partial_message_timeout_ms(struct p2pnet_config *config,
+                                                                uint32_t ms);
 
 /**
  * Sets the DNS server used for seed lookups, "IP:PORT" (private networks, tests). An
@@ -1058,6 +1099,23 @@ enum p2pnet_result p2pnet_engine_set_on_get_data(struct p2pnet_engine *engine,
                                                  p2pnet_get_data_fn cb,
                                                  void *user_data,
                                                  p2pnet_release_fn release);
+
+/**
+ * Installs the function that tells the engine which announced items the node already
+ * has; the engine does not fetch those. NULL removes it (then every announced item the
+ * engine has not seen is fetched). It runs on network threads, so it must be
+ * thread-safe and quick and must not call engine functions.
+ *
+ * Ownership: `cb` NULL unregisters; then `user_data` and `release` are ignored. On
+ * success the engine holds `user_data` until `release` runs (once, after the last call:
+ * on re-registration, stop or free); on an error result the caller keeps it and
+ * `release` is not called. May be called from a callback, but not from the function
+ * itself.
+ */
+enum p2pnet_result p2pnet_engine_set_have_function(struct p2pnet_engine *engine,
+                                                   p2pnet_have_fn cb,
+                                                   void *user_data,
+                                                   p2pnet_release_fn release);
 
 /**
  * Installs the function that computes block and transaction ids; NULL restores

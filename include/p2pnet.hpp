@@ -251,6 +251,8 @@ struct PeerInfo {
   std::chrono::system_clock::time_point connected_since;
   /** Accumulated misbehaviour points; the peer is disconnected and banned at 100. */
   uint32_t misbehaviour_score = 0;
+  /** Blocks and transactions waiting to be announced to this peer (relay back-pressure). */
+  uint64_t announcements_queued = 0;
 };
 
 /** @brief Block download progress (p2pnet_sync_status). */
@@ -435,6 +437,7 @@ inline PeerInfo ToPeerInfo(const p2pnet_peer_info& raw) {
   info.bytes_received = raw.bytes_received;
   info.connected_since = FromUnixSeconds(raw.connected_since);
   info.misbehaviour_score = raw.misbehaviour_score;
+  info.announcements_queued = raw.announcements_queued;
   return info;
 }
 

@@ -77,8 +77,15 @@ pub struct Config {
     /// How long a peer may take to deliver a requested block before it is asked of
     /// another peer.
     pub block_request_timeout: Duration,
-    /// Bytes of relayed items kept to answer GETDATA without asking the node.
+    /// Bytes of relayed items kept to answer GETDATA without asking the node. Items
+    /// announced to peers that have not fetched them yet may take four times as much.
     pub relay_cache_bytes: usize,
+    /// Bytes all peers together may hold in unfinished messages larger than 64 KiB;
+    /// a peer waits (is not read) until its message fits.
+    pub receive_budget: usize,
+    /// A peer holding an unfinished message larger than 64 KiB that sends nothing for
+    /// this long is disconnected.
+    pub partial_message_timeout: Duration,
     /// Where the ban list and address book are kept; `None` keeps them in memory only.
     pub data_dir: Option<PathBuf>,
     /// How long a misbehaving peer's address stays banned.
@@ -137,6 +144,8 @@ impl Config {
             tx_request_timeout: Duration::from_secs(60),
             block_request_timeout: Duration::from_secs(20),
             relay_cache_bytes: 64 * 1024 * 1024,
+            receive_budget: 256 * 1024 * 1024,
+            partial_message_timeout: Duration::from_secs(30),
             data_dir: None,
             ban_time: Duration::from_secs(24 * 60 * 60),
             max_bans: crate::banman::DEFAULT_MAX_ENTRIES,
@@ -188,6 +197,13 @@ impl Config {
                 crate::banman::HARD_MAX_ENTRIES
             ));
         }
+        if self.receive_budget < wire::HEADER_LEN || self.receive_budget > u32::MAX as usize {
+            return fail(format!(
+                "receive budget must be between {} and {} bytes",
+                wire::HEADER_LEN,
+                u32::MAX
+            ));
+        }
         if self.worker_threads == 0 {
             return fail("worker threads must be at least 1".into());
         }
@@ -205,6 +221,7 @@ impl Config {
             ("transaction request timeout", self.tx_request_timeout),
             ("block request timeout", self.block_request_timeout),
             ("ban time", self.ban_time),
+            ("partial message timeout", self.partial_message_timeout),
         ] {
             if d.is_zero() {
                 return fail(format!("{name} must be positive"));

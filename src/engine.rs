@@ -16,13 +16,14 @@ use crate::banman::{BanEntry, BanList};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::events::{LogLevel, PeerId, PeerInfo};
-use crate::node::{BanRefused, Node, NodeEvent};
-use crate::relay::{bitcoin_item_id, ItemHasher, ItemKind, Verdict};
+use crate::node::{BanRefused, Node};
+use crate::relay::{bitcoin_item_id, HaveFunction, ItemHasher, ItemKind, Verdict};
 use crate::runtime::dispatcher::{
     DataProvider, Dispatcher, GetBlocksCallback, GetHeadersCallback, HeadersCallback, ItemCallback,
     LogCallback, PeerConnectedCallback, PeerDisconnectedCallback,
 };
 use crate::runtime::logging::{self, LogFilter};
+use crate::runtime::queue::{EventSender, Queued, EVENT_QUEUE_BYTES};
 use crate::runtime::{network, storage, Driver};
 use crate::subnet::Subnet;
 use crate::wire::{BlockLocator, Hash256};
@@ -40,7 +41,7 @@ struct Running {
 }
 
 enum Lifecycle {
-    Created(mpsc::Receiver<NodeEvent>),
+    Created(mpsc::Receiver<Queued>),
     Running(Running),
     /// Holds the dispatcher when `stop` ran on it (from a callback), so that `free` on
     /// another thread can still wait for that callback to return.
@@ -98,7 +99,8 @@ impl Engine {
     /// Builds an engine from a validated copy of `config`. Nothing runs until `start`.
     pub fn new(config: Config) -> Result<Self> {
         config.validate()?;
-        let (events_tx, events_rx) = mpsc::channel(config.event_queue_capacity.max(1));
+        let (events_tx, events_rx) =
+            EventSender::channel(config.event_queue_capacity, EVENT_QUEUE_BYTES);
         let log_filter = Arc::new(LogFilter::default());
         let tracing = logging::dispatch(log_filter.clone(), events_tx.clone());
         let now = Driver::now();
@@ -145,8 +147,8 @@ impl Engine {
 
     fn launch(
         &self,
-        events_rx: mpsc::Receiver<NodeEvent>,
-    ) -> std::result::Result<Running, (mpsc::Receiver<NodeEvent>, Error)> {
+        events_rx: mpsc::Receiver<Queued>,
+    ) -> std::result::Result<Running, (mpsc::Receiver<Queued>, Error)> {
         let config = &self.driver.config;
         let runtime = match tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.worker_threads)
@@ -504,6 +506,14 @@ impl Engine {
         self.not_stopped()?;
         self.driver
             .set_hasher(hasher.unwrap_or_else(|| Arc::new(bitcoin_item_id)));
+        Ok(())
+    }
+
+    /// Installs the node's "already have" query (`None` removes it): announced items it
+    /// has are not fetched.
+    pub fn set_have_function(&self, have: Option<HaveFunction>) -> Result<()> {
+        self.not_stopped()?;
+        self.driver.set_have(have);
         Ok(())
     }
 

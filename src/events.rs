@@ -77,6 +77,9 @@ pub struct PeerInfo {
     pub connected_since: SystemTime,
     /// Accumulated misbehaviour points; the peer is disconnected at 100.
     pub misbehaviour_score: u32,
+    /// Blocks and transactions waiting to be announced to the peer (relay back-pressure:
+    /// it grows while the node broadcasts faster than the peer fetches).
+    pub announcements_queued: usize,
 }
 
 /// Log severity, ordered from most to least severe.

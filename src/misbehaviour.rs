@@ -29,6 +29,8 @@ pub enum Offence {
     InvalidItem,
     /// The node reported an item from this peer invalid after validating it later.
     InvalidItemReportedLater,
+    /// A GETDATA for items we do not have, after the peer's allowance for those ran out.
+    UnknownItemRequests,
 }
 
 impl Offence {
@@ -42,6 +44,7 @@ impl Offence {
             Offence::UnsolicitedItem => 20,
             Offence::InvalidItem => 100,
             Offence::InvalidItemReportedLater => 100,
+            Offence::UnknownItemRequests => 20,
         }
     }
 }
@@ -56,6 +59,7 @@ impl fmt::Display for Offence {
             Offence::UnsolicitedItem => "unsolicited or mismatched item",
             Offence::InvalidItem => "invalid item",
             Offence::InvalidItemReportedLater => "invalid item (reported later)",
+            Offence::UnknownItemRequests => "requests for unknown items past the allowance",
         })
     }
 }

@@ -236,7 +236,8 @@ fn violations(f: &Function) -> Vec<String> {
         if !triple {
             bad("a callback is passed as (cb, user_data, release), last".into());
         }
-        if !(verb.starts_with("set_on_") || verb == "set_hash_function") {
+        let installs_function = verb.starts_with("set_") && verb.ends_with("_function");
+        if !(verb.starts_with("set_on_") || installs_function) {
             bad("a function registering a callback is named set_on_<event>".into());
         }
     }

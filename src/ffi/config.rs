@@ -481,6 +481,41 @@ pub unsafe extern "C" fn p2pnet_config_set_max_bans(
     })
 }
 
+/// Sets how many bytes all peers together may hold in unfinished messages larger than
+/// 64 KiB (default 268435456, 256 MiB; from 24 bytes to 4 GiB - 1). A peer whose
+/// message does not fit waits, unread, until it does, so memory for unfinished
+/// messages is bounded by this, not by peers × the message limit.
+///
+/// Ownership: `config` is borrowed for the call and must not be used by another thread
+/// meanwhile. May be called from a callback.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_receive_budget(
+    config: *mut p2pnet_config,
+    bytes: u64,
+) -> p2pnet_result {
+    update(config, |c| {
+        c.receive_budget = usize::try_from(bytes).unwrap_or(usize::MAX);
+        Ok(())
+    })
+}
+
+/// Sets how long a peer holding an unfinished message larger than 64 KiB may send
+/// nothing before it is disconnected (reason INACTIVITY_TIMEOUT; default 30000 ms,
+/// must be positive).
+///
+/// Ownership: `config` is borrowed for the call and must not be used by another thread
+/// meanwhile. May be called from a callback.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_partial_message_timeout_ms(
+    config: *mut p2pnet_config,
+    ms: u32,
+) -> p2pnet_result {
+    update(config, |c| {
+        c.partial_message_timeout = millis(ms, "partial message timeout")?;
+        Ok(())
+    })
+}
+
 /// Sets the DNS server used for seed lookups, "IP:PORT" (private networks, tests). An
 /// empty string restores the system's resolver configuration (the default).
 ///

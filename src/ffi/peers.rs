@@ -80,6 +80,9 @@ pub struct p2pnet_peer_info {
     pub connected_since: i64,
     /// Accumulated misbehaviour points; the peer is disconnected at 100.
     pub misbehaviour_score: u32,
+    /// Blocks and transactions waiting to be announced to the peer: relay back-pressure.
+    /// It grows while the node broadcasts faster than the peer fetches.
+    pub announcements_queued: u64,
 }
 
 impl From<&PeerInfo> for p2pnet_peer_info {
@@ -103,6 +106,7 @@ impl From<&PeerInfo> for p2pnet_peer_info {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs() as i64),
             misbehaviour_score: p.misbehaviour_score,
+            announcements_queued: p.announcements_queued as u64,
         };
         copy_c_text(
             &mut info.address,

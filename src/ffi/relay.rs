@@ -75,6 +75,14 @@ pub type p2pnet_hash_fn = Option<
     ),
 >;
 
+/// Says whether the node already has an item (so the engine does not fetch it when a
+/// peer announces it). Must be thread-safe, quick and must not call engine functions: it
+/// runs on the engine's network threads, once per announced id. `hash` (32 bytes) is
+/// borrowed for the call.
+pub type p2pnet_have_fn = Option<
+    unsafe extern "C" fn(user_data: *mut c_void, kind: p2pnet_item_kind, hash: *const u8) -> bool,
+>;
+
 fn kind_to_c(kind: ItemKind) -> p2pnet_item_kind {
     match kind {
         ItemKind::Block => p2pnet_item_kind::P2PNET_ITEM_BLOCK,
@@ -192,6 +200,38 @@ pub unsafe extern "C" fn p2pnet_engine_set_on_get_data(
             }) as crate::DataProvider
         },
         Engine::set_data_provider,
+    )
+}
+
+/// Installs the function that tells the engine which announced items the node already
+/// has; the engine does not fetch those. NULL removes it (then every announced item the
+/// engine has not seen is fetched). It runs on network threads, so it must be
+/// thread-safe and quick and must not call engine functions.
+///
+/// Ownership: `cb` NULL unregisters; then `user_data` and `release` are ignored. On
+/// success the engine holds `user_data` until `release` runs (once, after the last call:
+/// on re-registration, stop or free); on an error result the caller keeps it and
+/// `release` is not called. May be called from a callback, but not from the function
+/// itself.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_engine_set_have_function(
+    engine: *mut p2pnet_engine,
+    cb: p2pnet_have_fn,
+    user_data: *mut c_void,
+    release: p2pnet_release_fn,
+) -> p2pnet_result {
+    set_on(
+        engine,
+        cb,
+        user_data,
+        release,
+        |f, data| {
+            Arc::new(move |kind: ItemKind, hash: &Hash256| {
+                // SAFETY: `f` is the node's thread-safe query; `hash` outlives the call.
+                unsafe { f(data.ptr(), kind_to_c(kind), hash.as_ptr()) }
+            }) as crate::HaveFunction
+        },
+        Engine::set_have_function,
     )
 }
 

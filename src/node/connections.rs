@@ -252,11 +252,13 @@ impl Node {
         detail: String,
         now: Now,
     ) {
-        let Some(p) = self.peers.remove(&peer) else {
+        let Some(mut p) = self.peers.remove(&peer) else {
             return;
         };
         self.local_nonces.remove(&p.local_nonce);
         self.timers.remove(peer);
+        let released = std::mem::take(&mut p.announce).drain_all();
+        self.release_announcements(released);
         self.relay.tracker.remove_peer(peer);
         self.relay.tracker_changed = true;
         if p.is_established() && p.origin != Origin::Inbound {
@@ -271,7 +273,7 @@ impl Node {
             detail,
         });
         self.after_dial(peer, p.is_established(), now);
-        self.request_items(now);
+        self.request_items_soon(now);
         self.connections.wake(now);
     }
 
@@ -310,7 +312,8 @@ impl Node {
 
     /// A decoded message from a peer. `ids` are the ids of a block or transaction (one)
     /// or of the entries of a headers message, computed by the runtime with the node's
-    /// hash function; empty for other messages.
+    /// hash function; for an inv, the announced ids the node says it already has; empty
+    /// for other messages.
     pub fn on_message(&mut self, peer: PeerId, msg: Message, ids: Vec<Hash256>, now: Now) {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
@@ -338,9 +341,13 @@ impl Node {
         };
         let mut actions = Vec::new();
         p.session.on_timer(now.mono, &mut actions);
+        let lapsed = p.announce.lapse_at().is_some_and(|at| at <= now.mono);
         if p.next_trickle.is_some_and(|at| at <= now.mono) {
             p.next_trickle = None;
-            self.flush_tx_announcements(peer, now);
+            self.announce_now(peer, true, now);
+        }
+        if lapsed {
+            self.announcements_lapsed(peer, now);
         }
         self.apply_session(peer, actions, Vec::new(), now);
         self.reschedule(peer);
@@ -435,7 +442,7 @@ impl Node {
     /// Relay, sync and address messages after the handshake.
     fn on_peer_message(&mut self, peer: PeerId, msg: Message, ids: Vec<Hash256>, now: Now) {
         match msg {
-            Message::Inv(items) => self.on_inv(peer, &items, now),
+            Message::Inv(items) => self.on_inv(peer, &items, &ids, now),
             Message::GetData(items) => self.on_get_data(peer, items, now),
             Message::NotFound(items) => self.on_not_found(peer, &items, now),
             Message::GetHeaders(locator) => self.notify(NodeEvent::GetHeaders { peer, locator }),

@@ -51,3 +51,23 @@ pub(crate) enum NodeEvent {
     /// Makes the dispatcher re-check whether the engine stopped.
     Wake,
 }
+
+/// What an event costs in the dispatcher's queue besides its slot.
+const EVENT_OVERHEAD: usize = 256;
+
+impl NodeEvent {
+    /// Bytes the event holds, for the byte budget of the queue to the dispatcher.
+    pub fn weight(&self) -> usize {
+        EVENT_OVERHEAD
+            + match self {
+                NodeEvent::Item { data, .. } => data.len(),
+                NodeEvent::Headers { headers, .. } => headers.iter().map(Bytes::len).sum(),
+                NodeEvent::GetData { items, .. } => items.len() * 36,
+                NodeEvent::GetHeaders { locator, .. } | NodeEvent::GetBlocks { locator, .. } => {
+                    locator.hashes.len() * 32
+                }
+                NodeEvent::Log { message, .. } => message.len(),
+                _ => 0,
+            }
+    }
+}

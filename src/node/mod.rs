@@ -14,12 +14,15 @@
 //! of a step after the step returns, so no callback and no disk write ever runs inside it.
 
 mod addresses;
+mod announce;
 mod connections;
 mod discipline;
 pub(crate) mod event;
 pub(crate) mod eviction;
 mod peer;
 mod relay;
+mod relay_cache;
+mod serving;
 pub(crate) mod session;
 #[cfg(test)]
 mod tests;
@@ -109,6 +112,10 @@ pub(crate) enum Output {
     },
     /// Look these seeds up; each answer comes back as `seed_resolved`.
     ResolveSeeds(Vec<(String, u16)>),
+    /// Report `send_buffer_drained` once the peer's send buffer is nearly empty.
+    WatchDrain {
+        peer: PeerId,
+    },
 }
 
 /// The node core. See the module documentation.

@@ -2,10 +2,11 @@
 //! known to have, its misbehaviour score, address-relay budget, relay history and queued
 //! announcements.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::announce::Announcements;
+use super::serving::Serving;
 use super::session::{RemoteVersion, Session};
 use crate::events::{PeerId, PeerInfo};
 use crate::misbehaviour::Score;
@@ -16,8 +17,6 @@ use crate::wire::Hash256;
 /// remembered so nothing is announced to it twice. Bitcoin Core keeps 50,000 in a bloom
 /// filter; this set is allocated on first use, so an idle peer costs nothing.
 const KNOWN_INVENTORY: usize = 50_000;
-/// Transaction announcements waiting for a peer's trickle timer.
-pub(super) const TX_ANNOUNCE_QUEUE: usize = 100_000;
 
 /// How a connection came about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,7 +56,10 @@ pub(super) struct Peer {
     pub last_block: Option<Instant>,
     pub last_tx: Option<Instant>,
     pub ping: Option<Duration>,
-    pub tx_queue: VecDeque<Hash256>,
+    /// Announcements waiting for room, and those the peer has not settled.
+    pub announce: Announcements,
+    /// Its GETDATA requests being served.
+    pub serving: Serving,
     /// When the queued transaction announcements go out.
     pub next_trickle: Option<Instant>,
 }
@@ -93,7 +95,8 @@ impl Peer {
             last_block: None,
             last_tx: None,
             ping: None,
-            tx_queue: VecDeque::new(),
+            announce: Announcements::default(),
+            serving: Serving::default(),
             next_trickle: None,
         }
     }
@@ -113,12 +116,17 @@ impl Peer {
             .insert(hash)
     }
 
-    /// The earliest of the session's deadlines and the trickle timer.
+    /// The earliest of the session's deadlines, the trickle timer and the lapse of
+    /// outstanding announcements.
     pub fn next_deadline(&self) -> Option<Instant> {
-        match (self.session.next_deadline(), self.next_trickle) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.session.next_deadline(),
+            self.next_trickle,
+            self.announce.lapse_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// A snapshot for the peer-list API; `None` until the handshake completed.
@@ -137,6 +145,7 @@ impl Peer {
             bytes_received: 0,
             connected_since: UNIX_EPOCH + Duration::from_secs(self.connected_unix),
             misbehaviour_score: self.score.total(),
+            announcements_queued: self.announce.queued(),
         })
     }
 }

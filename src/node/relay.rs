@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::{Node, NodeEvent, Now, Outgoing};
+use super::relay_cache::RelayCache;
+use super::{Node, NodeEvent, Now};
 use crate::config::Config;
 use crate::events::PeerId;
 use crate::misbehaviour::Offence;
@@ -49,9 +50,12 @@ pub(super) struct RelayState {
     pub tracker: RequestTracker,
     /// Whether the tracker may have requests to send.
     pub tracker_changed: bool,
+    /// When deferred requests go out: deliveries free request slots one at a time, and
+    /// the slots freed by a burst of them are refilled together, in one GETDATA.
+    requests_due: Option<Instant>,
     seen: BoundedSet<Hash256>,
     /// Relayed items as encoded frames, to answer GETDATA without the node.
-    cache: BoundedMap<Hash256, Bytes>,
+    pub cache: RelayCache,
     /// Items handed to the node's callback whose verdict has not come back. Bounded by
     /// the dispatcher's queue, which holds the same bytes.
     awaiting: HashMap<Hash256, Unjudged>,
@@ -65,8 +69,9 @@ impl RelayState {
         RelayState {
             tracker: RequestTracker::new(config.tx_request_timeout, config.block_request_timeout),
             tracker_changed: false,
+            requests_due: None,
             seen: BoundedSet::new(SEEN_ITEMS),
-            cache: BoundedMap::new(RELAY_CACHE_ITEMS, config.relay_cache_bytes),
+            cache: RelayCache::new(RELAY_CACHE_ITEMS, config.relay_cache_bytes),
             awaiting: HashMap::new(),
             pending: BoundedMap::new(PENDING_VERDICTS, config.relay_cache_bytes),
             has_data_provider: false,
@@ -74,11 +79,14 @@ impl RelayState {
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.tracker.next_deadline()
+        match (self.tracker.next_deadline(), self.requests_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn have(&self, hash: &Hash256) -> bool {
-        self.seen.contains(hash) || self.cache.contains_key(hash)
+        self.seen.contains(hash) || self.cache.contains(hash)
     }
 }
 
@@ -98,7 +106,16 @@ impl Node {
         {
             self.relay.tracker_changed = true;
         }
+        if self.relay.requests_due.is_some_and(|at| at <= now.mono) {
+            self.relay.requests_due = None;
+        }
         self.request_items(now);
+    }
+
+    /// Sends the tracker's requests at the next tick rather than now.
+    pub(super) fn request_items_soon(&mut self, now: Now) {
+        self.relay.tracker_changed = true;
+        self.relay.requests_due.get_or_insert(now.mono);
     }
 
     /// Sends the GETDATAs the tracker has ready.
@@ -125,8 +142,18 @@ impl Node {
         }
     }
 
-    /// A peer announced inventory: what we lack is requested.
-    pub(super) fn on_inv(&mut self, peer: PeerId, items: &[Inventory], now: Now) {
+    /// A peer announced inventory: what neither we nor the node (`node_has`) have is
+    /// requested.
+    pub(super) fn on_inv(
+        &mut self,
+        peer: PeerId,
+        items: &[Inventory],
+        node_has: &[Hash256],
+        now: Now,
+    ) {
+        for hash in node_has {
+            self.relay.seen.insert(*hash);
+        }
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
@@ -135,6 +162,9 @@ impl Node {
                 continue;
             };
             p.mark_known(item.hash);
+            if p.announce.has(&item.hash) {
+                self.relay.cache.unpin(&item.hash);
+            }
             if self.relay.have(&item.hash) {
                 continue;
             }
@@ -153,80 +183,12 @@ impl Node {
         self.request_items(now);
     }
 
-    /// Sends a cached item; false when it is not cached.
-    fn send_cached(&mut self, peer: PeerId, hash: &Hash256, now: Now) -> bool {
-        let Some(frame) = self.relay.cache.get(hash).cloned() else {
-            return false;
-        };
-        if let Some(p) = self.peers.get_mut(&peer) {
-            p.mark_known(*hash);
-        }
-        self.send_outgoing(peer, Outgoing::Frame(frame), now);
-        true
-    }
-
-    /// A peer asked for items: served from the relay cache; from the first miss on, the
-    /// rest go to the node's data provider (keeping their order), or are answered with
-    /// NOTFOUND when there is none.
+    /// A peer asked for items: they are served (see `serving`), and the announcements
+    /// up to them are settled.
     pub(super) fn on_get_data(&mut self, peer: PeerId, items: Vec<Inventory>, now: Now) {
-        let mut rest = Vec::new();
-        let mut missing = Vec::new();
-        for item in items {
-            if !rest.is_empty() {
-                rest.push(item);
-                continue;
-            }
-            if ItemKind::from_inv(item.kind).is_some() && self.send_cached(peer, &item.hash, now) {
-                continue;
-            }
-            if self.relay.has_data_provider {
-                rest.push(item);
-            } else {
-                missing.push(item);
-            }
-        }
-        if !missing.is_empty() {
-            self.send(peer, Message::NotFound(missing), now);
-        }
-        if !rest.is_empty() {
-            self.notify(NodeEvent::GetData { peer, items: rest });
-        }
-    }
-
-    /// The data provider's answers to a GETDATA, in the peer's order: each item is sent
-    /// from the cache or from the node's bytes, and the rest is answered with NOTFOUND.
-    pub fn data_answer(
-        &mut self,
-        peer: PeerId,
-        answers: Vec<(Inventory, Option<Bytes>)>,
-        now: Now,
-    ) {
-        let mut missing = Vec::new();
-        for (item, data) in answers {
-            let Some(kind) = ItemKind::from_inv(item.kind) else {
-                missing.push(item);
-                continue;
-            };
-            if self.send_cached(peer, &item.hash, now) {
-                continue;
-            }
-            match data {
-                Some(data) => {
-                    if let Some(p) = self.peers.get_mut(&peer) {
-                        p.mark_known(item.hash);
-                    }
-                    let message = match kind {
-                        ItemKind::Block => Message::Block(data),
-                        ItemKind::Tx => Message::Tx(data),
-                    };
-                    self.send(peer, message, now);
-                }
-                None => missing.push(item),
-            }
-        }
-        if !missing.is_empty() {
-            self.send(peer, Message::NotFound(missing), now);
-        }
+        let requested: Vec<Hash256> = items.iter().map(|i| i.hash).collect();
+        self.queue_get_data(peer, items, now);
+        self.announcements_requested(peer, &requested, now);
     }
 
     /// A peer delivered a block or transaction whose id the runtime computed. Requested
@@ -277,7 +239,7 @@ impl Node {
                 self.misbehaving(peer, Offence::UnsolicitedItem, kind.name(), now)
             }
         }
-        self.request_items(now);
+        self.request_items_soon(now);
     }
 
     /// A peer sent headers (with their ids): it has those blocks, and the node hears of
@@ -322,27 +284,29 @@ impl Node {
         self.relay_item(kind, hash, frame, now);
     }
 
-    /// Caches an item and announces it to every peer that does not know it: blocks at
-    /// once, transactions through each peer's trickle timer.
+    /// Caches an item and queues its announcement for every peer that does not know
+    /// it: blocks go out at once, transactions with each peer's trickle, both only while
+    /// the peer's window of unsettled announcements has room. The cache keeps the item
+    /// while any of those peers may still ask for it.
     fn relay_item(&mut self, kind: ItemKind, hash: Hash256, frame: Bytes, now: Now) {
-        let weight = frame.len();
-        self.relay.cache.insert(hash, frame, weight);
-        for peer in self.established_ids() {
+        let targets: Vec<PeerId> = self
+            .established_ids()
+            .into_iter()
+            .filter(|id| self.peers.get_mut(id).is_some_and(|p| p.mark_known(hash)))
+            .collect();
+        self.relay.cache.insert(hash, frame, targets.len() as u32);
+        let block = kind == ItemKind::Block;
+        for peer in targets {
             let Some(p) = self.peers.get_mut(&peer) else {
                 continue;
             };
-            if !p.mark_known(hash) {
-                continue;
+            if let Some(dropped) = p.announce.queue(hash, block) {
+                self.relay.cache.unpin(&dropped);
             }
-            match kind {
-                ItemKind::Block => {
-                    let inv = Inventory {
-                        kind: kind.inv_kind(),
-                        hash,
-                    };
-                    self.send(peer, Message::Inv(vec![inv]), now);
-                }
-                ItemKind::Tx => self.queue_tx_announcement(peer, hash, now),
+            if block {
+                self.announce_now(peer, false, now);
+            } else {
+                self.start_trickle(peer, now);
             }
         }
     }
@@ -355,42 +319,99 @@ impl Node {
         }
     }
 
-    /// Queues a transaction id for the peer's next trickle; the timer starts with the
-    /// first queued id (a Poisson delay, or at once when trickling is off).
-    fn queue_tx_announcement(&mut self, peer: PeerId, hash: Hash256, now: Now) {
-        let Some(inbound) = self.peers.get(&peer).map(|p| p.inbound()) else {
+    /// Starts the peer's trickle timer unless it runs: a Poisson delay, or the next tick
+    /// when trickling is off.
+    fn start_trickle(&mut self, peer: PeerId, now: Now) {
+        // A full window opens when the peer requests, and the backlog goes out then.
+        let Some(inbound) = self
+            .peers
+            .get(&peer)
+            .filter(|p| p.next_trickle.is_none() && p.announce.has_room())
+            .map(|p| p.inbound())
+        else {
             return;
         };
-        let mean = self.trickle_interval(inbound);
-        let delay = poisson_delay(mean, &mut self.rng);
-        let Some(p) = self.peers.get_mut(&peer) else {
-            return;
-        };
-        if p.tx_queue.len() >= super::peer::TX_ANNOUNCE_QUEUE {
-            p.tx_queue.pop_front();
-        }
-        p.tx_queue.push_back(hash);
-        if p.next_trickle.is_none() {
+        let delay = poisson_delay(self.trickle_interval(inbound), &mut self.rng);
+        if let Some(p) = self.peers.get_mut(&peer) {
             p.next_trickle = Some(now.mono + delay);
-            self.reschedule(peer);
         }
+        self.reschedule(peer);
     }
 
-    /// Sends every queued transaction announcement.
-    pub(super) fn flush_tx_announcements(&mut self, peer: PeerId, now: Now) {
+    /// Announces what the peer's window has room for: blocks, and transactions when
+    /// `with_txs` (their trickle fired, or a burst is being worked off).
+    pub(super) fn announce_now(&mut self, peer: PeerId, with_txs: bool, now: Now) {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
-        let queued: Vec<Hash256> = p.tx_queue.drain(..).collect();
-        for chunk in queued.chunks(MAX_INV_ENTRIES) {
-            let items = chunk
-                .iter()
-                .map(|hash| Inventory {
-                    kind: ItemKind::Tx.inv_kind(),
-                    hash: *hash,
-                })
-                .collect();
-            self.send(peer, Message::Inv(items), now);
+        let batch = p.announce.take(with_txs, now.mono);
+        let items: Vec<Inventory> = batch
+            .blocks
+            .iter()
+            .map(|hash| Inventory {
+                kind: ItemKind::Block.inv_kind(),
+                hash: *hash,
+            })
+            .chain(batch.txs.iter().map(|hash| Inventory {
+                kind: ItemKind::Tx.inv_kind(),
+                hash: *hash,
+            }))
+            .collect();
+        for chunk in items.chunks(MAX_INV_ENTRIES) {
+            self.send(peer, Message::Inv(chunk.to_vec()), now);
+        }
+        self.reschedule(peer);
+    }
+
+    /// The peer requested items: the announcements up to them are settled, and a
+    /// backlog goes out into the room this made.
+    fn announcements_requested(&mut self, peer: PeerId, requested: &[Hash256], now: Now) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let mut settled = Vec::new();
+        for hash in requested {
+            settled.extend(p.announce.requested(hash, now.mono));
+        }
+        if settled.is_empty() {
+            return;
+        }
+        self.release_announcements(settled);
+        self.window_opened(peer, now);
+    }
+
+    /// The peer requested nothing for a while: its outstanding announcements lapse.
+    pub(super) fn announcements_lapsed(&mut self, peer: PeerId, now: Now) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let settled = p.announce.lapse();
+        self.release_announcements(settled);
+        self.window_opened(peer, now);
+    }
+
+    fn window_opened(&mut self, peer: PeerId, now: Now) {
+        let Some(p) = self.peers.get(&peer) else {
+            return;
+        };
+        if p.announce.backlogged {
+            self.announce_now(peer, true, now);
+            return;
+        }
+        let txs_waiting = p.announce.queued_txs() > 0;
+        if p.announce.queued_blocks() > 0 {
+            self.announce_now(peer, false, now);
+        }
+        if txs_waiting {
+            self.start_trickle(peer, now);
+        }
+        self.reschedule(peer);
+    }
+
+    /// Settled or abandoned announcements no longer keep their items cached.
+    pub(super) fn release_announcements(&mut self, ids: Vec<Hash256>) {
+        for hash in ids {
+            self.relay.cache.unpin(&hash);
         }
     }
 

@@ -639,3 +639,125 @@ fn seeds_wait_when_the_book_has_addresses_and_outbound_fills() {
         .iter()
         .any(|o| matches!(o, Output::ResolveSeeds(_))));
 }
+
+fn invs_to(outputs: &[Output], peer: PeerId) -> Vec<usize> {
+    sent_to(outputs, peer)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Inv(items) => Some(items.len()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn tx_id(i: usize) -> Hash256 {
+    let mut h = [0xAB; 32];
+    h[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    h
+}
+
+#[test]
+fn a_burst_is_announced_a_window_at_a_time_and_nothing_is_dropped() {
+    let mut h = Harness::new(config());
+    let b = h.inbound("127.0.0.2:1000");
+    for i in 0..12_000 {
+        h.node
+            .broadcast(ItemKind::Tx, tx_id(i), Bytes::from_static(b"frame"), h.now);
+    }
+    assert!(h.outputs().is_empty(), "transactions wait for the trickle");
+    assert_eq!(invs_to(&h.tick(), b), vec![5000]);
+    assert!(invs_to(&h.tick(), b).is_empty(), "the window is full");
+    // b requests the first 1,000: the backlog fills the room at once.
+    let asked: Vec<Inventory> = (0..1000).map(|i| inv(InvKind::TX, tx_id(i))).collect();
+    h.message(b, Message::GetData(asked));
+    let out = h.outputs();
+    assert_eq!(frames_to(&out, b), 1000);
+    assert_eq!(invs_to(&out, b), vec![1000]);
+    // b requests nothing more: after the lapse the next window goes out.
+    h.advance(super::announce::ANNOUNCEMENT_LAPSE);
+    assert_eq!(invs_to(&h.tick(), b), vec![5000]);
+    h.advance(super::announce::ANNOUNCEMENT_LAPSE);
+    assert_eq!(invs_to(&h.tick(), b), vec![1000]);
+    h.advance(super::announce::ANNOUNCEMENT_LAPSE);
+    assert!(invs_to(&h.tick(), b).is_empty(), "all 12,000 announced");
+}
+
+#[test]
+fn getdata_is_served_a_burst_at_a_time_as_the_send_buffer_drains() {
+    let mut h = Harness::new(config());
+    let b = h.inbound("127.0.0.2:1000");
+    let big = Bytes::from(vec![0u8; 600 * 1024]);
+    for i in 0..3 {
+        h.node
+            .broadcast(ItemKind::Block, tx_id(i), big.clone(), h.now);
+    }
+    h.outputs();
+    let asked: Vec<Inventory> = (0..3).map(|i| inv(InvKind::BLOCK, tx_id(i))).collect();
+    h.message(b, Message::GetData(asked));
+    let out = h.outputs();
+    assert_eq!(frames_to(&out, b), 2, "1.2 MB reach the 1 MiB burst");
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::WatchDrain { peer } if *peer == b)));
+    h.node.send_buffer_drained(b, h.now);
+    assert_eq!(frames_to(&h.outputs(), b), 1);
+}
+
+#[test]
+fn unknown_requests_cost_only_past_the_allowance() {
+    let mut h = Harness::new(config());
+    let b = h.inbound("127.0.0.2:1000");
+    let unknown = |round: usize| -> Vec<Inventory> {
+        (0..50_000)
+            .map(|i| inv(InvKind::TX, tx_id(round * 100_000 + i)))
+            .collect()
+    };
+    h.message(b, Message::GetData(unknown(1)));
+    assert!(
+        matches!(sent_to(&h.outputs(), b)[..], [Message::NotFound(items)] if items.len() == 50_000)
+    );
+    assert_eq!(h.score(b), 0);
+    h.message(b, Message::GetData(unknown(2)));
+    assert_eq!(h.score(b), 20);
+    // The allowance refills at 1,000 a second: 100 s pay back the overdraft and refill.
+    h.advance(Duration::from_secs(100));
+    h.message(b, Message::GetData(unknown(3)));
+    assert_eq!(h.score(b), 20);
+}
+
+#[test]
+fn the_data_provider_is_asked_a_batch_at_a_time_per_peer() {
+    let mut h = Harness::new(config());
+    h.node.set_has_data_provider(true);
+    let b = h.inbound("127.0.0.2:1000");
+    let asked: Vec<Inventory> = (0..40).map(|i| inv(InvKind::TX, tx_id(i))).collect();
+    h.message(b, Message::GetData(asked));
+    let out = h.outputs();
+    assert!(matches!(events(&out)[..], [NodeEvent::GetData { items, .. }] if items.len() == 16));
+    let answers = (0..16)
+        .map(|i| (inv(InvKind::TX, tx_id(i)), Some(Bytes::from_static(b"tx"))))
+        .collect();
+    h.node.data_answer(b, answers, h.now);
+    let out = h.outputs();
+    assert_eq!(sent_to(&out, b).len(), 16);
+    assert!(
+        matches!(events(&out)[..], [NodeEvent::GetData { items, .. }] if items[0].hash == tx_id(16))
+    );
+}
+
+#[test]
+fn items_the_node_has_are_not_fetched() {
+    let mut h = Harness::new(config());
+    let b = h.inbound("127.0.0.2:1000");
+    let (have, want) = (tx_id(1), tx_id(2));
+    h.node.on_message(
+        b,
+        Message::Inv(vec![inv(InvKind::TX, have), inv(InvKind::TX, want)]),
+        vec![have],
+        h.now,
+    );
+    let out = h.outputs();
+    assert!(
+        matches!(sent_to(&out, b)[..], [Message::GetData(items)] if items == &vec![inv(InvKind::TX, want)])
+    );
+}

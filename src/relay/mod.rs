@@ -58,6 +58,10 @@ pub enum Verdict {
 /// engine's network threads.
 pub type ItemHasher = Arc<dyn Fn(ItemKind, &[u8]) -> Hash256 + Send + Sync>;
 
+/// Says whether the node already has an item, so an announcement of it is not fetched.
+/// Runs on the engine's network threads: thread-safe and quick.
+pub type HaveFunction = Arc<dyn Fn(ItemKind, &Hash256) -> bool + Send + Sync>;
+
 /// Bitcoin's ids: SHA-256d of a transaction, SHA-256d of a block's 80-byte header.
 pub fn bitcoin_item_id(kind: ItemKind, data: &[u8]) -> Hash256 {
     match kind {

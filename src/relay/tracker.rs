@@ -12,7 +12,7 @@
 //!   memory.
 //! - A delivery is solicited when that peer was asked for that item, now or recently.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::bounded::BoundedMap;
@@ -31,6 +31,15 @@ pub const MAX_PEER_ANNOUNCEMENTS: usize = 5000;
 pub const MAX_FETCH_QUEUE: usize = 100_000;
 /// How long we remember who delivered what, to recognise late but solicited deliveries.
 const RECENT_DELIVERIES: usize = 20_000;
+
+/// An item id as hex, in the byte order of the wire (for logs).
+struct HexId<'a>(&'a Hash256);
+
+impl std::fmt::Display for HexId<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
 
 /// Whether a delivered item was asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,11 +68,51 @@ struct Wanted {
 struct PeerSlots {
     blocks: usize,
     txs: usize,
-    /// Items this peer announced that wait for a free slot.
+    /// Items this peer announced that wait for a free slot, in announcement order. An
+    /// entry whose item was settled otherwise (delivered by another peer, forgotten)
+    /// leaves `queued` at once and is skipped here later.
     queue: VecDeque<Hash256>,
+    /// The live entries of `queue`: what counts against the announcement limit.
+    queued: HashSet<Hash256>,
 }
 
 impl PeerSlots {
+    fn enqueue(&mut self, hash: Hash256, front: bool) {
+        if self.queued.insert(hash) {
+            if front {
+                self.queue.push_front(hash);
+            } else {
+                self.queue.push_back(hash);
+            }
+        }
+    }
+
+    /// The oldest live entry.
+    fn front(&mut self) -> Option<Hash256> {
+        while let Some(&hash) = self.queue.front() {
+            if self.queued.contains(&hash) {
+                return Some(hash);
+            }
+            self.queue.pop_front();
+        }
+        None
+    }
+
+    fn pop_front(&mut self) {
+        if let Some(hash) = self.queue.pop_front() {
+            self.queued.remove(&hash);
+        }
+    }
+
+    /// The item no longer waits here; skipped entries are compacted away once they
+    /// outnumber the live ones.
+    fn discard(&mut self, hash: &Hash256) {
+        if self.queued.remove(hash) && self.queue.len() > 2 * self.queued.len() + 64 {
+            let queued = &self.queued;
+            self.queue.retain(|h| queued.contains(h));
+        }
+    }
+
     fn in_flight(&mut self, kind: ItemKind) -> &mut usize {
         match kind {
             ItemKind::Block => &mut self.blocks,
@@ -178,14 +227,14 @@ impl RequestTracker {
         if w.announcers.contains(&peer) || w.asked.contains(&peer) {
             return;
         }
-        if slots.queue.len() >= MAX_PEER_ANNOUNCEMENTS {
+        if slots.queued.len() >= MAX_PEER_ANNOUNCEMENTS {
             if w.announcers.is_empty() && w.in_flight.is_none() && !w.any_peer {
                 self.wanted.remove(&hash);
             }
             return;
         }
         w.announcers.push(peer);
-        slots.queue.push_back(hash);
+        slots.enqueue(hash, false);
     }
 
     /// The node asked for these blocks; any peer may serve them.
@@ -219,6 +268,7 @@ impl RequestTracker {
                 return Delivery::Unsolicited;
             }
             let w = self.wanted.remove(&hash).expect("present");
+            self.unqueue(&hash, &w.announcers);
             if let Some((p, deadline)) = w.in_flight {
                 self.deadlines.remove(&(deadline, hash));
                 if let Some(slots) = self.peers.get_mut(&p) {
@@ -240,6 +290,12 @@ impl RequestTracker {
             return;
         };
         w.announcers.retain(|p| *p != peer);
+        if let Some(slots) = self.peers.get_mut(&peer) {
+            slots.discard(&hash);
+        }
+        let Some(w) = self.wanted.get_mut(&hash) else {
+            return;
+        };
         if let Some((p, deadline)) = w.in_flight {
             if p == peer {
                 w.in_flight = None;
@@ -255,6 +311,7 @@ impl RequestTracker {
     /// The item arrived by other means (for example the node broadcast it): stop wanting it.
     pub fn forget(&mut self, hash: &Hash256) {
         if let Some(w) = self.wanted.remove(hash) {
+            self.unqueue(hash, &w.announcers);
             if let Some((p, deadline)) = w.in_flight {
                 self.deadlines.remove(&(deadline, *hash));
                 if let Some(slots) = self.peers.get_mut(&p) {
@@ -274,12 +331,26 @@ impl RequestTracker {
         match next {
             Some(peer) => {
                 if let Some(slots) = self.peers.get_mut(&peer) {
-                    slots.queue.push_front(hash);
+                    slots.enqueue(hash, true);
                 }
             }
             None if w.any_peer => self.fetch_queue.push_front(hash),
             None => {
+                tracing::info!(
+                    item = %HexId(&hash),
+                    asked = w.asked.len(),
+                    "no peer left to ask for a wanted item; given up"
+                );
                 self.wanted.remove(&hash);
+            }
+        }
+    }
+
+    /// An item is no longer wanted: it stops counting against its announcers' limits.
+    fn unqueue(&mut self, hash: &Hash256, announcers: &[PeerId]) {
+        for peer in announcers {
+            if let Some(slots) = self.peers.get_mut(peer) {
+                slots.discard(hash);
             }
         }
     }
@@ -292,22 +363,22 @@ impl RequestTracker {
         // Items announced by a specific peer go to that peer.
         let peer_ids: Vec<PeerId> = self.peer_order.clone();
         for peer in &peer_ids {
-            while let Some(&hash) = self.peers.get(peer).and_then(|s| s.queue.front()) {
+            while let Some(hash) = self.peers.get_mut(peer).and_then(|s| s.front()) {
                 let Some(slots) = self.peers.get_mut(peer) else {
                     break;
                 };
                 let Some(w) = self.wanted.get(&hash) else {
-                    slots.queue.pop_front();
+                    slots.pop_front();
                     continue;
                 };
                 if w.in_flight.is_some() || w.asked.contains(peer) || !w.announcers.contains(peer) {
-                    slots.queue.pop_front();
+                    slots.pop_front();
                     continue;
                 }
                 if !slots.has_room(w.kind) {
                     break;
                 }
-                slots.queue.pop_front();
+                slots.pop_front();
                 out.push(self.assign(hash, *peer, now));
             }
         }
@@ -534,5 +605,29 @@ mod tests {
         }
         assert_eq!(t.peers[&1].queue.len(), MAX_PEER_ANNOUNCEMENTS);
         assert_eq!(t.wanted.len(), MAX_PEER_ANNOUNCEMENTS);
+    }
+
+    #[test]
+    fn settled_announcements_stop_counting_against_the_limit() {
+        let mut t = tracker();
+        let id = |i: usize| {
+            let mut hash = [0u8; 32];
+            hash[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            hash
+        };
+        for i in 0..MAX_PEER_ANNOUNCEMENTS {
+            t.on_announced(1, ItemKind::Tx, id(i));
+        }
+        // The items arrive by other means: the peer's announcements no longer wait.
+        for i in 0..MAX_PEER_ANNOUNCEMENTS {
+            t.forget(&id(i));
+        }
+        for i in MAX_PEER_ANNOUNCEMENTS..2 * MAX_PEER_ANNOUNCEMENTS {
+            t.on_announced(1, ItemKind::Tx, id(i));
+        }
+        assert_eq!(t.wanted.len(), MAX_PEER_ANNOUNCEMENTS);
+        assert_eq!(t.peers[&1].queued.len(), MAX_PEER_ANNOUNCEMENTS);
+        // Skipped entries are compacted away.
+        assert!(t.peers[&1].queue.len() <= 2 * MAX_PEER_ANNOUNCEMENTS + 64);
     }
 }

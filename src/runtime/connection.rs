@@ -5,14 +5,15 @@
 
 use std::future::Future;
 use std::io;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 #[cfg(test)]
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit};
 
 use super::Driver;
 use crate::events::{DisconnectReason, PeerId};
@@ -20,10 +21,23 @@ use crate::misbehaviour::Offence;
 use crate::relay::ItemKind;
 use crate::wire::{DecodedFrame, FrameDecoder, Hash256, Message, PayloadError};
 
+/// Messages handed to the core in one step at most.
+const MAX_BATCH: usize = 256;
+
+/// A message read from the peer, as the core receives it.
+enum Inbound {
+    Message(Message, Vec<Hash256>),
+    Undecodable(Offence, String),
+}
+
 /// Largest single read; frames larger than this arrive over several reads.
 const READ_CHUNK: usize = 64 * 1024;
 /// Small frames queued together are written with one system call up to this size.
 const WRITE_BATCH: usize = 64 * 1024;
+/// A send buffer below this is drained: the core may queue its next GETDATA answers.
+const DRAINED: usize = 256 * 1024;
+/// Unfinished messages up to this size are read without drawing on the receive budget.
+pub(crate) const UNBUDGETED_FRAME: usize = 64 * 1024;
 
 /// Why a connection ended.
 pub(crate) type Exit = (DisconnectReason, String);
@@ -38,6 +52,8 @@ pub(crate) struct Link {
     /// The first close reason wins.
     close_request: OnceLock<Exit>,
     close_notify: Notify,
+    /// The core waits to hear that the send buffer drained.
+    drain_watch: AtomicBool,
 }
 
 impl Link {
@@ -52,6 +68,7 @@ impl Link {
             bytes_received: AtomicU64::new(0),
             close_request: OnceLock::new(),
             close_notify: Notify::new(),
+            drain_watch: AtomicBool::new(false),
         });
         (link, rx)
     }
@@ -75,6 +92,19 @@ impl Link {
     pub fn close(&self, reason: DisconnectReason, detail: String) {
         let _ = self.close_request.set((reason, detail));
         self.close_notify.notify_one();
+    }
+
+    /// Arms the drained report; true when the buffer is drained already (the caller
+    /// reports it then).
+    pub fn watch_drain(&self) -> bool {
+        self.drain_watch.store(true, Ordering::Release);
+        self.take_drained()
+    }
+
+    /// Disarms and returns true when a report is wanted and the buffer is drained.
+    fn take_drained(&self) -> bool {
+        self.queued_bytes.load(Ordering::Acquire) < DRAINED
+            && self.drain_watch.swap(false, Ordering::AcqRel)
     }
 
     fn close_requested(&self) -> Option<Exit> {
@@ -172,7 +202,17 @@ where
 {
     let writer_task = {
         let link = link.clone();
-        tokio::spawn(write_loop(writer, outbox, link))
+        let driver = driver.clone();
+        tokio::spawn(async move {
+            write_loop(writer, outbox, &link, || async {
+                if link.take_drained() {
+                    driver
+                        .run(|node, now| node.send_buffer_drained(id, now))
+                        .await;
+                }
+            })
+            .await
+        })
     };
     // Aborted when this future ends, by returning or by unwinding from a panic.
     let _writer_task = AbortOnDrop(writer_task);
@@ -192,42 +232,102 @@ async fn read_loop<R: ReadHalf>(driver: &Driver, id: PeerId, link: &Link, mut re
     let config = &driver.config;
     let mut decoder = FrameDecoder::new(config.magic, config.max_message_size);
     let mut buf = BytesMut::new();
+    // The share of the receive budget held for the unfinished message, and when a peer
+    // that sends no more of it is cut off.
+    let mut reservation: Option<(usize, OwnedSemaphorePermit)> = None;
+    let mut stall_deadline: Option<Instant> = None;
     loop {
+        // Every complete message in the buffer goes to the core, a batch per step.
         loop {
             if let Some(exit) = link.close_requested() {
                 return exit;
             }
-            let frame = match decoder.decode(&mut buf) {
-                Ok(Some(DecodedFrame::Frame(frame))) => frame,
-                Ok(Some(DecodedFrame::BadChecksum { command, length })) => {
-                    tracing::debug!(peer = id, %command, length, "bad checksum, message dropped");
-                    continue;
-                }
-                Ok(None) => break,
-                Err(e) => return (DisconnectReason::ProtocolViolation, e.to_string()),
-            };
-            let command = frame.command;
-            match Message::decode(frame.command, frame.payload) {
-                Ok(msg) => {
-                    // Ids are computed here, on the connection's thread, not in the core.
-                    let ids = item_ids(driver, &msg);
-                    driver
-                        .run(|node, now| node.on_message(id, msg, ids, now))
-                        .await;
-                }
-                Err(e) => {
-                    tracing::debug!(peer = id, %command, error = %e, "undecodable payload");
-                    let detail = e.to_string();
-                    driver
-                        .run(|node, now| node.bad_payload(id, offence_for(&e), &detail, now))
-                        .await;
-                }
+            let mut batch = Vec::new();
+            let mut violation = None;
+            while batch.len() < MAX_BATCH {
+                let frame = match decoder.decode(&mut buf) {
+                    Ok(Some(DecodedFrame::Frame(frame))) => frame,
+                    Ok(Some(DecodedFrame::BadChecksum { command, length })) => {
+                        tracing::debug!(peer = id, %command, length, "bad checksum, message dropped");
+                        continue;
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        violation = Some(e);
+                        break;
+                    }
+                };
+                let command = frame.command;
+                batch.push(match Message::decode(frame.command, frame.payload) {
+                    Ok(msg) => {
+                        // Ids are computed here, on the connection's thread, not in the
+                        // core.
+                        let ids = item_ids(driver, &msg);
+                        Inbound::Message(msg, ids)
+                    }
+                    Err(e) => {
+                        tracing::debug!(peer = id, %command, error = %e, "undecodable payload");
+                        Inbound::Undecodable(offence_for(&e), e.to_string())
+                    }
+                });
+            }
+            let more = batch.len() == MAX_BATCH;
+            if !batch.is_empty() {
+                driver
+                    .run(|node, now| {
+                        for inbound in batch {
+                            match inbound {
+                                Inbound::Message(msg, ids) => node.on_message(id, msg, ids, now),
+                                Inbound::Undecodable(offence, detail) => {
+                                    node.bad_payload(id, offence, &detail, now)
+                                }
+                            }
+                        }
+                    })
+                    .await;
+            }
+            if let Some(e) = violation {
+                return (DisconnectReason::ProtocolViolation, e.to_string());
+            }
+            if !more {
+                break;
             }
         }
         // An idle connection holds no receive buffer; one is allocated when bytes
         // arrive, sized by what arrived rather than by any claimed length.
         if buf.is_empty() && buf.capacity() > 0 {
             buf = BytesMut::new();
+        }
+        // A large unfinished message is read only with a share of the engine's receive
+        // budget, so memory for unfinished messages is bounded across all peers.
+        match decoder.pending_frame_len() {
+            Some(len) if len > UNBUDGETED_FRAME => {
+                if reservation.as_ref().map(|(l, _)| *l) != Some(len) {
+                    reservation = None;
+                    let share = u32::try_from(len.min(config.receive_budget)).unwrap_or(u32::MAX);
+                    let budget = driver.receive_budget.clone();
+                    tokio::select! {
+                        biased;
+                        _ = link.close_notify.notified() => {
+                            if let Some(exit) = link.close_requested() {
+                                return exit;
+                            }
+                            continue;
+                        }
+                        permit = budget.acquire_many_owned(share) => {
+                            let Ok(permit) = permit else {
+                                return (DisconnectReason::InternalError, "receive budget closed".into());
+                            };
+                            reservation = Some((len, permit));
+                            stall_deadline = Some(Instant::now() + config.partial_message_timeout);
+                        }
+                    }
+                }
+            }
+            _ => {
+                reservation = None;
+                stall_deadline = None;
+            }
         }
         tokio::select! {
             biased;
@@ -236,9 +336,20 @@ async fn read_loop<R: ReadHalf>(driver: &Driver, id: PeerId, link: &Link, mut re
                     return exit;
                 }
             }
+            _ = super::sleep_until(stall_deadline) => {
+                let len = reservation.as_ref().map_or(0, |(l, _)| *l);
+                return (
+                    DisconnectReason::InactivityTimeout,
+                    format!(
+                        "sent {} of a {len}-byte message, then nothing for {} ms",
+                        buf.len(),
+                        config.partial_message_timeout.as_millis()
+                    ),
+                );
+            }
             ready = reader.readable() => {
                 if let Err(e) = ready {
-                    return (DisconnectReason::IoError, format!("read failed: {e}"));
+                    return io_exit("read", &e);
                 }
                 let wanted = decoder
                     .pending_frame_len()
@@ -249,18 +360,23 @@ async fn read_loop<R: ReadHalf>(driver: &Driver, id: PeerId, link: &Link, mut re
                     Ok(0) => return (DisconnectReason::ClosedByPeer, "connection closed by peer".into()),
                     Ok(n) => {
                         link.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
+                        if reservation.is_some() {
+                            stall_deadline = Some(Instant::now() + config.partial_message_timeout);
+                        }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => return (DisconnectReason::IoError, format!("read failed: {e}")),
+                    Err(e) => return io_exit("read", &e),
                 }
             }
         }
     }
 }
 
-/// The ids of a block or transaction, or of each entry of a headers message.
+/// The ids of a block or transaction, or of each entry of a headers message; for an
+/// inv, the announced ids the node already has.
 fn item_ids(driver: &Driver, msg: &Message) -> Vec<Hash256> {
     match msg {
+        Message::Inv(items) => driver.node_has(items),
         Message::Block(data) => vec![driver.item_id(ItemKind::Block, data)],
         Message::Tx(data) => vec![driver.item_id(ItemKind::Tx, data)],
         Message::Headers(headers) => headers
@@ -281,26 +397,48 @@ fn offence_for(error: &PayloadError) -> Offence {
 /// Writes queued frames in order. Frames that are already waiting are coalesced into
 /// one write, so a burst of small messages (tx relay) does not cost a system call each;
 /// a large frame is written as it is, without a copy.
-async fn write_loop<W: AsyncWrite + Unpin>(
+async fn write_loop<W, F, Fut>(
     mut writer: W,
     mut outbox: mpsc::UnboundedReceiver<Bytes>,
-    link: Arc<Link>,
-) {
+    link: &Link,
+    after_write: F,
+) where
+    W: AsyncWrite + Unpin,
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
+{
     while let Some(first) = outbox.recv().await {
         let result = match outbox.try_recv() {
             // A lone frame: no batch, no copy.
-            Err(_) => write_counted(&mut writer, &first, &link).await,
+            Err(_) => write_counted(&mut writer, &first, link).await,
             Ok(second) => {
                 let burst = [first, second]
                     .into_iter()
                     .chain(std::iter::from_fn(|| outbox.try_recv().ok()));
-                write_burst(&mut writer, burst, &link).await
+                write_burst(&mut writer, burst, link).await
             }
         };
         if let Err(e) = result {
-            link.close(DisconnectReason::IoError, format!("write failed: {e}"));
+            let (reason, detail) = io_exit("write", &e);
+            link.close(reason, detail);
             return;
         }
+        after_write().await;
+    }
+}
+
+/// How a failed read or write ends the connection: a reset or broken pipe is the peer
+/// closing, anything else an I/O error.
+fn io_exit(what: &str, e: &io::Error) -> Exit {
+    match e.kind() {
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::UnexpectedEof => (
+            DisconnectReason::ClosedByPeer,
+            format!("connection closed by peer ({what}: {e})"),
+        ),
+        _ => (DisconnectReason::IoError, format!("{what} failed: {e}")),
     }
 }
 

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
+use super::queue::Queued;
 use super::Driver;
 use crate::events::{DisconnectReason, LogLevel, PeerId, PeerInfo};
 use crate::node::NodeEvent as Event;
@@ -81,7 +82,7 @@ pub(crate) struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn spawn(driver: Arc<Driver>, events: mpsc::Receiver<Event>) -> std::io::Result<Self> {
+    pub fn spawn(driver: Arc<Driver>, events: mpsc::Receiver<Queued>) -> std::io::Result<Self> {
         let thread = thread::Builder::new()
             .name("p2pnet-dispatch".into())
             .spawn(move || run(driver, events))?;
@@ -110,14 +111,19 @@ impl Dispatcher {
     }
 }
 
-fn run(driver: Arc<Driver>, mut events: mpsc::Receiver<Event>) {
-    while let Some(event) = events.blocking_recv() {
+fn run(driver: Arc<Driver>, mut events: mpsc::Receiver<Queued>) {
+    let _log = driver.log_scope();
+    while let Some(queued) = events.blocking_recv() {
         if driver.stopped.load(Ordering::Acquire) {
             break;
         }
         // A panic inside a Rust-side callback must not kill the only thread that talks
         // to the node; C callbacks cannot unwind into Rust.
+        // The event's share of the queue's byte budget is returned when `queued` drops,
+        // after the callback.
+        let (event, share) = queued.into_parts();
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| deliver(&driver, event)));
+        drop(share);
     }
 }
 
@@ -157,7 +163,7 @@ fn deliver(driver: &Driver, event: Event) {
             // Without a callback the node has not opted into relay: nothing is relayed.
             let verdict = current(slot).map_or(Verdict::Ignored, |cb| cb(peer, &hash, &data));
             let frame = (verdict == Verdict::Accepted).then(|| driver.item_frame(kind, &data));
-            driver.run_now(|node, now| node.callback_verdict(hash, verdict, frame, now));
+            driver.run_in_scope(|node, now| node.callback_verdict(hash, verdict, frame, now));
         }
         Event::Headers { peer, headers } => {
             if let Some(cb) = current(&callbacks.headers) {
@@ -168,13 +174,13 @@ fn deliver(driver: &Driver, event: Event) {
             let headers = current(&callbacks.get_headers)
                 .map(|cb| cb(peer, &locator))
                 .unwrap_or_default();
-            driver.run_now(|node, now| node.headers_answer(peer, headers, now));
+            driver.run_in_scope(|node, now| node.headers_answer(peer, headers, now));
         }
         Event::GetBlocks { peer, locator } => {
             let hashes = current(&callbacks.get_blocks)
                 .map(|cb| cb(peer, &locator))
                 .unwrap_or_default();
-            driver.run_now(|node, now| node.blocks_answer(peer, hashes, now));
+            driver.run_in_scope(|node, now| node.blocks_answer(peer, hashes, now));
         }
         Event::GetData { peer, items } => {
             let provider = current(&callbacks.data_provider);
@@ -187,7 +193,7 @@ fn deliver(driver: &Driver, event: Event) {
                     (item, data)
                 })
                 .collect();
-            driver.run_now(|node, now| node.data_answer(peer, answers, now));
+            driver.run_in_scope(|node, now| node.data_answer(peer, answers, now));
         }
         Event::Wake => {}
     }

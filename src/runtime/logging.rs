@@ -6,12 +6,12 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
 use tracing::field::{Field, Visit};
 use tracing::{Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::prelude::*;
 
+use super::queue::EventSender;
 use crate::events::LogLevel;
 use crate::node::NodeEvent as Event;
 
@@ -51,7 +51,7 @@ fn to_log_level(level: &Level) -> LogLevel {
 
 struct CallbackLayer {
     filter: Arc<LogFilter>,
-    events: mpsc::Sender<Event>,
+    events: EventSender,
 }
 
 #[derive(Default)]
@@ -105,14 +105,14 @@ impl<S: Subscriber> Layer<S> for CallbackLayer {
             message: visitor.message,
         };
         // Logging never waits: when the node is behind, records are dropped and counted.
-        if self.events.try_send(record).is_err() {
+        if self.events.try_send(record).is_some() {
             self.filter.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
 
 /// Builds the engine's private subscriber.
-pub(crate) fn dispatch(filter: Arc<LogFilter>, events: mpsc::Sender<Event>) -> tracing::Dispatch {
+pub(crate) fn dispatch(filter: Arc<LogFilter>, events: EventSender) -> tracing::Dispatch {
     let subscriber = tracing_subscriber::registry().with(CallbackLayer { filter, events });
     tracing::Dispatch::new(subscriber)
 }
@@ -124,7 +124,7 @@ mod tests {
     #[test]
     fn forwards_records_at_or_above_the_level() {
         let filter = Arc::new(LogFilter::default());
-        let (tx, mut rx) = mpsc::channel(16);
+        let (tx, mut rx) = EventSender::channel(16, 1 << 20);
         let d = dispatch(filter.clone(), tx);
         filter.set(Some(LogLevel::Info));
         tracing::dispatcher::with_default(&d, || {
@@ -133,7 +133,7 @@ mod tests {
             tracing::warn!("careful");
         });
         let mut got = Vec::new();
-        while let Ok(Event::Log { level, message, .. }) = rx.try_recv() {
+        while let Ok(Event::Log { level, message, .. }) = rx.try_recv().map(|q| q.into_parts().0) {
             got.push((level, message));
         }
         assert_eq!(

@@ -19,6 +19,7 @@ pub(crate) mod dispatcher;
 mod dns;
 pub(crate) mod logging;
 pub(crate) mod network;
+pub(crate) mod queue;
 pub(crate) mod storage;
 #[cfg(test)]
 mod tests;
@@ -31,17 +32,18 @@ use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 use tracing::instrument::WithSubscriber;
 
 use crate::config::Config;
 use crate::events::PeerId;
 use crate::node::{Node, NodeEvent, Now, Outgoing, Output};
-use crate::relay::{ItemHasher, ItemKind};
+use crate::relay::{HaveFunction, ItemHasher, ItemKind};
 use crate::wire::{encode_frame, Command, Hash256};
 use connection::Link;
 use dispatcher::Callbacks;
 use logging::LogFilter;
+use queue::EventSender;
 
 /// Owns the core and everything the runtime needs to carry out its outputs.
 pub(crate) struct Driver {
@@ -53,10 +55,12 @@ pub(crate) struct Driver {
     pub config: Config,
     pub callbacks: Callbacks,
     pub stopped: AtomicBool,
-    events: mpsc::Sender<NodeEvent>,
+    events: EventSender,
     pub log_filter: Arc<LogFilter>,
     tracing: tracing::Dispatch,
     hasher: RwLock<ItemHasher>,
+    /// The node's "already have" query, if it installed one.
+    have: RwLock<Option<HaveFunction>>,
     runtime: OnceLock<tokio::runtime::Handle>,
     /// Wakes the timer task when a step brought the next deadline forward.
     timer_wake: Notify,
@@ -65,6 +69,8 @@ pub(crate) struct Driver {
     epoch: Instant,
     storage: OnceLock<storage::Writer>,
     seeds: dns::SeedLookups,
+    /// Bytes all connections together may hold for large unfinished messages.
+    pub receive_budget: Arc<tokio::sync::Semaphore>,
 }
 
 /// No deadline.
@@ -74,7 +80,7 @@ impl Driver {
     pub fn new(
         config: Config,
         node: Node,
-        events: mpsc::Sender<NodeEvent>,
+        events: EventSender,
         log_filter: Arc<LogFilter>,
         tracing: tracing::Dispatch,
         hasher: ItemHasher,
@@ -84,6 +90,7 @@ impl Driver {
             node: Mutex::new(node),
             links: RwLock::new(HashMap::new()),
             seeds: dns::SeedLookups::new(config.dns_server),
+            receive_budget: Arc::new(tokio::sync::Semaphore::new(config.receive_budget)),
             config,
             callbacks: Callbacks::default(),
             stopped: AtomicBool::new(false),
@@ -91,6 +98,7 @@ impl Driver {
             log_filter,
             tracing,
             hasher: RwLock::new(hasher),
+            have: RwLock::new(None),
             runtime: OnceLock::new(),
             timer_wake: Notify::new(),
             timer_target: AtomicU64::new(NEVER),
@@ -160,7 +168,7 @@ impl Driver {
     pub async fn run<T>(&self, f: impl FnOnce(&mut Node, Now) -> T) -> T {
         let (result, outputs) = self.step(f);
         for event in self.carry_out(outputs) {
-            let _ = self.events.send(event).await;
+            self.events.send(event).await;
         }
         result
     }
@@ -168,24 +176,30 @@ impl Driver {
     /// Steps the core from a thread that must not wait (the node's, the dispatcher):
     /// events that do not fit the queue now are queued by a task.
     pub fn run_now<T>(&self, f: impl FnOnce(&mut Node, Now) -> T) -> T {
-        let (result, outputs) = self.in_log_scope(|| self.step(f));
+        self.in_log_scope(|| self.run_in_scope(f))
+    }
+
+    /// `run_now` on a thread whose default log subscriber is already this engine's
+    /// (the dispatcher).
+    pub fn run_in_scope<T>(&self, f: impl FnOnce(&mut Node, Now) -> T) -> T {
+        let (result, outputs) = self.step(f);
         for event in self.carry_out(outputs) {
             self.emit_later(event);
         }
         result
     }
 
+    /// Makes this engine's log subscriber the calling thread's default until the guard
+    /// drops.
+    pub fn log_scope(&self) -> tracing::dispatcher::DefaultGuard {
+        tracing::dispatcher::set_default(&self.tracing)
+    }
+
     /// Queues an event without waiting; when the queue is full a task waits instead.
     pub fn emit_later(&self, event: NodeEvent) {
-        match self.events.try_send(event) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(event)) => {
-                let events = self.events.clone();
-                self.spawn(async move {
-                    let _ = events.send(event).await;
-                });
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        if let Some(event) = self.events.try_send(event) {
+            let events = self.events.clone();
+            self.spawn(async move { events.send(event).await });
         }
     }
 
@@ -225,9 +239,28 @@ impl Driver {
                     }
                 }
                 Output::ResolveSeeds(seeds) => self.seeds.resolve(self, seeds),
+                Output::WatchDrain { peer } => {
+                    if let Some(link) = self.link(peer) {
+                        if link.watch_drain() {
+                            self.report_drained(peer);
+                        }
+                    }
+                }
             }
         }
         events
+    }
+
+    /// Tells the core a peer's send buffer drained (from a task: this may be called
+    /// while carrying out a step's outputs).
+    fn report_drained(&self, peer: PeerId) {
+        if let Some(driver) = self.self_arc() {
+            self.spawn(async move {
+                driver
+                    .run(|node, now| node.send_buffer_drained(peer, now))
+                    .await;
+            });
+        }
     }
 
     fn link(&self, peer: PeerId) -> Option<Arc<Link>> {
@@ -263,6 +296,24 @@ impl Driver {
     pub fn item_id(&self, kind: ItemKind, data: &[u8]) -> Hash256 {
         let hasher = self.hasher.read().clone();
         hasher(kind, data)
+    }
+
+    pub fn set_have(&self, have: Option<HaveFunction>) {
+        *self.have.write() = have;
+    }
+
+    /// The announced items the node says it has (empty without a query installed).
+    pub fn node_has(&self, items: &[crate::wire::Inventory]) -> Vec<Hash256> {
+        let Some(have) = self.have.read().clone() else {
+            return Vec::new();
+        };
+        items
+            .iter()
+            .filter_map(|item| {
+                let kind = ItemKind::from_inv(item.kind)?;
+                have(kind, &item.hash).then_some(item.hash)
+            })
+            .collect()
     }
 
     pub fn set_hasher(&self, hasher: ItemHasher) {

@@ -123,7 +123,7 @@ pub(super) fn dial(driver: &Driver, id: PeerId, target: DialTarget) {
                         .then_some((id, ()))
                 });
                 for event in driver.carry_out(outputs) {
-                    let _ = driver.events.send(event).await;
+                    driver.events.send(event).await;
                 }
                 if opened.is_some() {
                     start_connection(&driver, id, stream, link, outbox);

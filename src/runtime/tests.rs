@@ -10,22 +10,23 @@ use tokio::sync::mpsc;
 
 use super::connection::{self, Exit, Link, Peeking};
 use super::logging::{self, LogFilter};
+use super::queue::{EventSender, Queued};
 use super::Driver;
 use crate::addrman::AddrMan;
 use crate::banman::BanList;
 use crate::config::{Config, Network};
 use crate::events::DisconnectReason;
-use crate::node::{Node, NodeEvent};
+use crate::node::Node;
 use crate::relay::bitcoin_item_id;
 use crate::wire::{DecodedFrame, FrameDecoder, Message, NetAddress, VersionMessage};
 
 const MAGIC: u32 = 0xDAB5_BFFA;
 
-fn driver(max_send_buffer: usize) -> (Arc<Driver>, mpsc::Receiver<NodeEvent>) {
+fn driver(max_send_buffer: usize) -> (Arc<Driver>, mpsc::Receiver<Queued>) {
     let mut config = Config::new(Network::Regtest);
     config.max_outbound = 0;
     config.max_send_buffer = max_send_buffer;
-    let (tx, rx) = mpsc::channel(64);
+    let (tx, rx) = EventSender::channel(64, 1 << 20);
     let filter = Arc::new(LogFilter::default());
     let tracing = logging::dispatch(filter.clone(), tx.clone());
     let now = Driver::now();

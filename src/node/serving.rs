@@ -1,0 +1,240 @@
+//! Answering GETDATA, a little at a time per peer, as Bitcoin Core does. A peer's
+//! requests queue with it; each pass sends at most [`SERVE_BURST`] bytes and then waits
+//! until the runtime reports that the peer's send buffer drained, so a peer asking for
+//! many large items cannot fill its own buffer or starve others. Items the relay cache
+//! lacks go to the node's data provider [`PROVIDER_BATCH`] at a time, one batch per peer
+//! in flight, so every peer's lookups interleave fairly on the dispatcher thread.
+//!
+//! Requests for items the engine can serve neither from the cache nor through the
+//! provider draw on a per-peer allowance ([`UNKNOWN_ALLOWANCE`], refilled at
+//! [`UNKNOWN_REFILL_PER_SEC`]); each GETDATA message that overdraws it costs
+//! [`Offence::UnknownItemRequests`].
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::{Node, NodeEvent, Now, Outgoing, Output};
+use crate::events::PeerId;
+use crate::misbehaviour::Offence;
+use crate::relay::ItemKind;
+use crate::wire::{Inventory, Message, MAX_INV_ENTRIES};
+
+/// Bytes sent in answer to GETDATA per pass before waiting for the send buffer to drain
+/// (Bitcoin Core pauses at its 1 MB send buffer).
+pub(super) const SERVE_BURST: usize = 1024 * 1024;
+/// Items handed to the data provider in one batch.
+pub(super) const PROVIDER_BATCH: usize = 16;
+/// Requests a peer may have waiting; an honest peer asks only for what it was
+/// announced, far less. Beyond it requests are answered with NOTFOUND at once.
+pub(super) const MAX_QUEUED_REQUESTS: usize = 2 * MAX_INV_ENTRIES;
+/// Requests for unknown items a peer may make before they cost it.
+pub(super) const UNKNOWN_ALLOWANCE: f64 = MAX_INV_ENTRIES as f64;
+pub(super) const UNKNOWN_REFILL_PER_SEC: f64 = 1000.0;
+
+/// One peer's GETDATA state.
+pub(super) struct Serving {
+    /// Requests waiting, each with the number of the GETDATA message it came in.
+    queue: VecDeque<(Inventory, u64)>,
+    messages: u64,
+    /// A batch is with the data provider.
+    provider_busy: bool,
+    /// The message numbers of that batch's items, in order.
+    pending_batch: Vec<u64>,
+    /// A pass stopped at the burst size; the runtime reports when the buffer drained.
+    awaiting_drain: bool,
+    unknown_tokens: f64,
+    refilled: Option<Instant>,
+    /// The last message already charged for overdrawing.
+    charged_message: u64,
+}
+
+impl Default for Serving {
+    fn default() -> Self {
+        Serving {
+            queue: VecDeque::new(),
+            messages: 0,
+            provider_busy: false,
+            pending_batch: Vec::new(),
+            awaiting_drain: false,
+            unknown_tokens: UNKNOWN_ALLOWANCE,
+            refilled: None,
+            charged_message: 0,
+        }
+    }
+}
+
+impl Node {
+    /// A peer asked for items: they queue with it and are served in passes.
+    pub(super) fn queue_get_data(&mut self, peer: PeerId, items: Vec<Inventory>, now: Now) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let serving = &mut p.serving;
+        serving.messages += 1;
+        let message = serving.messages;
+        let room = MAX_QUEUED_REQUESTS.saturating_sub(serving.queue.len());
+        let mut overflow = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            if i < room {
+                serving.queue.push_back((item, message));
+            } else {
+                overflow.push(item);
+            }
+        }
+        if !overflow.is_empty() {
+            tracing::debug!(
+                peer,
+                dropped = overflow.len(),
+                "too many requests waiting; answered NOTFOUND"
+            );
+            self.send(peer, Message::NotFound(overflow), now);
+        }
+        self.serve(peer, 0, now);
+    }
+
+    /// Sends a cached item; its size, or `None` when it is not cached.
+    fn send_cached(&mut self, peer: PeerId, item: &Inventory, now: Now) -> Option<usize> {
+        ItemKind::from_inv(item.kind)?;
+        let frame = self.relay.cache.get(&item.hash)?.clone();
+        let len = frame.len();
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.mark_known(item.hash);
+        }
+        self.send_outgoing(peer, Outgoing::Frame(frame), now);
+        Some(len)
+    }
+
+    /// One pass over the peer's waiting requests; `sent` bytes count against the burst
+    /// already.
+    fn serve(&mut self, peer: PeerId, mut sent: usize, now: Now) {
+        let mut batch = Vec::new();
+        let mut missing = Vec::new();
+        loop {
+            let Some(p) = self.peers.get_mut(&peer) else {
+                return;
+            };
+            let serving = &mut p.serving;
+            if serving.provider_busy || serving.awaiting_drain || sent >= SERVE_BURST {
+                break;
+            }
+            let Some((item, message)) = serving.queue.pop_front() else {
+                break;
+            };
+            // Once a batch for the provider has started, later items join it, so the
+            // peer gets its answers in the order it asked.
+            if batch.is_empty() {
+                if let Some(len) = self.send_cached(peer, &item, now) {
+                    sent += len;
+                    continue;
+                }
+            }
+            if self.relay.has_data_provider && ItemKind::from_inv(item.kind).is_some() {
+                batch.push((item, message));
+                if batch.len() >= PROVIDER_BATCH {
+                    break;
+                }
+            } else {
+                missing.push((item, message));
+            }
+        }
+        self.answer_missing(peer, missing, now);
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        if !batch.is_empty() {
+            p.serving.provider_busy = true;
+            let items = batch.iter().map(|(item, _)| *item).collect();
+            p.serving.pending_batch = batch.into_iter().map(|(_, m)| m).collect();
+            self.notify(NodeEvent::GetData { peer, items });
+        } else if sent >= SERVE_BURST && !p.serving.queue.is_empty() {
+            p.serving.awaiting_drain = true;
+            self.out.push(Output::WatchDrain { peer });
+        }
+    }
+
+    /// NOTFOUND for items nobody can serve, charged against the peer's allowance.
+    fn answer_missing(&mut self, peer: PeerId, missing: Vec<(Inventory, u64)>, now: Now) {
+        if missing.is_empty() {
+            return;
+        }
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let serving = &mut p.serving;
+        if let Some(then) = serving.refilled {
+            let elapsed = now.mono.saturating_duration_since(then).as_secs_f64();
+            serving.unknown_tokens =
+                (serving.unknown_tokens + elapsed * UNKNOWN_REFILL_PER_SEC).min(UNKNOWN_ALLOWANCE);
+        }
+        serving.refilled = Some(now.mono);
+        let mut overdrawn_in = None;
+        for (_, message) in &missing {
+            serving.unknown_tokens -= 1.0;
+            if serving.unknown_tokens < 0.0 && *message > serving.charged_message {
+                serving.charged_message = *message;
+                overdrawn_in = Some(*message);
+            }
+        }
+        let items: Vec<Inventory> = missing.into_iter().map(|(item, _)| item).collect();
+        self.send(peer, Message::NotFound(items), now);
+        if overdrawn_in.is_some() {
+            self.misbehaving(peer, Offence::UnknownItemRequests, "getdata", now);
+        }
+    }
+
+    /// The data provider's answers to a batch, in the peer's order: each item is sent
+    /// from the cache or from the node's bytes, the rest answered with NOTFOUND; then
+    /// the next pass.
+    pub fn data_answer(
+        &mut self,
+        peer: PeerId,
+        answers: Vec<(Inventory, Option<Bytes>)>,
+        now: Now,
+    ) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        p.serving.provider_busy = false;
+        let messages = std::mem::take(&mut p.serving.pending_batch);
+        let mut sent = 0;
+        let mut missing = Vec::new();
+        for (i, (item, data)) in answers.into_iter().enumerate() {
+            let message = messages.get(i).copied().unwrap_or(0);
+            let Some(kind) = ItemKind::from_inv(item.kind) else {
+                missing.push((item, message));
+                continue;
+            };
+            if let Some(len) = self.send_cached(peer, &item, now) {
+                sent += len;
+                continue;
+            }
+            match data {
+                Some(data) => {
+                    if let Some(p) = self.peers.get_mut(&peer) {
+                        p.mark_known(item.hash);
+                    }
+                    sent += data.len();
+                    let message = match kind {
+                        ItemKind::Block => Message::Block(data),
+                        ItemKind::Tx => Message::Tx(data),
+                    };
+                    self.send(peer, message, now);
+                }
+                None => missing.push((item, message)),
+            }
+        }
+        self.answer_missing(peer, missing, now);
+        self.serve(peer, sent, now);
+    }
+
+    /// The runtime reports that the peer's send buffer drained: the next pass.
+    pub fn send_buffer_drained(&mut self, peer: PeerId, now: Now) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        p.serving.awaiting_drain = false;
+        self.serve(peer, 0, now);
+    }
+}
