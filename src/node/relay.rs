@@ -399,6 +399,11 @@ impl Node {
             return;
         }
         let txs_waiting = p.announce.queued_txs() > 0;
+        let trickle_off = self.trickle_interval(p.inbound()).is_zero();
+        if txs_waiting && trickle_off {
+            self.announce_now(peer, true, now);
+            return;
+        }
         if p.announce.queued_blocks() > 0 {
             self.announce_now(peer, false, now);
         }
