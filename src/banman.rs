@@ -154,6 +154,8 @@ pub struct BanList {
     v6_prefixes: [usize; 129],
     max_entries: usize,
     dirty: bool,
+    /// Stored bans that gave way on load because the file held more than `max_entries`.
+    trimmed_on_load: usize,
 }
 
 impl Default for BanList {
@@ -173,6 +175,7 @@ impl BanList {
             v6_prefixes: [0; 129],
             max_entries: max_entries.min(HARD_MAX_ENTRIES),
             dirty: false,
+            trimmed_on_load: 0,
         }
     }
 
@@ -364,11 +367,7 @@ impl BanList {
             given_way += 1;
         }
         if given_way > 0 {
-            tracing::info!(
-                given_way,
-                max_entries = list.max_entries,
-                "more stored bans than the limit: the ones expiring soonest gave way"
-            );
+            list.trimmed_on_load = given_way;
             list.dirty = true;
         }
         Ok(list)
@@ -416,6 +415,16 @@ impl BanList {
     ) -> (BanList, Option<String>) {
         let path = path.as_ref();
         match BanList::load(path, now, max_entries) {
+            Ok(list) if list.trimmed_on_load > 0 => {
+                let warning = format!(
+                    "ban list {} holds {} more bans than the limit of {}: the ones expiring \
+                     soonest gave way, and the file will be rewritten without them",
+                    path.display(),
+                    list.trimmed_on_load,
+                    list.max_entries
+                );
+                (list, Some(warning))
+            }
             Ok(list) => (list, None),
             Err(LoadError::File(e)) if e.is_not_found() => (BanList::new(max_entries), None),
             Err(e) => (
@@ -1013,7 +1022,7 @@ mod tests {
         let path = dir.path("banlist.dat");
         list.save(&path).unwrap();
         let (mut restarted, warning) = BanList::load_or_new(&path, 0, 1_000);
-        assert_eq!(warning, None);
+        assert!(warning.is_some_and(|w| w.contains("4000 more bans than the limit of 1000")));
         assert_eq!(restarted.list(0), kept);
         assert!(restarted.save_if_dirty(&path).unwrap());
         let again = BanList::load(&path, 0, DEFAULT_MAX_ENTRIES).unwrap();
