@@ -211,6 +211,8 @@ impl Driver {
     /// Carries out everything but the node's events, which are returned in order.
     fn carry_out(&self, outputs: Vec<Output>) -> Vec<NodeEvent> {
         let mut events = Vec::new();
+        // Consecutive sends usually go to one peer (a GETDATA answer): look it up once.
+        let mut last: Option<(PeerId, Option<Arc<Link>>)> = None;
         for output in outputs {
             match output {
                 Output::Send { peer, message } => {
@@ -218,7 +220,11 @@ impl Driver {
                         Outgoing::Frame(frame) => frame,
                         Outgoing::Message(msg) => msg.to_frame(self.config.magic),
                     };
-                    if let Some(link) = self.link(peer) {
+                    let link = match &last {
+                        Some((id, link)) if *id == peer => link,
+                        _ => &last.insert((peer, self.link(peer))).1,
+                    };
+                    if let Some(link) = link {
                         link.send(frame);
                     }
                 }
