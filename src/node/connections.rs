@@ -257,7 +257,8 @@ impl Node {
         };
         self.local_nonces.remove(&p.local_nonce);
         self.timers.remove(peer);
-        let released = std::mem::take(&mut p.announce).drain_all();
+        let mut released = std::mem::take(&mut p.announce).drain_all();
+        released.extend(p.serving.pinned_requests());
         self.release_announcements(released);
         self.relay.tracker.remove_peer(peer);
         self.relay.tracker_changed = true;

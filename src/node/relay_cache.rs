@@ -84,6 +84,18 @@ impl RelayCache {
         self.evict();
     }
 
+    /// Pins a cached item for one more peer (one that requested it and waits for it to
+    /// be served); false when it is not cached.
+    pub fn pin(&mut self, hash: &Hash256) -> bool {
+        match self.entries.get_mut(hash) {
+            Some(e) => {
+                e.pins += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// A peer it was queued for fetched it, or its announcement lapsed or was dropped.
     pub fn unpin(&mut self, hash: &Hash256) {
         let Some(e) = self.entries.get_mut(hash) else {

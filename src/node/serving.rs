@@ -1,9 +1,14 @@
 //! Answering GETDATA, a little at a time per peer, as Bitcoin Core does. A peer's
-//! requests queue with it; each pass sends at most [`SERVE_BURST`] bytes and then waits
-//! until the runtime reports that the peer's send buffer drained, so a peer asking for
-//! many large items cannot fill its own buffer or starve others. Items the relay cache
+//! requests queue with it; once [`SERVE_BURST`] bytes went out since its send buffer
+//! last drained, serving waits until the runtime reports that it drained, so a peer
+//! asking for many large items, in one GETDATA or in many, cannot fill its own buffer
+//! or starve others. Items the relay cache
 //! lacks go to the node's data provider [`PROVIDER_BATCH`] at a time, one batch per peer
 //! in flight, so every peer's lookups interleave fairly on the dispatcher thread.
+//!
+//! A requested item that is in the relay cache stays pinned there until it is served,
+//! so that a peer waiting its turn is not answered NOTFOUND for an item that was
+//! cached when it asked.
 //!
 //! Requests for items the engine can serve neither from the cache nor through the
 //! provider draw on a per-peer allowance ([`UNKNOWN_ALLOWANCE`], refilled at
@@ -19,7 +24,7 @@ use super::{Node, NodeEvent, Now, Outgoing, Output};
 use crate::events::PeerId;
 use crate::misbehaviour::Offence;
 use crate::relay::ItemKind;
-use crate::wire::{Inventory, Message, MAX_INV_ENTRIES};
+use crate::wire::{Hash256, Inventory, Message, MAX_INV_ENTRIES};
 
 /// Bytes sent in answer to GETDATA per pass before waiting for the send buffer to drain
 /// (Bitcoin Core pauses at its 1 MB send buffer).
@@ -33,16 +38,28 @@ pub(super) const MAX_QUEUED_REQUESTS: usize = 2 * MAX_INV_ENTRIES;
 pub(super) const UNKNOWN_ALLOWANCE: f64 = MAX_INV_ENTRIES as f64;
 pub(super) const UNKNOWN_REFILL_PER_SEC: f64 = 1000.0;
 
+/// One requested item waiting to be served.
+#[derive(Clone, Copy)]
+struct Request {
+    item: Inventory,
+    /// The number of the GETDATA message it came in.
+    message: u64,
+    /// It holds a pin in the relay cache.
+    pinned: bool,
+}
+
 /// One peer's GETDATA state.
 pub(super) struct Serving {
-    /// Requests waiting, each with the number of the GETDATA message it came in.
-    queue: VecDeque<(Inventory, u64)>,
+    /// Requests waiting.
+    queue: VecDeque<Request>,
     messages: u64,
     /// A batch is with the data provider.
     provider_busy: bool,
-    /// The message numbers of that batch's items, in order.
-    pending_batch: Vec<u64>,
-    /// A pass stopped at the burst size; the runtime reports when the buffer drained.
+    /// That batch's requests, in order.
+    pending_batch: Vec<Request>,
+    /// Bytes sent in answers since the send buffer last drained.
+    sent_since_drain: usize,
+    /// That reached the burst size; the runtime reports when the buffer drained.
     awaiting_drain: bool,
     unknown_tokens: f64,
     refilled: Option<Instant>,
@@ -57,11 +74,24 @@ impl Default for Serving {
             messages: 0,
             provider_busy: false,
             pending_batch: Vec::new(),
+            sent_since_drain: 0,
             awaiting_drain: false,
             unknown_tokens: UNKNOWN_ALLOWANCE,
             refilled: None,
             charged_message: 0,
         }
+    }
+}
+
+impl Serving {
+    /// The requests still holding relay-cache pins (the peer is gone).
+    pub fn pinned_requests(&self) -> Vec<Hash256> {
+        self.queue
+            .iter()
+            .chain(&self.pending_batch)
+            .filter(|r| r.pinned)
+            .map(|r| r.item.hash)
+            .collect()
     }
 }
 
@@ -78,7 +108,12 @@ impl Node {
         let mut overflow = Vec::new();
         for (i, item) in items.into_iter().enumerate() {
             if i < room {
-                serving.queue.push_back((item, message));
+                let pinned = self.relay.cache.pin(&item.hash);
+                serving.queue.push_back(Request {
+                    item,
+                    message,
+                    pinned,
+                });
             } else {
                 overflow.push(item);
             }
@@ -106,9 +141,20 @@ impl Node {
         Some(len)
     }
 
-    /// One pass over the peer's waiting requests; `sent` bytes count against the burst
-    /// already.
-    fn serve(&mut self, peer: PeerId, mut sent: usize, now: Now) {
+    /// A request was answered: its pin, if any, is released.
+    fn answered(&mut self, request: &Request) {
+        if request.pinned {
+            self.relay.cache.unpin(&request.item.hash);
+        }
+    }
+
+    /// One pass over the peer's waiting requests; `sent` bytes just went out in answers
+    /// and count against the burst.
+    fn serve(&mut self, peer: PeerId, sent: usize, now: Now) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let mut sent = p.serving.sent_since_drain + sent;
         let mut batch = Vec::new();
         let mut missing = Vec::new();
         loop {
@@ -119,38 +165,42 @@ impl Node {
             if serving.provider_busy || serving.awaiting_drain || sent >= SERVE_BURST {
                 break;
             }
-            let Some((item, message)) = serving.queue.pop_front() else {
+            let Some(request) = serving.queue.pop_front() else {
                 break;
             };
             // Once a batch for the provider has started, later items join it, so the
             // peer gets its answers in the order it asked.
             if batch.is_empty() {
-                if let Some(len) = self.send_cached(peer, &item, now) {
+                if let Some(len) = self.send_cached(peer, &request.item, now) {
+                    self.answered(&request);
                     sent += len;
                     continue;
                 }
             }
-            if self.relay.has_data_provider && ItemKind::from_inv(item.kind).is_some() {
-                batch.push((item, message));
+            if self.relay.has_data_provider && ItemKind::from_inv(request.item.kind).is_some() {
+                batch.push(request);
                 if batch.len() >= PROVIDER_BATCH {
                     break;
                 }
             } else {
-                missing.push((item, message));
+                self.answered(&request);
+                missing.push((request.item, request.message));
             }
         }
         self.answer_missing(peer, missing, now);
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
-        if !batch.is_empty() {
-            p.serving.provider_busy = true;
-            let items = batch.iter().map(|(item, _)| *item).collect();
-            p.serving.pending_batch = batch.into_iter().map(|(_, m)| m).collect();
-            self.notify(NodeEvent::GetData { peer, items });
-        } else if sent >= SERVE_BURST && !p.serving.queue.is_empty() {
+        p.serving.sent_since_drain = sent;
+        if sent >= SERVE_BURST && !p.serving.awaiting_drain {
             p.serving.awaiting_drain = true;
             self.out.push(Output::WatchDrain { peer });
+        }
+        if !batch.is_empty() {
+            p.serving.provider_busy = true;
+            let items = batch.iter().map(|r| r.item).collect();
+            p.serving.pending_batch = batch;
+            self.notify(NodeEvent::GetData { peer, items });
         }
     }
 
@@ -197,11 +247,11 @@ impl Node {
             return;
         };
         p.serving.provider_busy = false;
-        let messages = std::mem::take(&mut p.serving.pending_batch);
+        let requests = std::mem::take(&mut p.serving.pending_batch);
         let mut sent = 0;
         let mut missing = Vec::new();
         for (i, (item, data)) in answers.into_iter().enumerate() {
-            let message = messages.get(i).copied().unwrap_or(0);
+            let message = requests.get(i).map_or(0, |r| r.message);
             let Some(kind) = ItemKind::from_inv(item.kind) else {
                 missing.push((item, message));
                 continue;
@@ -225,6 +275,9 @@ impl Node {
                 None => missing.push((item, message)),
             }
         }
+        for request in &requests {
+            self.answered(request);
+        }
         self.answer_missing(peer, missing, now);
         self.serve(peer, sent, now);
     }
@@ -235,6 +288,7 @@ impl Node {
             return;
         };
         p.serving.awaiting_drain = false;
+        p.serving.sent_since_drain = 0;
         self.serve(peer, 0, now);
     }
 }

@@ -704,6 +704,66 @@ fn getdata_is_served_a_burst_at_a_time_as_the_send_buffer_drains() {
 }
 
 #[test]
+fn getdata_messages_of_one_item_each_also_wait_for_the_drain() {
+    let mut h = Harness::new(config());
+    let b = h.inbound("127.0.0.2:1000");
+    let big = Bytes::from(vec![0u8; 4 * 1024 * 1024]);
+    for i in 0..4 {
+        h.node
+            .broadcast(ItemKind::Block, tx_id(i), big.clone(), h.now);
+    }
+    h.outputs();
+    for i in 0..4 {
+        h.message(b, Message::GetData(vec![inv(InvKind::BLOCK, tx_id(i))]));
+    }
+    let out = h.outputs();
+    assert_eq!(frames_to(&out, b), 1, "the first block fills the burst");
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::WatchDrain { peer } if *peer == b)));
+    for _ in 0..3 {
+        h.node.send_buffer_drained(b, h.now);
+        assert_eq!(frames_to(&h.outputs(), b), 1);
+    }
+    h.node.send_buffer_drained(b, h.now);
+    assert_eq!(frames_to(&h.outputs(), b), 0);
+}
+
+#[test]
+fn requested_items_stay_cached_until_served() {
+    let mut c = config();
+    c.relay_cache_bytes = 2 * 1024 * 1024;
+    let mut h = Harness::new(c);
+    let b = h.inbound("127.0.0.2:1000");
+    let block = Bytes::from(vec![0u8; 1024 * 1024]);
+    for i in 0..4 {
+        h.node
+            .broadcast(ItemKind::Block, tx_id(i), block.clone(), h.now);
+    }
+    h.outputs();
+    // Requesting all four settles their announcements; one is sent, three wait.
+    let asked: Vec<Inventory> = (0..4).map(|i| inv(InvKind::BLOCK, tx_id(i))).collect();
+    h.message(b, Message::GetData(asked));
+    assert_eq!(frames_to(&h.outputs(), b), 1);
+    // Newer items that b has (it announced them) push the cache past its budget.
+    let newer: Vec<Inventory> = (10..20).map(|i| inv(InvKind::BLOCK, tx_id(i))).collect();
+    h.message(b, Message::Inv(newer));
+    for i in 10..20 {
+        h.node
+            .broadcast(ItemKind::Block, tx_id(i), block.clone(), h.now);
+    }
+    h.outputs();
+    for _ in 0..3 {
+        h.node.send_buffer_drained(b, h.now);
+        let out = h.outputs();
+        assert_eq!(frames_to(&out, b), 1, "a waiting request was evicted");
+        assert!(!sent_to(&out, b)
+            .iter()
+            .any(|m| matches!(m, Message::NotFound(_))));
+    }
+}
+
+#[test]
 fn unknown_requests_cost_only_past_the_allowance() {
     let mut h = Harness::new(config());
     let b = h.inbound("127.0.0.2:1000");
