@@ -13,7 +13,9 @@ use bytes::{Bytes, BytesMut};
 #[cfg(test)]
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit};
+use tokio::sync::{mpsc, Notify};
+
+use super::budget::Reservation;
 
 use super::Driver;
 use crate::events::{DisconnectReason, PeerId};
@@ -32,6 +34,12 @@ enum Inbound {
 
 /// Largest single read; frames larger than this arrive over several reads.
 const READ_CHUNK: usize = 64 * 1024;
+/// A connection gives its worker thread to other tasks after this much work (bytes
+/// read, with each message handled counting [`MESSAGE_WORK`]). Readiness-based reads
+/// do not take part in tokio's cooperative scheduling, so a peer that always has data
+/// waiting would otherwise keep the thread, and every other peer would wait.
+const YIELD_AFTER: usize = 64 * 1024;
+const MESSAGE_WORK: usize = 256;
 /// Small frames queued together are written with one system call up to this size.
 const WRITE_BATCH: usize = 64 * 1024;
 /// A send buffer below this is drained: the core may queue its next GETDATA answers.
@@ -234,8 +242,9 @@ async fn read_loop<R: ReadHalf>(driver: &Driver, id: PeerId, link: &Link, mut re
     let mut buf = BytesMut::new();
     // The share of the receive budget held for the unfinished message, and when a peer
     // that sends no more of it is cut off.
-    let mut reservation: Option<(usize, OwnedSemaphorePermit)> = None;
+    let mut reservation: Option<(usize, Reservation)> = None;
     let mut stall_deadline: Option<Instant> = None;
+    let mut work_since_yield = 0usize;
     loop {
         // Every complete message in the buffer goes to the core, a batch per step.
         loop {
@@ -272,6 +281,7 @@ async fn read_loop<R: ReadHalf>(driver: &Driver, id: PeerId, link: &Link, mut re
                 });
             }
             let more = batch.len() == MAX_BATCH;
+            work_since_yield += batch.len() * MESSAGE_WORK;
             if !batch.is_empty() {
                 driver
                     .run(|node, now| {
@@ -289,6 +299,10 @@ async fn read_loop<R: ReadHalf>(driver: &Driver, id: PeerId, link: &Link, mut re
             if let Some(e) = violation {
                 return (DisconnectReason::ProtocolViolation, e.to_string());
             }
+            if work_since_yield >= YIELD_AFTER {
+                work_since_yield = 0;
+                tokio::task::yield_now().await;
+            }
             if !more {
                 break;
             }
@@ -304,7 +318,7 @@ async fn read_loop<R: ReadHalf>(driver: &Driver, id: PeerId, link: &Link, mut re
             Some(len) if len > UNBUDGETED_FRAME => {
                 if reservation.as_ref().map(|(l, _)| *l) != Some(len) {
                     reservation = None;
-                    let share = u32::try_from(len.min(config.receive_budget)).unwrap_or(u32::MAX);
+                    let share = len.min(config.receive_budget);
                     let budget = driver.receive_budget.clone();
                     tokio::select! {
                         biased;
@@ -314,11 +328,8 @@ async fn read_loop<R: ReadHalf>(driver: &Driver, id: PeerId, link: &Link, mut re
                             }
                             continue;
                         }
-                        permit = budget.acquire_many_owned(share) => {
-                            let Ok(permit) = permit else {
-                                return (DisconnectReason::InternalError, "receive budget closed".into());
-                            };
-                            reservation = Some((len, permit));
+                        share = budget.reserve(share) => {
+                            reservation = Some((len, share));
                             stall_deadline = Some(Instant::now() + config.partial_message_timeout);
                         }
                     }
@@ -360,6 +371,7 @@ async fn read_loop<R: ReadHalf>(driver: &Driver, id: PeerId, link: &Link, mut re
                     Ok(0) => return (DisconnectReason::ClosedByPeer, "connection closed by peer".into()),
                     Ok(n) => {
                         link.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
+                        work_since_yield += n;
                         if reservation.is_some() {
                             stall_deadline = Some(Instant::now() + config.partial_message_timeout);
                         }

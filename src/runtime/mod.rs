@@ -14,6 +14,7 @@
 //! - `storage`: writes snapshots off the network threads. `dns`: seed lookups.
 //!   `logging`: the per-engine `tracing` bridge.
 
+pub(crate) mod budget;
 pub(crate) mod connection;
 pub(crate) mod dispatcher;
 mod dns;
@@ -70,7 +71,7 @@ pub(crate) struct Driver {
     storage: OnceLock<storage::Writer>,
     seeds: dns::SeedLookups,
     /// Bytes all connections together may hold for large unfinished messages.
-    pub receive_budget: Arc<tokio::sync::Semaphore>,
+    pub receive_budget: Arc<budget::ReceiveBudget>,
 }
 
 /// No deadline.
@@ -90,7 +91,7 @@ impl Driver {
             node: Mutex::new(node),
             links: RwLock::new(HashMap::new()),
             seeds: dns::SeedLookups::new(config.dns_server),
-            receive_budget: Arc::new(tokio::sync::Semaphore::new(config.receive_budget)),
+            receive_budget: budget::ReceiveBudget::new(config.receive_budget),
             config,
             callbacks: Callbacks::default(),
             stopped: AtomicBool::new(false),

@@ -421,12 +421,28 @@ impl Message {
         }
     }
 
+    /// The payload's size where it is known without encoding (items, inventories).
+    fn payload_size_hint(&self) -> usize {
+        match self {
+            Message::Block(raw) | Message::Tx(raw) => raw.len(),
+            Message::Unknown { payload, .. } => payload.len(),
+            Message::Inv(items) | Message::GetData(items) | Message::NotFound(items) => {
+                9 + items.len() * Inventory::ENCODED_LEN
+            }
+            _ => 0,
+        }
+    }
+
     /// The complete frame (header + payload) for network `magic`, ready to
     /// write. The payload is encoded in place after a header placeholder, so
     /// it is never copied.
+    /// The buffer is exactly the frame's size: a frame waiting in a send queue is
+    /// counted by its length, and spare capacity would hold memory the count misses.
     pub fn to_frame(&self, magic: u32) -> Bytes {
-        let mut out = vec![0u8; HEADER_LEN];
+        let mut out = Vec::with_capacity(HEADER_LEN + self.payload_size_hint());
+        out.resize(HEADER_LEN, 0);
         self.encode_payload(&mut out);
+        out.shrink_to_fit();
         let split = HEADER_LEN.min(out.len());
         let (header_slot, payload) = out.split_at_mut(split);
         let header = frame_header(magic, self.command(), payload);
