@@ -649,6 +649,24 @@ class Config {
     return *this;
   }
 
+  /**
+   * @brief Bytes all peers together may hold in unfinished messages larger
+   * than 64 KiB (default 256 MiB); a peer whose message does not fit waits.
+   */
+  Config& SetReceiveBudget(uint64_t bytes) {
+    detail::Check(p2pnet_config_set_receive_budget(config_, bytes));
+    return *this;
+  }
+
+  /**
+   * @brief How long a peer holding an unfinished message larger than 64 KiB
+   * may send nothing before it is disconnected (default 30 s).
+   */
+  Config& SetPartialMessageTimeout(std::chrono::milliseconds timeout) {
+    detail::Check(p2pnet_config_set_partial_message_timeout_ms(config_, detail::ToMillis(timeout)));
+    return *this;
+  }
+
   /** @brief DNS server for seed lookups, "IP:PORT"; "" restores the system resolver. */
   Config& SetDnsServer(const std::string& address) {
     detail::Check(p2pnet_config_set_dns_server(config_, detail::CString(address)));
@@ -739,6 +757,12 @@ class NetworkManager {
   /** @brief Receives the headers a peer sent (an answer to SendGetHeaders or an announcement). */
   using HeadersCallback =
       std::function<void(uint64_t peer_id, const std::vector<BlockHeader>& headers)>;
+  /**
+   * @brief Says whether the node already has an announced item, so the engine
+   * does not fetch it. Runs on the engine's network threads: thread-safe and
+   * quick. If it throws, the item counts as not had.
+   */
+  using HaveFunction = std::function<bool(ItemKind kind, const Hash& id)>;
   /**
    * @brief Computes an item id. Runs on the engine's network threads, so it
    * must be pure and thread-safe. If it throws, Bitcoin's default id is used.
@@ -1002,6 +1026,21 @@ class NetworkManager {
   }
 
   /**
+   * @brief Installs the "already have" query for announced items; an empty
+   * function removes it (then every unseen announced item is fetched).
+   */
+  void SetHaveFunction(HaveFunction function) {
+    if (!function) {
+      detail::Check(p2pnet_engine_set_have_function(engine_, nullptr, nullptr, nullptr));
+      return;
+    }
+    auto holder = std::make_unique<HaveFunction>(std::move(function));
+    detail::Check(p2pnet_engine_set_have_function(engine_, &HaveTrampoline, holder.get(),
+                                                  &detail::Release<HaveFunction>));
+    holder.release();
+  }
+
+  /**
    * @brief Relays a block the node produced or accepted: cached and announced
    * at once to every peer that does not have it. Returns the block id.
    */
@@ -1251,6 +1290,20 @@ class NetworkManager {
   }
 
   /** @brief C entry point of HashFunction; exceptions fall back to Bitcoin's id. */
+  static bool HaveTrampoline(void* user_data, p2pnet_item_kind kind,
+                             const uint8_t* hash) noexcept {
+    if (user_data == nullptr || hash == nullptr) {
+      return false;
+    }
+    try {
+      Hash id{};
+      std::memcpy(id.data(), hash, id.size());
+      return (*static_cast<HaveFunction*>(user_data))(static_cast<ItemKind>(kind), id);
+    } catch (...) {
+      return false;
+    }
+  }
+
   static void HashTrampoline(void* user_data, p2pnet_item_kind kind, const uint8_t* data,
                              std::size_t len, uint8_t* out_hash) noexcept {
     if (out_hash == nullptr) {
