@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds and runs every check: formatting, lints, the Rust tests, and the C++ suite
-# (GoogleTest through ctest) against the library built by CMake, then that suite again
-# under the sanitizers.
+# (GoogleTest through ctest) against the library built by CMake, the reliability
+# scenarios against a Release build, then the C++ suite again under the sanitizers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${BUILD_DIR:-build}
+release_dir=${RELEASE_BUILD_DIR:-build-release}
 jobs=${JOBS:-$(nproc)}
 
 echo "== cargo fmt --check"
@@ -17,7 +18,13 @@ echo "== cmake build"
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Debug
 cmake --build "$build_dir" -j "$jobs"
 echo "== ctest"
-ctest --test-dir "$build_dir" --output-on-failure -j "$jobs"
+ctest --test-dir "$build_dir" --output-on-failure -j "$jobs" -LE reliability
+echo "== reliability (Release build)"
+# Bursts of 100,000 announcements, floods and memory bounds: run against the
+# optimised library, one scenario at a time (each is measured on its own).
+cmake -S . -B "$release_dir" -DCMAKE_BUILD_TYPE=Release -DP2PNET_BUILD_EXAMPLES=OFF
+cmake --build "$release_dir" -j "$jobs" --target p2pnet_reliability_tests
+ctest --test-dir "$release_dir" --output-on-failure -L reliability
 echo "== sanitizers"
 # The C++ suite again under ASan, LSan and UBSan (own build dir); see scripts/sanitize.sh.
 JOBS="$jobs" ./scripts/sanitize.sh
