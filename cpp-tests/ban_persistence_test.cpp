@@ -2,8 +2,9 @@
 // ban_test.cpp: a ban file holding more entries than the configured max_bans
 // keeps the max_bans bans that expire last, says so in a startup warning, and
 // is rewritten without the others (so a later, larger limit does not bring
-// them back); a truncated or corrupted ban file is reported in a warning, the
-// engine starts with no bans, and bans made afterwards persist again.
+// them back); a truncated or corrupted ban file is reported in a warning and
+// kept aside as <file>.bad, the engine starts with no bans, and bans made
+// afterwards persist again.
 #include "attacker_support.hpp"
 
 #include <gtest/gtest.h>
@@ -247,8 +248,8 @@ TEST(BanPersistence, LowerMaxBansKeepsTheLatestExpiringBans) {
 }
 
 // A ban file cut short or with a flipped byte is reported by name in a startup
-// warning and the engine starts with no bans; it does not stop the engine from
-// persisting: a ban made afterwards is found by the next start, without warning.
+// warning and moved aside, and the engine starts with no bans; it still
+// persists: a ban made afterwards is found by the next start, without warning.
 TEST(BanPersistence, DamagedBanFileIsReportedAndBansPersistAgain) {
   struct Damage {
     const char* name;
@@ -297,6 +298,10 @@ TEST(BanPersistence, DamagedBanFileIsReportedAndBansPersistAgain) {
       EXPECT_NE(warnings[0].find(dir.file(kBanFile)), std::string::npos) << warnings[0];
       EXPECT_NE(warnings[0].find(damage.error), std::string::npos) << warnings[0];
       EXPECT_NE(warnings[0].find("starting with no bans"), std::string::npos) << warnings[0];
+      // The damaged file is kept beside, where the next save cannot destroy it.
+      const std::string aside = dir.file(kBanFile) + ".bad";
+      EXPECT_NE(warnings[0].find("kept as " + aside), std::string::npos) << warnings[0];
+      EXPECT_EQ(ReadFile(aside), bytes) << "the damaged file was not kept as it was";
       ASSERT_EQ(
           p2pnet_engine_ban_until(second.get(), "10.2.0.1", until, "test: after damage"),
           P2PNET_OK)

@@ -881,8 +881,9 @@ impl AddrMan {
             Err(LoadError::File(e)) if e.is_not_found() => (AddrMan::new(allow_local), None),
             Err(e) => {
                 let warning = format!(
-                    "address book {} not loaded ({e}); starting with an empty one",
-                    path.display()
+                    "address book {} not loaded ({e}); starting with an empty one ({})",
+                    path.display(),
+                    persist::set_aside_note(path)
                 );
                 (AddrMan::new(allow_local), Some(warning))
             }
@@ -2037,7 +2038,11 @@ mod tests {
         fs::write(&bad, &longer).unwrap();
         assert!(AddrMan::load(&bad, T0, false).is_err());
         let (book, warning) = AddrMan::load_or_new(&bad, T0, false);
-        assert!(book.is_empty() && warning.is_some());
+        assert!(book.is_empty());
+        // The damaged file is moved aside, not left for the next save to overwrite.
+        assert!(warning.unwrap().contains("kept as"));
+        assert!(!bad.exists());
+        assert_eq!(fs::read(dir.0.join("bad.dat.bad")).unwrap(), longer);
     }
 
     #[test]

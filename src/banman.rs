@@ -407,7 +407,7 @@ impl BanList {
 
     /// [`load`](Self::load), falling back to an empty list. A missing file is normal
     /// (no warning); any other failure, an old format included, yields an empty list
-    /// and a warning to log.
+    /// and a warning to log, and the file is moved aside rather than overwritten.
     pub fn load_or_new(
         path: impl AsRef<Path>,
         now: u64,
@@ -430,8 +430,9 @@ impl BanList {
             Err(e) => (
                 BanList::new(max_entries),
                 Some(format!(
-                    "ignoring ban list {}: {e}; starting with no bans",
-                    path.display()
+                    "ignoring ban list {}: {e}; starting with no bans ({})",
+                    path.display(),
+                    persist::set_aside_note(path)
                 )),
             ),
         }
@@ -1270,6 +1271,10 @@ mod tests {
             assert!(list.is_empty());
             let warning = warning.expect("corrupt file must warn");
             assert!(warning.contains("ignoring ban list"), "{warning}");
+            // Moved aside, not left to be overwritten by the next save.
+            assert!(warning.contains("kept as"), "{warning}");
+            assert!(!path.exists());
+            assert_eq!(fs::read(dir.path("bans.bad")).unwrap(), data);
         }
         // A directory where the file should be is an error too, not a panic.
         let (list, warning) = BanList::load_or_new(&dir.0, 0, DEFAULT_MAX_ENTRIES);

@@ -209,6 +209,31 @@ pub fn read(path: &Path, kind: &FileKind) -> Result<Vec<u8>, PersistError> {
     Ok(bytes)
 }
 
+/// Moves a file that could not be loaded out of the way, to `<name>.bad` beside it
+/// (replacing an older one), so the next save does not destroy what may still be
+/// recovered. Returns where it went.
+pub fn set_aside(path: &Path) -> io::Result<PathBuf> {
+    if !path.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let mut name = path.as_os_str().to_owned();
+    name.push(".bad");
+    let aside = PathBuf::from(name);
+    std::fs::rename(path, &aside)?;
+    Ok(aside)
+}
+
+/// What became of a file that could not be loaded, for the warning.
+pub fn set_aside_note(path: &Path) -> String {
+    match set_aside(path) {
+        Ok(aside) => format!("the file was kept as {}", aside.display()),
+        Err(e) => format!("it could not be moved aside ({e}) and will be overwritten"),
+    }
+}
+
 /// Replaces `path` with `bytes` atomically: the bytes go to a fresh temporary file in
 /// the same directory, which is synced, renamed over `path`, and the directory synced
 /// (where the platform can), so a crash leaves either the old file or the new one,
