@@ -474,7 +474,7 @@ const char *p2pnet_version_string(void);
 
 /**
  * Creates a config with the defaults of `network` (a `p2pnet_network` value): Bitcoin
- * Core's magic, port, protocol version 70001, 8 outbound / 117 inbound / 125 total
+ * Core's magic, port, protocol version 70016, 8 outbound / 117 inbound / 125 total
  * connections, 32 MiB messages, 60 s handshake timeout, 2 min pings, 20 min inactivity
  * timeout, listening on 0.0.0.0 at the network's port. `P2PNET_ERR_INVALID_ARGUMENT`
  * when `network` is out of range.
@@ -522,7 +522,7 @@ enum p2pnet_result p2pnet_config_set_default_port(struct p2pnet_config *config,
                                                   uint16_t port);
 
 /**
- * Sets the protocol version announced in our version message (default 70001).
+ * Sets the protocol version announced in our version message (default 70016).
  *
  * Ownership: `config` is borrowed for the call and must not be used by another thread
  * meanwhile. May be called from a callback.
@@ -551,7 +551,9 @@ enum p2pnet_result p2pnet_config_set_user_agent(struct p2pnet_config *config,
                                                 const char *user_agent);
 
 /**
- * Sets the service bits announced in our version message (default 1, NODE_NETWORK).
+ * Sets the service bits announced in our version message (default 9: NODE_NETWORK 1 |
+ * NODE_WITNESS 8, what Bitcoin Core announces for a full node; a pruned node announces
+ * NODE_NETWORK_LIMITED 1024 | NODE_WITNESS 8 instead).
  *
  * Ownership: `config` is borrowed for the call and must not be used by another thread
  * meanwhile. May be called from a callback.

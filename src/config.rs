@@ -105,8 +105,16 @@ pub struct Config {
 
 /// Inbound connections from one IP on the public presets.
 pub const DEFAULT_MAX_INBOUND_PER_IP: usize = 8;
-/// Bitcoin Core's protocol version at the time of the seed design.
-pub const DEFAULT_PROTOCOL_VERSION: i32 = 70001;
+/// The protocol version Bitcoin Core announces (since 0.21): peers at it negotiate
+/// wtxid relay and addrv2, and Core, btcd and bcoin download from it.
+pub const DEFAULT_PROTOCOL_VERSION: i32 = 70016;
+/// Service bit: serves the full block chain.
+pub const NODE_NETWORK: u64 = 1;
+/// Service bit: serves witness data (BIP144). Full nodes download blocks only from
+/// peers announcing it.
+pub const NODE_WITNESS: u64 = 1 << 3;
+/// Service bit: serves the last 288 blocks (a pruned node; BIP159).
+pub const NODE_NETWORK_LIMITED: u64 = 1 << 10;
 /// `sendheaders` and BIP31 ping/pong need at least this much.
 pub const DEFAULT_MIN_PROTOCOL_VERSION: i32 = 60001;
 
@@ -121,7 +129,7 @@ impl Config {
             protocol_version: DEFAULT_PROTOCOL_VERSION,
             min_protocol_version: DEFAULT_MIN_PROTOCOL_VERSION,
             user_agent: format!("/p2pnet:{}/", env!("CARGO_PKG_VERSION")),
-            services: 1, // NODE_NETWORK
+            services: NODE_NETWORK | NODE_WITNESS,
             start_height: 0,
             connect_timeout: Duration::from_secs(5),
             handshake_timeout: Duration::from_secs(60),

@@ -61,7 +61,8 @@ fn two_engines_handshake_and_list_each_other() {
     assert_eq!(seen_by_b.user_agent, "/a:1/");
     assert_eq!(seen_by_a.start_height, 20);
     assert_eq!(seen_by_b.start_height, 10);
-    assert_eq!(seen_by_a.version, 70001);
+    assert_eq!(seen_by_a.version, 70016);
+    assert_eq!(seen_by_a.services, 9, "NODE_NETWORK | NODE_WITNESS");
     assert_eq!(a.peers().unwrap().len(), 1);
     assert_eq!(b.peers().unwrap().len(), 1);
     a.stop().unwrap();

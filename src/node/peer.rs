@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::announce::Announcements;
 use super::serving::Serving;
 use super::session::{RemoteVersion, Session};
+use crate::config::NODE_WITNESS;
 use crate::events::{PeerId, PeerInfo};
 use crate::misbehaviour::Score;
 use crate::relay::bounded::BoundedSet;
@@ -107,6 +108,13 @@ impl Peer {
 
     pub fn is_established(&self) -> bool {
         self.remote.is_some()
+    }
+
+    /// The peer announced NODE_WITNESS: items are requested from it in witness form.
+    pub fn serves_witness(&self) -> bool {
+        self.remote
+            .as_ref()
+            .is_some_and(|r| r.services & NODE_WITNESS != 0)
     }
 
     /// Records that the peer has an item; returns false if it was already known.

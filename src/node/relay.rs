@@ -126,8 +126,9 @@ impl Node {
         self.relay.tracker_changed = false;
         let mut by_peer: Vec<(PeerId, Vec<Inventory>)> = Vec::new();
         for r in self.relay.tracker.poll(now.mono) {
+            let witness = self.peers.get(&r.peer).is_some_and(|p| p.serves_witness());
             let item = Inventory {
-                kind: r.kind.inv_kind(),
+                kind: r.kind.request_kind(witness),
                 hash: r.hash,
             };
             match by_peer.iter_mut().find(|(p, _)| *p == r.peer) {

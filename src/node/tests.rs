@@ -90,6 +90,23 @@ impl Harness {
         id
     }
 
+    /// An inbound peer that announces NODE_NETWORK only (no witness data).
+    fn node_without_witness(&mut self, from: &str) -> PeerId {
+        let id = self
+            .node
+            .accept_inbound(addr(from), addr("127.0.0.1:18444"), self.now)
+            .expect("admitted");
+        let mut version = version_from(addr(from), 1000 + id, 100);
+        if let Message::Version(v) = &mut version {
+            v.services = 1;
+        }
+        self.message(id, version);
+        self.message(id, Message::Verack);
+        self.tick();
+        self.outputs();
+        id
+    }
+
     /// An outbound peer (dialled as `origin`) that completed the handshake.
     fn outbound(&mut self, to: &str, origin: Origin) -> PeerId {
         let id = self.node.next_id();
@@ -818,6 +835,31 @@ fn items_the_node_has_are_not_fetched() {
     );
     let out = h.outputs();
     assert!(
-        matches!(sent_to(&out, b)[..], [Message::GetData(items)] if items == &vec![inv(InvKind::TX, want)])
+        matches!(sent_to(&out, b)[..], [Message::GetData(items)] if items == &vec![inv(InvKind::WITNESS_TX, want)])
     );
+}
+
+#[test]
+fn items_are_requested_in_witness_form_only_from_witness_peers() {
+    let mut h = Harness::new(config());
+    // The harness's peers announce NODE_NETWORK | NODE_WITNESS.
+    let witness = h.inbound("127.0.0.2:1000");
+    let legacy = h.node_without_witness("127.0.0.3:1000");
+    for (peer, i) in [(witness, 1), (legacy, 2)] {
+        let items = vec![
+            inv(InvKind::TX, tx_id(i)),
+            inv(InvKind::BLOCK, tx_id(i + 10)),
+        ];
+        h.message(peer, Message::Inv(items));
+    }
+    let out = h.outputs();
+    let requested = |peer| match sent_to(&out, peer)[..] {
+        [Message::GetData(items)] => items.iter().map(|i| i.kind).collect::<Vec<_>>(),
+        ref other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        requested(witness),
+        vec![InvKind::WITNESS_TX, InvKind::WITNESS_BLOCK]
+    );
+    assert_eq!(requested(legacy), vec![InvKind::TX, InvKind::BLOCK]);
 }

@@ -23,6 +23,16 @@ impl ItemKind {
         }
     }
 
+    /// The type to request the item by from a peer: the witness form (BIP144) from
+    /// peers that serve it, which is the form a segwit node validates.
+    pub fn request_kind(self, peer_serves_witness: bool) -> InvKind {
+        match (self, peer_serves_witness) {
+            (ItemKind::Block, true) => InvKind::WITNESS_BLOCK,
+            (ItemKind::Tx, true) => InvKind::WITNESS_TX,
+            (kind, false) => kind.inv_kind(),
+        }
+    }
+
     /// Maps an inventory type to a relayed kind; witness variants count as the base kind,
     /// anything else is not relayed.
     pub fn from_inv(kind: InvKind) -> Option<ItemKind> {
