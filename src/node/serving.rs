@@ -24,7 +24,8 @@ use super::{Node, NodeEvent, Now, Outgoing, Output};
 use crate::events::PeerId;
 use crate::misbehaviour::Offence;
 use crate::relay::ItemKind;
-use crate::wire::{Hash256, Inventory, Message, MAX_INV_ENTRIES};
+use crate::wire::transaction::stripped;
+use crate::wire::{Hash256, InvKind, Inventory, Message, HEADER_LEN, MAX_INV_ENTRIES};
 
 /// Bytes sent in answer to GETDATA per pass before waiting for the send buffer to drain
 /// (Bitcoin Core pauses at its 1 MB send buffer).
@@ -129,10 +130,17 @@ impl Node {
         self.serve(peer, 0, now);
     }
 
-    /// Sends a cached item; its size, or `None` when it is not cached.
+    /// Sends a cached item; its size, or `None` when it is not cached. A segwit
+    /// transaction asked for by MSG_TX is sent without its witnesses (BIP144).
     fn send_cached(&mut self, peer: PeerId, item: &Inventory, now: Now) -> Option<usize> {
         ItemKind::from_inv(item.kind)?;
-        let frame = self.relay.cache.get(&item.hash)?.clone();
+        let mut frame = self.relay.cache.get(&item.hash)?.clone();
+        if item.kind == InvKind::TX {
+            // A peer asking by MSG_TX does not parse witnesses: it gets the legacy form.
+            if let Some(legacy) = stripped(frame.get(HEADER_LEN..).unwrap_or_default()) {
+                frame = Message::Tx(legacy.into()).to_frame(self.config.magic);
+            }
+        }
         let len = frame.len();
         if let Some(p) = self.peers.get_mut(&peer) {
             p.mark_known(item.hash);

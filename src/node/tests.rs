@@ -288,6 +288,27 @@ fn fresh_small_addr_announcements_go_to_two_other_peers() {
 }
 
 #[test]
+fn addrv2_ip_addresses_join_the_book_and_other_networks_are_dropped() {
+    use crate::wire::addrv2::{AddrV2Entry, NetworkAddr};
+    let mut h = Harness::new(config());
+    // An outbound peer we asked for addresses may send many at once.
+    let from = h.outbound("127.0.0.2:1000", Origin::Manual);
+    let before = h.node.address_count();
+    let ip = |s: &str| AddrV2Entry::from_socket_addr(T0_UNIX as u32, 9, addr(s));
+    let onion = AddrV2Entry {
+        time: T0_UNIX as u32,
+        services: 9,
+        addr: NetworkAddr::TorV3([7; 32]),
+        port: 8333,
+    };
+    h.message(
+        from,
+        Message::AddrV2(vec![ip("10.1.2.3:8333"), onion, ip("[2a01:4f8::1]:8333")]),
+    );
+    assert_eq!(h.node.address_count(), before + 2);
+}
+
+#[test]
 fn getaddr_is_answered_once_and_only_to_inbound_peers() {
     let mut h = Harness::new(config());
     let seed = h.inbound("127.0.0.9:1000");
@@ -778,6 +799,42 @@ fn requested_items_stay_cached_until_served() {
             .iter()
             .any(|m| matches!(m, Message::NotFound(_))));
     }
+}
+
+#[test]
+fn a_segwit_tx_is_served_stripped_to_peers_asking_by_msg_tx() {
+    use crate::wire::transaction::{stripped, tests::hex, tests::BIP143_P2WPKH};
+    let mut h = Harness::new(config());
+    let witness = h.inbound("127.0.0.2:1000");
+    let legacy = h.node_without_witness("127.0.0.3:1000");
+    let full = Bytes::from(hex(BIP143_P2WPKH));
+    let id = crate::relay::bitcoin_item_id(ItemKind::Tx, &full);
+    let frame = Message::Tx(full.clone()).to_frame(h.node.config.magic);
+    h.node.broadcast(ItemKind::Tx, id, frame, h.now);
+    h.outputs();
+    let served = |h: &mut Harness, peer, kind| {
+        h.message(peer, Message::GetData(vec![inv(kind, id)]));
+        let out = h.outputs();
+        let frames: Vec<Bytes> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Send {
+                    peer: p,
+                    message: Outgoing::Frame(f),
+                } if *p == peer => Some(f.slice(crate::wire::HEADER_LEN..)),
+                _ => None,
+            })
+            .collect();
+        frames
+    };
+    assert_eq!(
+        served(&mut h, witness, InvKind::WITNESS_TX),
+        vec![full.clone()]
+    );
+    assert_eq!(
+        served(&mut h, legacy, InvKind::TX),
+        vec![Bytes::from(stripped(&full).unwrap())]
+    );
 }
 
 #[test]

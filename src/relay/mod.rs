@@ -6,6 +6,7 @@ pub mod tracker;
 
 use std::sync::Arc;
 
+use crate::wire::transaction::tx_ids;
 use crate::wire::{sha256d, Hash256, InvKind};
 
 /// The two kinds of relayed item.
@@ -72,10 +73,13 @@ pub type ItemHasher = Arc<dyn Fn(ItemKind, &[u8]) -> Hash256 + Send + Sync>;
 /// Runs on the engine's network threads: thread-safe and quick.
 pub type HaveFunction = Arc<dyn Fn(ItemKind, &Hash256) -> bool + Send + Sync>;
 
-/// Bitcoin's ids: SHA-256d of a transaction, SHA-256d of a block's 80-byte header.
+/// Bitcoin's ids: a transaction's txid (SHA-256d of its serialization without segwit
+/// marker, flag and witnesses, so the id is the same whichever form a peer sent), and
+/// SHA-256d of a block's 80-byte header. Bytes that are not a well-formed transaction
+/// are identified by SHA-256d of the bytes as given.
 pub fn bitcoin_item_id(kind: ItemKind, data: &[u8]) -> Hash256 {
     match kind {
-        ItemKind::Tx => sha256d(data),
+        ItemKind::Tx => tx_ids(data).map_or_else(|| sha256d(data), |ids| ids.txid),
         ItemKind::Block => sha256d(data.get(..80).unwrap_or(data)),
     }
 }
@@ -93,5 +97,20 @@ mod tests {
         assert_ne!(bitcoin_item_id(ItemKind::Tx, &block), header_id);
         assert_eq!(ItemKind::from_inv(InvKind::WITNESS_TX), Some(ItemKind::Tx));
         assert_eq!(ItemKind::from_inv(InvKind::FILTERED_BLOCK), None);
+    }
+
+    /// BIP143's native P2WPKH example: its txid is not SHA-256d of the bytes.
+    #[test]
+    fn segwit_transaction_id_is_its_txid() {
+        use crate::wire::transaction::tests::{displayed, hex, BIP143_P2WPKH, BIP143_P2WPKH_TXID};
+        let bytes = hex(BIP143_P2WPKH);
+        let txid = bitcoin_item_id(ItemKind::Tx, &bytes);
+        assert_eq!(txid, displayed(BIP143_P2WPKH_TXID));
+        assert_ne!(txid, sha256d(&bytes));
+        // Bytes that are no transaction keep the plain hash.
+        assert_eq!(
+            bitcoin_item_id(ItemKind::Tx, b"not a tx"),
+            sha256d(b"not a tx")
+        );
     }
 }

@@ -38,6 +38,8 @@ impl Command {
     pub const GETBLOCKS: Command = Command::literal("getblocks");
     pub const HEADERS: Command = Command::literal("headers");
     pub const SENDHEADERS: Command = Command::literal("sendheaders");
+    pub const SENDADDRV2: Command = Command::literal("sendaddrv2");
+    pub const ADDRV2: Command = Command::literal("addrv2");
     pub const BLOCK: Command = Command::literal("block");
     pub const TX: Command = Command::literal("tx");
 

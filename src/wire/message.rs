@@ -10,6 +10,7 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
 use bytes::Bytes;
 
+use super::addrv2::{read_addrv2, write_addrv2, AddrV2Entry};
 use super::encoding::{write_count, write_var_bytes, Reader};
 pub use super::error::PayloadError;
 use super::frame::{frame_header, Command, RawFrame};
@@ -291,6 +292,10 @@ pub enum Message {
     /// Serialized 80-byte block headers (the per-header tx count is dropped).
     Headers(Vec<Bytes>),
     SendHeaders,
+    /// BIP155: the sender can take addresses as `addrv2` (sent before `verack`).
+    SendAddrV2,
+    /// BIP155 addresses, any network.
+    AddrV2(Vec<AddrV2Entry>),
     /// Serialized block, undecoded.
     Block(Bytes),
     /// Serialized transaction, undecoded.
@@ -328,6 +333,8 @@ impl Message {
             Message::GetBlocks(_) => Command::GETBLOCKS,
             Message::Headers(_) => Command::HEADERS,
             Message::SendHeaders => Command::SENDHEADERS,
+            Message::SendAddrV2 => Command::SENDADDRV2,
+            Message::AddrV2(_) => Command::ADDRV2,
             Message::Block(_) => Command::BLOCK,
             Message::Tx(_) => Command::TX,
             Message::Unknown { command, .. } => *command,
@@ -347,6 +354,8 @@ impl Message {
             "verack" => Message::Verack,
             "getaddr" => Message::GetAddr,
             "sendheaders" => Message::SendHeaders,
+            "sendaddrv2" => Message::SendAddrV2,
+            "addrv2" => Message::AddrV2(read_addrv2(&payload)?),
             "ping" => Message::Ping(Reader::new(&payload, "ping").read_u64_le()?),
             "pong" => Message::Pong(Reader::new(&payload, "pong").read_u64_le()?),
             "addr" => Message::Addr(Reader::new(&payload, "addr").read_list(
@@ -391,7 +400,8 @@ impl Message {
     pub fn encode_payload(&self, out: &mut Vec<u8>) {
         match self {
             Message::Version(version) => version.write(out),
-            Message::Verack | Message::GetAddr | Message::SendHeaders => {}
+            Message::Verack | Message::GetAddr | Message::SendHeaders | Message::SendAddrV2 => {}
+            Message::AddrV2(entries) => write_addrv2(out, entries),
             Message::Ping(nonce) | Message::Pong(nonce) => {
                 out.extend_from_slice(&nonce.to_le_bytes())
             }

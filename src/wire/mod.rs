@@ -29,10 +29,12 @@
     )
 )]
 
+pub(crate) mod addrv2;
 pub mod encoding;
 mod error;
 pub mod frame;
 pub mod message;
+pub(crate) mod transaction;
 
 #[cfg(test)]
 mod tests;
