@@ -1121,7 +1121,7 @@ enum p2pnet_result p2pnet_engine_set_have_function(struct p2pnet_engine *engine,
 
 /**
  * Installs the function that computes block and transaction ids; NULL restores
- * Bitcoin's (SHA-256d of the tx; SHA-256d of the block's first 80 bytes). It runs on
+ * Bitcoin's (see `p2pnet_bitcoin_item_id`). It runs on
  * network threads, so it must be pure and thread-safe and must not call engine
  * functions.
  *
@@ -1185,6 +1185,22 @@ enum p2pnet_result p2pnet_engine_report_verdict(struct p2pnet_engine *engine,
 enum p2pnet_result p2pnet_sha256d(const uint8_t *data,
                                   size_t len,
                                   uint8_t *out_hash);
+
+/**
+ * Writes Bitcoin's id of an item (`kind` is a `p2pnet_item_kind` value) into
+ * `out_hash` (32 bytes): for a transaction its txid, SHA-256d of its serialization
+ * without the segwit marker, flag and witnesses (so both forms of a segwit tx get the
+ * same id; bytes that are not a transaction are hashed as given); for a block,
+ * SHA-256d of its first 80 bytes. The engines' default.
+ *
+ * Ownership: `data` (`len` bytes) is borrowed; `out_hash` (32 bytes) is caller-provided.
+ * Needs no engine; may be called from any thread and any callback, including a hash
+ * function.
+ */
+enum p2pnet_result p2pnet_bitcoin_item_id(uint32_t kind,
+                                          const uint8_t *data,
+                                          size_t len,
+                                          uint8_t *out_hash);
 
 /**
  * Writes the id this engine gives an item (`kind` is a `p2pnet_item_kind` value) into

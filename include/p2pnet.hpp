@@ -124,7 +124,7 @@ enum class LogLevel {
 enum class ItemKind {
   /** A block (its id is SHA-256d of the first 80 bytes by default). */
   Block = P2PNET_ITEM_BLOCK,
-  /** A transaction (its id is SHA-256d of all its bytes by default). */
+  /** A transaction (its id is its txid by default: SHA-256d without segwit witnesses). */
   Tx = P2PNET_ITEM_TX,
 };
 
@@ -1011,8 +1011,8 @@ class NetworkManager {
 
   /**
    * @brief Installs the function computing block and transaction ids; an
-   * empty function restores Bitcoin's (SHA-256d of the tx; SHA-256d of the
-   * block's first 80 bytes). See HashFunction for its constraints.
+   * empty function restores Bitcoin's (a tx's txid, SHA-256d of the block's
+   * first 80 bytes; p2pnet_bitcoin_item_id). See HashFunction for its constraints.
    */
   void SetHashFunction(HashFunction function) {
     if (!function) {
@@ -1318,10 +1318,9 @@ class NetworkManager {
       }
     } catch (...) {
     }
-    // Bitcoin's default: SHA-256d of a transaction, of a block's first 80 bytes.
-    const std::size_t hashed =
-        kind == P2PNET_ITEM_BLOCK && view.size() > 80 ? std::size_t{80} : view.size();
-    if (p2pnet_sha256d(view.data(), hashed, out_hash) != P2PNET_OK) {
+    // Bitcoin's default: a transaction's txid, SHA-256d of a block's first 80 bytes.
+    if (p2pnet_bitcoin_item_id(static_cast<uint32_t>(kind), view.data(), view.size(), out_hash) !=
+        P2PNET_OK) {
       std::memset(out_hash, 0, 32);
     }
   }

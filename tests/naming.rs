@@ -15,10 +15,11 @@ const OBJECTS: [(&str, bool); 5] = [
 ];
 
 /// Functions of the library as a whole, acting on no object.
-const LIBRARY_FUNCTIONS: [&str; 3] = [
+const LIBRARY_FUNCTIONS: [&str; 4] = [
     "p2pnet_last_error_message",
     "p2pnet_version_string",
     "p2pnet_sha256d",
+    "p2pnet_bitcoin_item_id",
 ];
 
 /// One parameter of a declaration: its type text and its name.

@@ -236,7 +236,7 @@ pub unsafe extern "C" fn p2pnet_engine_set_have_function(
 }
 
 /// Installs the function that computes block and transaction ids; NULL restores
-/// Bitcoin's (SHA-256d of the tx; SHA-256d of the block's first 80 bytes). It runs on
+/// Bitcoin's (see `p2pnet_bitcoin_item_id`). It runs on
 /// network threads, so it must be pure and thread-safe and must not call engine
 /// functions.
 ///
@@ -370,6 +370,33 @@ pub unsafe extern "C" fn p2pnet_sha256d(
         // SAFETY: `out_hash` is NULL or has room for 32 bytes, per the C contract.
         let out = unsafe { out_arg(hash_out(out_hash), "out_hash") }?;
         *out = crate::wire::sha256d(bytes);
+        Ok(())
+    })
+}
+
+/// Writes Bitcoin's id of an item (`kind` is a `p2pnet_item_kind` value) into
+/// `out_hash` (32 bytes): for a transaction its txid, SHA-256d of its serialization
+/// without the segwit marker, flag and witnesses (so both forms of a segwit tx get the
+/// same id; bytes that are not a transaction are hashed as given); for a block,
+/// SHA-256d of its first 80 bytes. The engines' default.
+///
+/// Ownership: `data` (`len` bytes) is borrowed; `out_hash` (32 bytes) is caller-provided.
+/// Needs no engine; may be called from any thread and any callback, including a hash
+/// function.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_bitcoin_item_id(
+    kind: u32,
+    data: *const u8,
+    len: usize,
+    out_hash: *mut u8,
+) -> p2pnet_result {
+    boundary(|| {
+        let kind = item_kind_arg(kind)?;
+        // SAFETY: `data` is NULL or `len` readable bytes, per the C contract.
+        let bytes = unsafe { bytes_arg(data, len, "data") }?;
+        // SAFETY: `out_hash` is NULL or has room for 32 bytes, per the C contract.
+        let out = unsafe { out_arg(hash_out(out_hash), "out_hash") }?;
+        *out = crate::relay::bitcoin_item_id(kind, bytes);
         Ok(())
     })
 }
