@@ -51,6 +51,11 @@ pub(crate) struct Driver {
     /// This driver, for the tasks it spawns.
     me: std::sync::Weak<Driver>,
     node: Mutex<Node>,
+    /// Held from the end of a step until its outputs are carried out, and taken before
+    /// the core's lock is released: outputs of successive steps reach the connections
+    /// in step order (a ping from a timer step cannot overtake the verack of the step
+    /// before it).
+    carrying_out: Mutex<()>,
     /// The runtime's handle on each open connection: outbox, close signal, counters.
     links: RwLock<HashMap<PeerId, Arc<Link>>>,
     pub config: Config,
@@ -89,6 +94,7 @@ impl Driver {
         Arc::new_cyclic(|me| Driver {
             me: me.clone(),
             node: Mutex::new(node),
+            carrying_out: Mutex::new(()),
             links: RwLock::new(HashMap::new()),
             seeds: dns::SeedLookups::new(config.dns_server),
             receive_budget: budget::ReceiveBudget::new(config.receive_budget),
@@ -152,23 +158,27 @@ impl Driver {
         f(&self.node.lock())
     }
 
-    /// One step of the core; returns its result and the outputs to carry out.
-    fn step<T>(&self, f: impl FnOnce(&mut Node, Now) -> T) -> (T, Vec<Output>) {
+    /// One step of the core, and its outputs carried out in step order; returns its
+    /// result and the events for the node.
+    fn step<T>(&self, f: impl FnOnce(&mut Node, Now) -> T) -> (T, Vec<NodeEvent>) {
         let now = Self::now();
         let mut node = self.node.lock();
         let result = f(&mut node, now);
         let outputs = node.take_outputs();
         let deadline = node.next_deadline();
+        let in_order = self.carrying_out.lock();
         drop(node);
         self.bring_timer_forward(deadline);
-        (result, outputs)
+        let events = self.carry_out(outputs);
+        drop(in_order);
+        (result, events)
     }
 
     /// Steps the core from a task: events for the node are queued with back-pressure,
     /// so a slow node slows the peer whose input produced them.
     pub async fn run<T>(&self, f: impl FnOnce(&mut Node, Now) -> T) -> T {
-        let (result, outputs) = self.step(f);
-        for event in self.carry_out(outputs) {
+        let (result, events) = self.step(f);
+        for event in events {
             self.events.send(event).await;
         }
         result
@@ -183,8 +193,8 @@ impl Driver {
     /// `run_now` on a thread whose default log subscriber is already this engine's
     /// (the dispatcher).
     pub fn run_in_scope<T>(&self, f: impl FnOnce(&mut Node, Now) -> T) -> T {
-        let (result, outputs) = self.step(f);
-        for event in self.carry_out(outputs) {
+        let (result, events) = self.step(f);
+        for event in events {
             self.emit_later(event);
         }
         result
@@ -280,7 +290,7 @@ impl Driver {
         &self,
         link: &Arc<Link>,
         f: impl FnOnce(&mut Node, Now) -> Option<(PeerId, T)>,
-    ) -> (Option<(PeerId, T)>, Vec<Output>) {
+    ) -> (Option<(PeerId, T)>, Vec<NodeEvent>) {
         self.step(|node, now| {
             let opened = f(node, now);
             if let Some((id, _)) = &opened {

@@ -43,7 +43,7 @@ pub(crate) async fn accept_loop(driver: Arc<Driver>, listener: TcpListener) {
         };
         let local_addr = local_addr_of(&stream);
         let (link, outbox) = Link::new(driver.config.max_send_buffer);
-        let (admitted, outputs) = driver.open_link(&link, |node, now| {
+        let (admitted, events) = driver.open_link(&link, |node, now| {
             match node.accept_inbound(addr, local_addr, now) {
                 Ok(id) => Some((id, ())),
                 Err(refusal) => {
@@ -52,7 +52,7 @@ pub(crate) async fn accept_loop(driver: Arc<Driver>, listener: TcpListener) {
                 }
             }
         });
-        for event in driver.carry_out(outputs) {
+        for event in events {
             driver.emit_later(event);
         }
         if let Some((id, ())) = admitted {
@@ -118,11 +118,11 @@ pub(super) fn dial(driver: &Driver, id: PeerId, target: DialTarget) {
             Ok((stream, addr)) => {
                 let local_addr = local_addr_of(&stream);
                 let (link, outbox) = Link::new(driver.config.max_send_buffer);
-                let (opened, outputs) = driver.open_link(&link, |node, now| {
+                let (opened, events) = driver.open_link(&link, |node, now| {
                     node.connection_opened(id, addr, local_addr, origin, now)
                         .then_some((id, ()))
                 });
-                for event in driver.carry_out(outputs) {
+                for event in events {
                     driver.events.send(event).await;
                 }
                 if opened.is_some() {
