@@ -36,6 +36,9 @@ impl Node {
         let affordable = (bucket.tokens.max(0.0).floor() as usize).min(addrs.len());
         bucket.tokens -= affordable as f64;
         let source = p.addr.ip();
+        for a in addrs {
+            bucket.mark_known(a.addr.socket_addr());
+        }
         if affordable < addrs.len() {
             tracing::debug!(peer, dropped = addrs.len() - affordable, "addr rate limit");
         }
@@ -73,7 +76,17 @@ impl Node {
             .collect();
         targets.shuffle(&mut self.rng);
         for target in targets.into_iter().take(ADDR_RELAY_FANOUT) {
-            self.send(target, Message::Addr(fresh.clone()), now);
+            let Some(t) = self.peers.get_mut(&target) else {
+                continue;
+            };
+            let unknown: Vec<TimestampedAddress> = fresh
+                .iter()
+                .filter(|a| t.addr_relay.mark_known(a.addr.socket_addr()))
+                .copied()
+                .collect();
+            if !unknown.is_empty() {
+                self.send(target, Message::Addr(unknown), now);
+            }
         }
     }
 
@@ -91,9 +104,12 @@ impl Node {
             .addrman
             .get_addresses(MAX_ADDR_ENTRIES, &mut self.rng, now.unix)
             .into_iter()
-            .map(|(addr, services, time)| TimestampedAddress {
-                time,
-                addr: NetAddress::from_socket_addr(services, addr),
+            .map(|(addr, services, time)| {
+                p.addr_relay.mark_known(addr);
+                TimestampedAddress {
+                    time,
+                    addr: NetAddress::from_socket_addr(services, addr),
+                }
             })
             .collect();
         self.send(peer, Message::Addr(items), now);

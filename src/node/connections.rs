@@ -419,6 +419,9 @@ impl Node {
         }
         self.send(peer, Message::GetAddr, now);
         if let Some(ours) = self.advertised_address(local_addr) {
+            if let Some(p) = self.peers.get_mut(&peer) {
+                p.addr_relay.mark_known(ours);
+            }
             let entry = TimestampedAddress {
                 time: now.unix as u32,
                 addr: NetAddress::from_socket_addr(self.config.services, ours),

@@ -18,6 +18,8 @@ use crate::wire::Hash256;
 /// remembered so nothing is announced to it twice. Bitcoin Core keeps 50,000 in a bloom
 /// filter; this set is allocated on first use, so an idle peer costs nothing.
 const KNOWN_INVENTORY: usize = 50_000;
+/// Addresses remembered per peer as known to it (Bitcoin Core's filter holds 5,000).
+const KNOWN_ADDRESSES: usize = 5_000;
 
 /// How a connection came about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +36,19 @@ pub(super) struct AddrRelay {
     pub tokens: f64,
     pub refilled: Instant,
     pub answered_getaddr: bool,
+    /// Addresses the peer sent us or we sent it (Core's `m_addr_known`), allocated
+    /// with the first: relaying an address back to where it is known would make
+    /// announcements circle between nodes.
+    known: Option<BoundedSet<SocketAddr>>,
+}
+
+impl AddrRelay {
+    /// Records that the peer knows `addr`; false if it was known already.
+    pub fn mark_known(&mut self, addr: SocketAddr) -> bool {
+        self.known
+            .get_or_insert_with(|| BoundedSet::new(KNOWN_ADDRESSES))
+            .insert(addr)
+    }
 }
 
 pub(super) struct Peer {
@@ -92,6 +107,7 @@ impl Peer {
                 tokens: 1.0,
                 refilled: now.mono,
                 answered_getaddr: false,
+                known: None,
             },
             last_block: None,
             last_tx: None,

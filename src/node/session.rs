@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 use crate::events::DisconnectReason;
 use crate::wire::{Message, NetAddress, VersionMessage};
 
+/// The protocol version from which `sendaddrv2` is offered (Bitcoin Core's rule).
+const ADDRV2_VERSION: i32 = 70016;
+
 /// What the local side announces in its version message and which limits it enforces.
 #[derive(Clone, Debug)]
 pub struct SessionParams {
@@ -189,6 +192,11 @@ impl Session {
         if self.params.inbound {
             out.push(Action::Send(self.version_message(unix_time)));
         }
+        // BIP155: offered between version and verack; like Bitcoin Core, only to peers
+        // at 70016 or later, as some older implementations reject unknown messages.
+        if v.version.min(self.params.protocol_version) >= ADDRV2_VERSION {
+            out.push(Action::Send(Message::SendAddrV2));
+        }
         out.push(Action::Send(Message::Verack));
         self.phase = Phase::AwaitingVerack(RemoteVersion {
             version: v.version,
@@ -331,6 +339,37 @@ mod tests {
         s.on_message(Message::Verack, now, 0, no_nonce, &mut out);
         assert!(s.is_established());
         s
+    }
+
+    #[test]
+    fn sendaddrv2_goes_between_version_and_verack_when_both_speak_70016() {
+        let now = Instant::now();
+        let mut both = params(true);
+        both.protocol_version = 70016;
+        let mut out = Vec::new();
+        let mut s = Session::new(both, now, 5, &mut out);
+        s.on_message(version(7, 70016), now, 5, no_nonce, &mut out);
+        assert!(matches!(
+            &out[..],
+            [
+                Action::Send(Message::Version(_)),
+                Action::Send(Message::SendAddrV2),
+                Action::Send(Message::Verack)
+            ]
+        ));
+        // A peer's own sendaddrv2 before its verack is no offence.
+        out.clear();
+        s.on_message(Message::SendAddrV2, now, 5, no_nonce, &mut out);
+        assert!(out.is_empty());
+        // Below 70016 on either side it is not offered.
+        for (ours, theirs) in [(70016, 70015), (70015, 70016)] {
+            let mut p = params(true);
+            p.protocol_version = ours;
+            let mut out = Vec::new();
+            let mut s = Session::new(p, now, 5, &mut out);
+            s.on_message(version(7, theirs), now, 5, no_nonce, &mut out);
+            assert!(!out.contains(&Action::Send(Message::SendAddrV2)));
+        }
     }
 
     #[test]

@@ -233,7 +233,10 @@ fn handshake_reports_the_peer_and_outbound_asks_for_addresses() {
     let out = h.outputs();
     assert!(matches!(sent_to(&out, id)[..], [Message::Version(_)]));
     h.message(id, version_from(addr("127.0.0.3:18444"), 5, 77));
-    assert!(matches!(sent_to(&h.outputs(), id)[..], [Message::Verack]));
+    assert!(matches!(
+        sent_to(&h.outputs(), id)[..],
+        [Message::SendAddrV2, Message::Verack]
+    ));
     h.message(id, Message::Verack);
     let out = h.outputs();
     assert!(
@@ -306,6 +309,24 @@ fn addrv2_ip_addresses_join_the_book_and_other_networks_are_dropped() {
         Message::AddrV2(vec![ip("10.1.2.3:8333"), onion, ip("[2a01:4f8::1]:8333")]),
     );
     assert_eq!(h.node.address_count(), before + 2);
+}
+
+#[test]
+fn an_address_is_not_relayed_to_a_peer_that_knows_it() {
+    let mut h = Harness::new(config());
+    let a = h.inbound("127.0.0.2:1000");
+    let b = h.inbound("127.0.0.3:1000");
+    let fresh = vec![timestamped("10.1.2.3:8333", T0_UNIX)];
+    h.message(a, Message::Addr(fresh.clone()));
+    let out = h.outputs();
+    assert!(matches!(sent_to(&out, b)[..], [Message::Addr(x)] if x == &fresh));
+    // b echoes it back (a loop through other nodes looks the same): neither a,
+    // which sent it, nor b, which was sent it, gets it again.
+    h.advance(Duration::from_secs(20));
+    h.message(b, Message::Addr(fresh.clone()));
+    let out = h.outputs();
+    assert!(sent_to(&out, a).is_empty());
+    assert!(sent_to(&out, b).is_empty());
 }
 
 #[test]
