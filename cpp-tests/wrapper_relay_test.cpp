@@ -96,6 +96,32 @@ TEST(WrapperRelay, SegwitTransactionIdIsItsTxid) {
   EXPECT_EQ(node.net.ItemId(ItemKind::Tx, tx), txid) << "the fallback is Bitcoin's id";
 }
 
+// BIP133 between two engines: B's fee floor reaches A, and A keeps rated
+// transactions below it from B; unrated ones and those at the floor arrive.
+TEST(WrapperRelay, FeeFilterKeepsCheaperRatedTransactionsFromThePeer) {
+  TestNode a(RelayConfig());
+  TestNode b(RelayConfig());
+  b.net.SetFeeFilter(5000);
+  a.Start();
+  b.Start();
+  ASSERT_NE(Connect(a, b), 0u);
+  // B's feefilter goes out in the step that completes its handshake, before its
+  // first ping; once B has A's pong, A has read the filter.
+  ASSERT_TRUE(PollUntil([&] {
+    const auto peers = b.net.GetPeers();
+    return peers.size() == 1 && peers[0].ping_time.has_value();
+  }));
+  const Hash cheap = a.net.BroadcastTransaction(Bytes("cheap transaction"), 4999);
+  const Hash at_floor = a.net.BroadcastTransaction(Bytes("transaction at the floor"), 5000);
+  const Hash unrated = a.net.BroadcastTransaction(Bytes("transaction without a fee rate"));
+  ASSERT_TRUE(b.txs.WaitFor(at_floor));
+  ASSERT_TRUE(b.txs.WaitFor(unrated));
+  // Announced in one inv and served in order: had the cheap one been announced,
+  // it would have arrived before the others.
+  EXPECT_EQ(b.txs.Count(cheap), 0);
+  EXPECT_EQ(b.txs.Total(), 2u);
+}
+
 TEST(WrapperRelay, BanListRoundTrip) {
   TestNode node(RelayConfig());
   node.Start();

@@ -837,6 +837,16 @@ enum p2pnet_result p2pnet_engine_get_listen_port(const struct p2pnet_engine *eng
                                                  uint16_t *out_port);
 
 /**
+ * Sets the node's fee floor in satoshis per 1,000 virtual bytes. It is sent to every
+ * peer at protocol 70013 or later as `feefilter` (BIP133), now and after each later
+ * handshake, so peers need not announce cheaper transactions. 0 says "send me all".
+ *
+ * Ownership: `engine` is borrowed for the call. May be called from a callback.
+ */
+enum p2pnet_result p2pnet_engine_set_fee_filter(struct p2pnet_engine *engine,
+                                                uint64_t fee_rate);
+
+/**
  * Sets the best height announced in version messages of new connections.
  *
  *
@@ -1160,6 +1170,20 @@ enum p2pnet_result p2pnet_engine_broadcast_transaction(struct p2pnet_engine *eng
                                                        const uint8_t *data,
                                                        size_t len,
                                                        uint8_t *out_hash);
+
+/**
+ * `p2pnet_engine_broadcast_transaction` with the transaction's fee rate in satoshis per
+ * 1,000 virtual bytes: peers whose fee filter (BIP133 `feefilter`) is higher are not
+ * told about it. Without a fee rate a transaction is announced to every peer.
+ *
+ * Ownership: `data` (`len` bytes) is borrowed and copied; `out_hash` is caller-provided.
+ * May be called from a callback.
+ */
+enum p2pnet_result p2pnet_engine_broadcast_transaction_with_fee_rate(struct p2pnet_engine *engine,
+                                                                     const uint8_t *data,
+                                                                     size_t len,
+                                                                     uint64_t fee_rate,
+                                                                     uint8_t *out_hash);
 
 /**
  * Reports the verdict (a `p2pnet_verdict` other than PENDING) for an item whose

@@ -1062,6 +1062,25 @@ class NetworkManager {
   }
 
   /**
+   * @brief Relays a transaction with its fee rate (satoshis per 1,000 vbytes):
+   * peers whose fee filter (BIP133) is higher are not told about it.
+   */
+  Hash BroadcastTransaction(ByteView transaction, uint64_t fee_rate) {
+    Hash id{};
+    detail::Check(p2pnet_engine_broadcast_transaction_with_fee_rate(
+        engine_, transaction.data(), transaction.size(), fee_rate, id.data()));
+    return id;
+  }
+
+  /**
+   * @brief The node's fee floor (satoshis per 1,000 vbytes), sent to peers as
+   * feefilter (BIP133) so they need not announce cheaper transactions.
+   */
+  void SetFeeFilter(uint64_t fee_rate) {
+    detail::Check(p2pnet_engine_set_fee_filter(engine_, fee_rate));
+  }
+
+  /**
    * @brief Reports the verdict (not Pending) for an item whose callback
    * returned Verdict::Pending. Throws Error(P2PNET_ERR_NOT_FOUND) when no item
    * with that id awaits a verdict.

@@ -359,8 +359,29 @@ impl Engine {
         Ok(())
     }
 
+    /// The node's fee floor (satoshis per 1,000 vbytes), sent to peers as `feefilter`
+    /// (BIP133) so they need not announce cheaper transactions.
+    pub fn set_fee_filter(&self, rate: u64) -> Result<()> {
+        self.not_stopped()?;
+        self.driver
+            .run_now(|node, now| node.set_fee_filter(rate, now));
+        Ok(())
+    }
+
     /// Relays a block or transaction the node produced or accepted; returns its id.
     pub fn broadcast(&self, kind: ItemKind, data: &[u8]) -> Result<Hash256> {
+        self.broadcast_with_fee_rate(kind, data, None)
+    }
+
+    /// [`broadcast`](Self::broadcast), with the transaction's fee rate (satoshis per
+    /// 1,000 vbytes) when the node knows it: peers whose fee filter is higher are not
+    /// told about it.
+    pub fn broadcast_with_fee_rate(
+        &self,
+        kind: ItemKind,
+        data: &[u8],
+        fee_rate: Option<u64>,
+    ) -> Result<Hash256> {
         self.running(|_| ())?;
         if data.is_empty() {
             return Err(Error::InvalidArgument(format!("empty {}", kind.name())));
@@ -376,7 +397,7 @@ impl Engine {
         let hash = self.driver.item_id(kind, data);
         let frame = self.driver.item_frame(kind, data);
         self.driver
-            .run_now(|node, now| node.broadcast(kind, hash, frame, now));
+            .run_now(|node, now| node.broadcast(kind, hash, frame, fee_rate, now));
         Ok(hash)
     }
 

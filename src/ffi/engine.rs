@@ -109,6 +109,19 @@ pub unsafe extern "C" fn p2pnet_engine_get_listen_port(
     })
 }
 
+/// Sets the node's fee floor in satoshis per 1,000 virtual bytes. It is sent to every
+/// peer at protocol 70013 or later as `feefilter` (BIP133), now and after each later
+/// handshake, so peers need not announce cheaper transactions. 0 says "send me all".
+///
+/// Ownership: `engine` is borrowed for the call. May be called from a callback.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_engine_set_fee_filter(
+    engine: *mut p2pnet_engine,
+    fee_rate: u64,
+) -> p2pnet_result {
+    boundary(|| Ok(engine_ref(engine)?.set_fee_filter(fee_rate)?))
+}
+
 /// Sets the best height announced in version messages of new connections.
 ///
 ///

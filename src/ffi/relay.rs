@@ -283,19 +283,18 @@ fn broadcast(
     kind: ItemKind,
     data: *const u8,
     len: usize,
+    fee_rate: Option<u64>,
     out_hash: *mut u8,
-) -> p2pnet_result {
-    boundary(|| {
-        let engine = engine_ref(engine)?;
-        // SAFETY: `data` is NULL or valid for `len` bytes, per the C contract.
-        let bytes = unsafe { bytes_arg(data, len, "data") }?;
-        let hash = engine.broadcast(kind, bytes)?;
-        // SAFETY: `out_hash` is NULL (not wanted) or has room for 32 bytes.
-        if let Some(out) = unsafe { opt_out_arg(hash_out(out_hash)) } {
-            *out = hash;
-        }
-        Ok(())
-    })
+) -> Result<(), FfiError> {
+    let engine = engine_ref(engine)?;
+    // SAFETY: `data` is NULL or valid for `len` bytes, per the C contract.
+    let bytes = unsafe { bytes_arg(data, len, "data") }?;
+    let hash = engine.broadcast_with_fee_rate(kind, bytes, fee_rate)?;
+    // SAFETY: `out_hash` is NULL (not wanted) or has room for 32 bytes.
+    if let Some(out) = unsafe { opt_out_arg(hash_out(out_hash)) } {
+        *out = hash;
+    }
+    Ok(())
 }
 
 /// Relays a block the node produced or accepted: it is cached and announced at once to
@@ -311,7 +310,7 @@ pub unsafe extern "C" fn p2pnet_engine_broadcast_block(
     len: usize,
     out_hash: *mut u8,
 ) -> p2pnet_result {
-    broadcast(engine, ItemKind::Block, data, len, out_hash)
+    boundary(|| broadcast(engine, ItemKind::Block, data, len, None, out_hash))
 }
 
 /// Relays a transaction: cached and announced to each peer at its next trickle tick.
@@ -326,7 +325,24 @@ pub unsafe extern "C" fn p2pnet_engine_broadcast_transaction(
     len: usize,
     out_hash: *mut u8,
 ) -> p2pnet_result {
-    broadcast(engine, ItemKind::Tx, data, len, out_hash)
+    boundary(|| broadcast(engine, ItemKind::Tx, data, len, None, out_hash))
+}
+
+/// `p2pnet_engine_broadcast_transaction` with the transaction's fee rate in satoshis per
+/// 1,000 virtual bytes: peers whose fee filter (BIP133 `feefilter`) is higher are not
+/// told about it. Without a fee rate a transaction is announced to every peer.
+///
+/// Ownership: `data` (`len` bytes) is borrowed and copied; `out_hash` is caller-provided.
+/// May be called from a callback.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_engine_broadcast_transaction_with_fee_rate(
+    engine: *mut p2pnet_engine,
+    data: *const u8,
+    len: usize,
+    fee_rate: u64,
+    out_hash: *mut u8,
+) -> p2pnet_result {
+    boundary(|| broadcast(engine, ItemKind::Tx, data, len, Some(fee_rate), out_hash))
 }
 
 /// Reports the verdict (a `p2pnet_verdict` other than PENDING) for an item whose

@@ -411,6 +411,7 @@ impl Node {
         if let Some(info) = info {
             self.notify(NodeEvent::PeerConnected(info));
         }
+        self.send_fee_filter(peer, now);
         if inbound {
             return;
         }
@@ -467,6 +468,7 @@ impl Node {
                 self.on_addr(peer, &addrs, now)
             }
             Message::GetAddr => self.on_get_addr(peer, now),
+            Message::FeeFilter(rate) => self.on_fee_filter(peer, rate),
             Message::Block(data) => self.on_item(peer, ItemKind::Block, &ids, data, now),
             Message::Tx(data) => self.on_item(peer, ItemKind::Tx, &ids, data, now),
             Message::Headers(headers) => self.on_headers(peer, headers, &ids),

@@ -67,6 +67,8 @@ pub(super) struct Peer {
     pub score: Score,
     known: Option<BoundedSet<Hash256>>,
     pub addr_relay: AddrRelay,
+    /// The peer's fee floor from its `feefilter`, satoshis per 1,000 vbytes (0: none).
+    pub fee_filter: u64,
     /// When the peer last gave us a block or transaction new to us (eviction protects
     /// peers that do).
     pub last_block: Option<Instant>,
@@ -103,6 +105,7 @@ impl Peer {
             closing: false,
             score: Score::default(),
             known: None,
+            fee_filter: 0,
             addr_relay: AddrRelay {
                 tokens: 1.0,
                 refilled: now.mono,

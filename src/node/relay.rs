@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::peer::Peer;
 use super::relay_cache::RelayCache;
 use super::{Node, NodeEvent, Now};
 use crate::config::Config;
@@ -21,6 +22,10 @@ use crate::wire::{BlockLocator, Hash256, Inventory, Message, MAX_HEADERS, MAX_IN
 /// Items handed to the node (or broadcast by it) that we remember, so each reaches the
 /// node at most once.
 const SEEN_ITEMS: usize = 500_000;
+/// The protocol version from which peers understand `feefilter` (BIP133).
+const FEEFILTER_VERSION: i32 = 70013;
+/// All bitcoin there will ever be, in satoshis: the range of a valid fee filter.
+const MAX_MONEY: i64 = 21_000_000 * 100_000_000;
 /// Items in the relay cache at most (besides its byte budget).
 const RELAY_CACHE_ITEMS: usize = 200_000;
 /// Items whose verdict the node will report later.
@@ -62,6 +67,8 @@ pub(super) struct RelayState {
     /// Items the node said it will judge later.
     pending: BoundedMap<Hash256, Unjudged>,
     pub has_data_provider: bool,
+    /// The node's own fee floor, sent to peers as `feefilter`.
+    fee_filter: Option<u64>,
 }
 
 impl RelayState {
@@ -75,6 +82,7 @@ impl RelayState {
             awaiting: HashMap::new(),
             pending: BoundedMap::new(PENDING_VERDICTS, config.relay_cache_bytes),
             has_data_provider: false,
+            fee_filter: None,
         }
     }
 
@@ -278,22 +286,80 @@ impl Node {
         self.send(peer, Message::Inv(items), now);
     }
 
-    /// The node relays an item it produced or accepted (`frame` is its encoded message).
-    pub fn broadcast(&mut self, kind: ItemKind, hash: Hash256, frame: Bytes, now: Now) {
+    /// The node relays an item it produced or accepted (`frame` is its encoded message);
+    /// `fee_rate` (satoshis per 1,000 vbytes), when the node gives one for a
+    /// transaction, keeps it from peers whose fee filter is higher (BIP133).
+    pub fn broadcast(
+        &mut self,
+        kind: ItemKind,
+        hash: Hash256,
+        frame: Bytes,
+        fee_rate: Option<u64>,
+        now: Now,
+    ) {
         self.relay.seen.insert(hash);
         self.relay.tracker.forget(&hash);
-        self.relay_item(kind, hash, frame, now);
+        self.relay_item(kind, hash, frame, fee_rate, now);
+    }
+
+    /// The node's own fee floor (satoshis per 1,000 vbytes), sent to every peer that
+    /// understands `feefilter` now and to later peers after their handshake.
+    pub fn set_fee_filter(&mut self, rate: u64, now: Now) {
+        self.relay.fee_filter = Some(rate);
+        for peer in self.established_ids() {
+            self.send_fee_filter(peer, now);
+        }
+    }
+
+    /// Sends the node's fee floor to a peer at BIP133's version or later.
+    pub(super) fn send_fee_filter(&mut self, peer: PeerId, now: Now) {
+        let Some(rate) = self.relay.fee_filter else {
+            return;
+        };
+        let understands = self.peers.get(&peer).is_some_and(|p| {
+            p.remote
+                .as_ref()
+                .is_some_and(|r| r.version >= FEEFILTER_VERSION)
+        });
+        if understands {
+            let rate = i64::try_from(rate).unwrap_or(MAX_MONEY);
+            self.send(peer, Message::FeeFilter(rate), now);
+        }
+    }
+
+    /// A peer's `feefilter`: values outside the money range are ignored, as Core does.
+    pub(super) fn on_fee_filter(&mut self, peer: PeerId, rate: i64) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        match u64::try_from(rate) {
+            Ok(rate) if rate <= MAX_MONEY as u64 => p.fee_filter = rate,
+            _ => tracing::debug!(peer, rate, "feefilter out of range ignored"),
+        }
     }
 
     /// Caches an item and queues its announcement for every peer that does not know
     /// it: blocks go out at once, transactions with each peer's trickle, both only while
     /// the peer's window of unsettled announcements has room. The cache keeps the item
     /// while any of those peers may still ask for it.
-    fn relay_item(&mut self, kind: ItemKind, hash: Hash256, frame: Bytes, now: Now) {
+    fn relay_item(
+        &mut self,
+        kind: ItemKind,
+        hash: Hash256,
+        frame: Bytes,
+        fee_rate: Option<u64>,
+        now: Now,
+    ) {
+        let below_filter =
+            |p: &Peer| kind == ItemKind::Tx && fee_rate.is_some_and(|r| r < p.fee_filter);
         let targets: Vec<PeerId> = self
             .established_ids()
             .into_iter()
-            .filter(|id| self.peers.get_mut(id).is_some_and(|p| p.mark_known(hash)))
+            .filter(|id| {
+                self.peers
+                    .get_mut(id)
+                    .is_some_and(|p| !below_filter(p) && p.mark_known(hash))
+            })
             .collect();
         self.relay.cache.insert(hash, frame, targets.len() as u32);
         let block = kind == ItemKind::Block;
@@ -476,7 +542,7 @@ impl Node {
     ) {
         match verdict {
             Verdict::Accepted => match frame {
-                Some(frame) => self.relay_item(item.kind, hash, frame, now),
+                Some(frame) => self.relay_item(item.kind, hash, frame, None, now),
                 None => debug_assert!(false, "an accepted item needs its frame"),
             },
             Verdict::Ignored => {}

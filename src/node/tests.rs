@@ -330,6 +330,50 @@ fn an_address_is_not_relayed_to_a_peer_that_knows_it() {
 }
 
 #[test]
+fn fee_filters_are_sent_after_the_handshake_and_honoured_for_rated_transactions() {
+    let mut h = Harness::new(config());
+    h.node.set_fee_filter(1_000, h.now);
+    assert!(h.outputs().is_empty(), "no peers yet");
+    // Our floor goes to a peer right after its handshake (the harness speaks 70016).
+    let id = h
+        .node
+        .accept_inbound(addr("127.0.0.2:1000"), addr("127.0.0.1:18444"), h.now)
+        .unwrap();
+    h.message(id, version_from(addr("127.0.0.2:1000"), 1, 0));
+    h.outputs();
+    h.message(id, Message::Verack);
+    assert!(sent_to(&h.outputs(), id).contains(&&Message::FeeFilter(1_000)));
+    h.node.set_fee_filter(2_000, h.now);
+    assert_eq!(sent_to(&h.outputs(), id), vec![&Message::FeeFilter(2_000)]);
+    h.tick(); // the first ping
+
+    // The peer's filter keeps cheaper rated transactions from it, not unrated ones.
+    h.message(id, Message::FeeFilter(5_000));
+    let frame = Bytes::from_static(b"frame");
+    let cases = [
+        (1, Some(4_999), false),
+        (2, Some(5_000), true),
+        (3, None, true),
+    ];
+    for (i, rate, announced) in cases {
+        h.node
+            .broadcast(ItemKind::Tx, tx_id(i), frame.clone(), rate, h.now);
+        let out = h.tick();
+        assert_eq!(
+            !sent_to(&out, id).is_empty(),
+            announced,
+            "tx {i} at {rate:?}"
+        );
+    }
+    // Out of the money range: ignored, the filter stays.
+    h.message(id, Message::FeeFilter(-1));
+    h.message(id, Message::FeeFilter(i64::MAX));
+    h.node
+        .broadcast(ItemKind::Tx, tx_id(4), frame, Some(4_000), h.now);
+    assert!(sent_to(&h.tick(), id).is_empty());
+}
+
+#[test]
 fn getaddr_is_answered_once_and_only_to_inbound_peers() {
     let mut h = Harness::new(config());
     let seed = h.inbound("127.0.0.9:1000");
@@ -720,8 +764,13 @@ fn a_burst_is_announced_a_window_at_a_time_and_nothing_is_dropped() {
     let mut h = Harness::new(config());
     let b = h.inbound("127.0.0.2:1000");
     for i in 0..12_000 {
-        h.node
-            .broadcast(ItemKind::Tx, tx_id(i), Bytes::from_static(b"frame"), h.now);
+        h.node.broadcast(
+            ItemKind::Tx,
+            tx_id(i),
+            Bytes::from_static(b"frame"),
+            None,
+            h.now,
+        );
     }
     assert!(h.outputs().is_empty(), "transactions wait for the trickle");
     assert_eq!(invs_to(&h.tick(), b), vec![5000]);
@@ -748,7 +797,7 @@ fn getdata_is_served_a_burst_at_a_time_as_the_send_buffer_drains() {
     let big = Bytes::from(vec![0u8; 600 * 1024]);
     for i in 0..3 {
         h.node
-            .broadcast(ItemKind::Block, tx_id(i), big.clone(), h.now);
+            .broadcast(ItemKind::Block, tx_id(i), big.clone(), None, h.now);
     }
     h.outputs();
     let asked: Vec<Inventory> = (0..3).map(|i| inv(InvKind::BLOCK, tx_id(i))).collect();
@@ -769,7 +818,7 @@ fn getdata_messages_of_one_item_each_also_wait_for_the_drain() {
     let big = Bytes::from(vec![0u8; 4 * 1024 * 1024]);
     for i in 0..4 {
         h.node
-            .broadcast(ItemKind::Block, tx_id(i), big.clone(), h.now);
+            .broadcast(ItemKind::Block, tx_id(i), big.clone(), None, h.now);
     }
     h.outputs();
     for i in 0..4 {
@@ -797,7 +846,7 @@ fn requested_items_stay_cached_until_served() {
     let block = Bytes::from(vec![0u8; 1024 * 1024]);
     for i in 0..4 {
         h.node
-            .broadcast(ItemKind::Block, tx_id(i), block.clone(), h.now);
+            .broadcast(ItemKind::Block, tx_id(i), block.clone(), None, h.now);
     }
     h.outputs();
     // Requesting all four settles their announcements; one is sent, three wait.
@@ -809,7 +858,7 @@ fn requested_items_stay_cached_until_served() {
     h.message(b, Message::Inv(newer));
     for i in 10..20 {
         h.node
-            .broadcast(ItemKind::Block, tx_id(i), block.clone(), h.now);
+            .broadcast(ItemKind::Block, tx_id(i), block.clone(), None, h.now);
     }
     h.outputs();
     for _ in 0..3 {
@@ -831,7 +880,7 @@ fn a_segwit_tx_is_served_stripped_to_peers_asking_by_msg_tx() {
     let full = Bytes::from(hex(BIP143_P2WPKH));
     let id = crate::relay::bitcoin_item_id(ItemKind::Tx, &full);
     let frame = Message::Tx(full.clone()).to_frame(h.node.config.magic);
-    h.node.broadcast(ItemKind::Tx, id, frame, h.now);
+    h.node.broadcast(ItemKind::Tx, id, frame, None, h.now);
     h.outputs();
     let served = |h: &mut Harness, peer, kind| {
         h.message(peer, Message::GetData(vec![inv(kind, id)]));

@@ -39,6 +39,7 @@ impl Command {
     pub const HEADERS: Command = Command::literal("headers");
     pub const SENDHEADERS: Command = Command::literal("sendheaders");
     pub const SENDADDRV2: Command = Command::literal("sendaddrv2");
+    pub const FEEFILTER: Command = Command::literal("feefilter");
     pub const ADDRV2: Command = Command::literal("addrv2");
     pub const BLOCK: Command = Command::literal("block");
     pub const TX: Command = Command::literal("tx");

@@ -292,6 +292,9 @@ pub enum Message {
     /// Serialized 80-byte block headers (the per-header tx count is dropped).
     Headers(Vec<Bytes>),
     SendHeaders,
+    /// BIP133: the sender's fee floor in satoshis per 1,000 vbytes; transactions
+    /// paying less need not be announced to it.
+    FeeFilter(i64),
     /// BIP155: the sender can take addresses as `addrv2` (sent before `verack`).
     SendAddrV2,
     /// BIP155 addresses, any network.
@@ -334,6 +337,7 @@ impl Message {
             Message::Headers(_) => Command::HEADERS,
             Message::SendHeaders => Command::SENDHEADERS,
             Message::SendAddrV2 => Command::SENDADDRV2,
+            Message::FeeFilter(_) => Command::FEEFILTER,
             Message::AddrV2(_) => Command::ADDRV2,
             Message::Block(_) => Command::BLOCK,
             Message::Tx(_) => Command::TX,
@@ -355,6 +359,7 @@ impl Message {
             "getaddr" => Message::GetAddr,
             "sendheaders" => Message::SendHeaders,
             "sendaddrv2" => Message::SendAddrV2,
+            "feefilter" => Message::FeeFilter(Reader::new(&payload, "feefilter").read_i64_le()?),
             "addrv2" => Message::AddrV2(read_addrv2(&payload)?),
             "ping" => Message::Ping(Reader::new(&payload, "ping").read_u64_le()?),
             "pong" => Message::Pong(Reader::new(&payload, "pong").read_u64_le()?),
@@ -402,6 +407,7 @@ impl Message {
             Message::Version(version) => version.write(out),
             Message::Verack | Message::GetAddr | Message::SendHeaders | Message::SendAddrV2 => {}
             Message::AddrV2(entries) => write_addrv2(out, entries),
+            Message::FeeFilter(rate) => out.extend_from_slice(&rate.to_le_bytes()),
             Message::Ping(nonce) | Message::Pong(nonce) => {
                 out.extend_from_slice(&nonce.to_le_bytes())
             }

@@ -553,15 +553,7 @@ fn block_and_tx_payloads_are_not_copied() {
 
 #[test]
 fn unknown_commands_pass_through_and_never_error() {
-    for name in [
-        "",
-        "sendcmpct",
-        "feefilter",
-        "wtxidrelay",
-        "version2",
-        "VERSION",
-        "x y",
-    ] {
+    for name in ["", "sendcmpct", "wtxidrelay", "version2", "VERSION", "x y"] {
         let command = Command::new(name).unwrap();
         let payload = Bytes::from_static(&[0xFF, 0xFE, 0xFD]);
         assert_eq!(
@@ -1191,4 +1183,17 @@ fn valid_streams_split_at_random_points_decode_every_frame() {
         assert!(buf.is_empty());
         assert_eq!(out.iter().collect::<Vec<_>>(), picked);
     }
+}
+
+#[test]
+fn feefilter_is_eight_bytes_of_satoshis_per_kvb() {
+    let message = Message::FeeFilter(1_000);
+    let frame = message.to_frame(0xDAB5_BFFA);
+    assert_eq!(&frame[HEADER_LEN..], &1_000i64.to_le_bytes());
+    let payload = frame.slice(HEADER_LEN..);
+    assert_eq!(
+        Message::decode(Command::FEEFILTER, payload.clone()),
+        Ok(message)
+    );
+    assert!(Message::decode(Command::FEEFILTER, payload.slice(..7)).is_err());
 }
