@@ -240,6 +240,44 @@ TEST(Relay, InvalidVerdictPenalisesAndDoesNotRelay) {
   EXPECT_EQ(a.txs.Total(), 0u);
 }
 
+// BIP130 on the wire: a peer that sent sendheaders is told of a new block by a
+// headers message once it has the block's parent; before that, by inv.
+TEST(Relay, BlocksAreAnnouncedByHeadersAfterSendHeaders) {
+  TestNode e(RelayConfig());
+  e.Start();
+  RawSocket raw(e.port);
+  ASSERT_TRUE(raw.connected());
+  ASSERT_TRUE(raw.Handshake());
+  ASSERT_TRUE(e.peers.WaitForConnected(1));
+  ASSERT_TRUE(raw.SendMessage("sendheaders", {}));
+  // A ping round trip: the engine has read sendheaders.
+  ASSERT_TRUE(raw.SendMessage("ping", ByteWriter().U64(0x5e4d).bytes()));
+  ASSERT_TRUE(raw.WaitForCommand("pong"));
+
+  ToyChain chain(0xb130);
+  chain.Extend(2);
+  e.net.BroadcastBlock(chain.BlockAt(1));
+  auto first = raw.WaitForCommand("inv");
+  ASSERT_TRUE(first) << "the first block, whose parent the peer lacks, goes by inv";
+  e.net.BroadcastBlock(chain.BlockAt(2));
+  std::vector<RawMessage> skipped;
+  auto headers = raw.WaitForCommand("headers", kDeadline, &skipped);
+  ASSERT_TRUE(headers) << "the block building on one the peer has goes by headers";
+  ByteReader r(headers->payload);
+  ASSERT_EQ(r.CompactSize(), 1u);
+  std::vector<uint8_t> header(ToyChain::kHeaderSize);
+  for (auto& byte : header) {
+    byte = r.U8();
+  }
+  EXPECT_EQ(r.CompactSize(), 0u) << "tx count";
+  EXPECT_TRUE(r.ok() && r.at_end());
+  EXPECT_EQ(header, std::vector<uint8_t>(chain.BlockAt(2).begin(),
+                                         chain.BlockAt(2).begin() + ToyChain::kHeaderSize));
+  for (const auto& message : skipped) {
+    EXPECT_NE(message.command, "inv") << "block 2 was also announced by inv";
+  }
+}
+
 TEST(Relay, GetDataForUnknownGetsNotFound) {
   TestNode e(RelayConfig());
   e.Start();

@@ -21,6 +21,9 @@ use crate::misbehaviour::Offence;
 use crate::relay::ItemKind;
 use crate::wire::{Hash256, Message, NetAddress, TimestampedAddress, MAX_ADDR_ENTRIES};
 
+/// The protocol version from which peers understand `sendheaders` (BIP130).
+const SENDHEADERS_VERSION: i32 = 70012;
+
 /// How often connection management runs without being asked.
 const CONNMAN_TICK: Duration = Duration::from_millis(500);
 /// With addresses known, Bitcoin Core waits this long for connections before it asks the
@@ -399,6 +402,7 @@ impl Node {
             return;
         };
         tracing::info!(peer, addr = %p.addr, version = remote.version, user_agent = %remote.user_agent, "peer connected");
+        let version = remote.version.min(self.config.protocol_version);
         p.remote = Some(remote);
         let (inbound, addr, local_addr) = (p.inbound(), p.addr, p.local_addr);
         if !inbound {
@@ -410,6 +414,10 @@ impl Node {
         self.relay.tracker_changed = true;
         if let Some(info) = info {
             self.notify(NodeEvent::PeerConnected(info));
+        }
+        if version >= SENDHEADERS_VERSION {
+            // BIP130: new blocks are welcome as headers.
+            self.send(peer, Message::SendHeaders, now);
         }
         self.send_fee_filter(peer, now);
         if inbound {
@@ -471,7 +479,8 @@ impl Node {
             Message::FeeFilter(rate) => self.on_fee_filter(peer, rate),
             Message::Block(data) => self.on_item(peer, ItemKind::Block, &ids, data, now),
             Message::Tx(data) => self.on_item(peer, ItemKind::Tx, &ids, data, now),
-            Message::Headers(headers) => self.on_headers(peer, headers, &ids),
+            Message::Headers(headers) => self.on_headers(peer, headers, &ids, now),
+            Message::SendHeaders => self.on_send_headers(peer),
             Message::Reject(reject) => {
                 tracing::debug!(peer, message = %reject.message, code = reject.code, reason = %reject.reason, "reject received");
             }

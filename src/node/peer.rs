@@ -67,6 +67,8 @@ pub(super) struct Peer {
     pub score: Score,
     known: Option<BoundedSet<Hash256>>,
     pub addr_relay: AddrRelay,
+    /// The peer sent `sendheaders` (BIP130): new blocks are announced to it by `headers`.
+    pub prefers_headers: bool,
     /// The peer's fee floor from its `feefilter`, satoshis per 1,000 vbytes (0: none).
     pub fee_filter: u64,
     /// When the peer last gave us a block or transaction new to us (eviction protects
@@ -106,6 +108,7 @@ impl Peer {
             score: Score::default(),
             known: None,
             fee_filter: 0,
+            prefers_headers: false,
             addr_relay: AddrRelay {
                 tokens: 1.0,
                 refilled: now.mono,
@@ -134,6 +137,11 @@ impl Peer {
         self.remote
             .as_ref()
             .is_some_and(|r| r.services & NODE_WITNESS != 0)
+    }
+
+    /// Whether the peer has an item, as far as we know.
+    pub fn knows(&self, hash: &Hash256) -> bool {
+        self.known.as_ref().is_some_and(|k| k.contains(hash))
     }
 
     /// Records that the peer has an item; returns false if it was already known.

@@ -17,11 +17,16 @@ use crate::misbehaviour::Offence;
 use crate::relay::bounded::{BoundedMap, BoundedSet};
 use crate::relay::tracker::{Delivery, RequestTracker};
 use crate::relay::{ItemKind, Verdict};
-use crate::wire::{BlockLocator, Hash256, Inventory, Message, MAX_HEADERS, MAX_INV_ENTRIES};
+use crate::wire::{
+    message::BLOCK_HEADER_LEN, BlockLocator, Hash256, Inventory, Message, HEADER_LEN, MAX_HEADERS,
+    MAX_INV_ENTRIES,
+};
 
 /// Items handed to the node (or broadcast by it) that we remember, so each reaches the
 /// node at most once.
 const SEEN_ITEMS: usize = 500_000;
+/// Blocks announced by `headers` at most at once; more go by `inv` (Core's value).
+const MAX_BLOCKS_TO_ANNOUNCE: usize = 8;
 /// The protocol version from which peers understand `feefilter` (BIP133).
 const FEEFILTER_VERSION: i32 = 70013;
 /// All bitcoin there will ever be, in satoshis: the range of a valid fee filter.
@@ -253,14 +258,39 @@ impl Node {
 
     /// A peer sent headers (with their ids): it has those blocks, and the node hears of
     /// them.
-    pub(super) fn on_headers(&mut self, peer: PeerId, headers: Vec<Bytes>, ids: &[Hash256]) {
+    /// Headers go to the node. A short message (at most [`MAX_BLOCKS_TO_ANNOUNCE`]) is
+    /// also taken as an announcement (BIP130): blocks we do not have are fetched as if
+    /// announced by `inv`.
+    pub(super) fn on_headers(
+        &mut self,
+        peer: PeerId,
+        headers: Vec<Bytes>,
+        ids: &[Hash256],
+        now: Now,
+    ) {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
         for id in ids {
             p.mark_known(*id);
         }
+        if ids.len() <= MAX_BLOCKS_TO_ANNOUNCE {
+            for id in ids {
+                if !self.relay.have(id) {
+                    self.relay.tracker.on_announced(peer, ItemKind::Block, *id);
+                    self.relay.tracker_changed = true;
+                }
+            }
+        }
         self.notify(NodeEvent::Headers { peer, headers });
+        self.request_items(now);
+    }
+
+    /// The peer asked for new blocks by `headers` (BIP130).
+    pub(super) fn on_send_headers(&mut self, peer: PeerId) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.prefers_headers = true;
+        }
     }
 
     /// The node's answer to a peer's getheaders; an empty answer is sent too, as Bitcoin
@@ -411,7 +441,11 @@ impl Node {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
-        let batch = p.announce.take(with_txs, now.mono);
+        let mut batch = p.announce.take(with_txs, now.mono);
+        if let Some(headers) = self.headers_announcement(peer, &batch.blocks) {
+            self.send(peer, Message::Headers(headers), now);
+            batch.blocks.clear();
+        }
         let items: Vec<Inventory> = batch
             .blocks
             .iter()
@@ -428,6 +462,37 @@ impl Node {
             self.send(peer, Message::Inv(chunk.to_vec()), now);
         }
         self.reschedule(peer);
+    }
+
+    /// The headers announcing `blocks` to a peer that asked for them by `sendheaders`,
+    /// when Bitcoin Core would send them: at most [`MAX_BLOCKS_TO_ANNOUNCE`], each
+    /// building on the one before, the first on a block the peer has. Otherwise the
+    /// blocks go by `inv`.
+    fn headers_announcement(&self, peer: PeerId, blocks: &[Hash256]) -> Option<Vec<Bytes>> {
+        let p = self.peers.get(&peer)?;
+        if !p.prefers_headers || blocks.is_empty() || blocks.len() > MAX_BLOCKS_TO_ANNOUNCE {
+            return None;
+        }
+        let mut headers = Vec::with_capacity(blocks.len());
+        let mut previous: Option<&Hash256> = None;
+        for hash in blocks {
+            let frame = self.relay.cache.get(hash)?;
+            if frame.len() < HEADER_LEN + BLOCK_HEADER_LEN {
+                return None;
+            }
+            let header = frame.slice(HEADER_LEN..HEADER_LEN + BLOCK_HEADER_LEN);
+            let parent: Hash256 = header.get(4..36)?.try_into().ok()?;
+            let connects = match previous {
+                Some(prev) => *prev == parent,
+                None => p.knows(&parent),
+            };
+            if !connects {
+                return None;
+            }
+            previous = Some(hash);
+            headers.push(header);
+        }
+        Some(headers)
     }
 
     /// The peer requested items: the announcements up to them are settled, and a

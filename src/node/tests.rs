@@ -242,8 +242,11 @@ fn handshake_reports_the_peer_and_outbound_asks_for_addresses() {
     assert!(
         matches!(events(&out)[..], [NodeEvent::PeerConnected(info)] if info.id == id && info.start_height == 77)
     );
-    // Not listening: getaddr only, no self-advertisement.
-    assert!(matches!(sent_to(&out, id)[..], [Message::GetAddr]));
+    // BIP130 at 70016, then getaddr; not listening, so no self-advertisement.
+    assert!(matches!(
+        sent_to(&out, id)[..],
+        [Message::SendHeaders, Message::GetAddr]
+    ));
 }
 
 #[test]
@@ -371,6 +374,64 @@ fn fee_filters_are_sent_after_the_handshake_and_honoured_for_rated_transactions(
     h.node
         .broadcast(ItemKind::Tx, tx_id(4), frame, Some(4_000), h.now);
     assert!(sent_to(&h.tick(), id).is_empty());
+}
+
+/// A block whose 80-byte header names `parent`; its id is `id`.
+fn block_on(parent: Hash256, id: Hash256) -> (Hash256, Bytes) {
+    let mut data = vec![0u8; 100];
+    data[4..36].copy_from_slice(&parent);
+    (id, Bytes::from(data))
+}
+
+#[test]
+fn blocks_are_announced_by_headers_to_peers_that_asked_and_when_they_connect() {
+    let mut h = Harness::new(config());
+    let b = h.inbound("127.0.0.2:1000");
+    let legacy = h.node_without_witness("127.0.0.3:1000");
+    h.message(b, Message::SendHeaders);
+    let magic = h.node.config.magic;
+    let relay = |h: &mut Harness, (id, data): (Hash256, Bytes)| {
+        let frame = Message::Block(data).to_frame(magic);
+        h.node.broadcast(ItemKind::Block, id, frame, None, h.now);
+        h.outputs()
+    };
+    // The first block's parent is unknown to b: inv, like everyone else.
+    let out = relay(&mut h, block_on([0; 32], tx_id(1)));
+    assert!(matches!(sent_to(&out, b)[..], [Message::Inv(_)]));
+    // The next builds on a block b has: a header.
+    let (id2, data2) = block_on(tx_id(1), tx_id(2));
+    let out = relay(&mut h, (id2, data2.clone()));
+    assert!(
+        matches!(sent_to(&out, b)[..], [Message::Headers(hs)] if hs.len() == 1 && hs[0][..] == data2[..80])
+    );
+    assert!(matches!(sent_to(&out, legacy)[..], [Message::Inv(_)]));
+    // b fetches it by getdata as usual.
+    h.message(b, Message::GetData(vec![inv(InvKind::WITNESS_BLOCK, id2)]));
+    assert_eq!(frames_to(&h.outputs(), b), 1);
+}
+
+#[test]
+fn a_short_headers_message_is_fetched_like_an_announcement() {
+    let mut h = Harness::new(config());
+    let b = h.inbound("127.0.0.2:1000");
+    let header = Bytes::from(vec![0u8; 80]);
+    h.node.on_message(
+        b,
+        Message::Headers(vec![header.clone()]),
+        vec![tx_id(9)],
+        h.now,
+    );
+    let out = h.outputs();
+    assert!(
+        matches!(sent_to(&out, b)[..], [Message::GetData(items)] if items == &vec![inv(InvKind::WITNESS_BLOCK, tx_id(9))])
+    );
+    assert!(matches!(events(&out)[..], [NodeEvent::Headers { .. }]));
+    // A long one (a sync answer) is only handed to the node.
+    let many: Vec<Bytes> = (0..9).map(|_| header.clone()).collect();
+    let ids: Vec<Hash256> = (10..19).map(tx_id).collect();
+    h.node.on_message(b, Message::Headers(many), ids, h.now);
+    let out = h.outputs();
+    assert!(sent_to(&out, b).is_empty());
 }
 
 #[test]
