@@ -8,6 +8,7 @@ use rand::seq::SliceRandom;
 
 use super::{Node, Now};
 use crate::events::PeerId;
+use crate::wire::addrv2::AddrV2Entry;
 use crate::wire::{Message, NetAddress, TimestampedAddress, MAX_ADDR_ENTRIES};
 
 /// Bitcoin Core's address rate limit: tokens per second and bucket size.
@@ -85,7 +86,7 @@ impl Node {
                 .copied()
                 .collect();
             if !unknown.is_empty() {
-                self.send(target, Message::Addr(unknown), now);
+                self.send_addresses(target, unknown, now);
             }
         }
     }
@@ -112,7 +113,34 @@ impl Node {
                 }
             })
             .collect();
-        self.send(peer, Message::Addr(items), now);
+        self.send_addresses(peer, items, now);
+    }
+
+    /// Sends addresses as `addrv2` to a peer that asked for it (BIP155), else as `addr`.
+    pub(super) fn send_addresses(
+        &mut self,
+        peer: PeerId,
+        addrs: Vec<TimestampedAddress>,
+        now: Now,
+    ) {
+        let wants_addrv2 = self
+            .peers
+            .get(&peer)
+            .and_then(|p| p.remote.as_ref())
+            .is_some_and(|r| r.wants_addrv2);
+        let message = if wants_addrv2 {
+            Message::AddrV2(
+                addrs
+                    .iter()
+                    .map(|a| {
+                        AddrV2Entry::from_socket_addr(a.time, a.addr.services, a.addr.socket_addr())
+                    })
+                    .collect(),
+            )
+        } else {
+            Message::Addr(addrs)
+        };
+        self.send(peer, message, now);
     }
 
     /// Addresses in the address book.

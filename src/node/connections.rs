@@ -435,7 +435,7 @@ impl Node {
                 time: now.unix as u32,
                 addr: NetAddress::from_socket_addr(self.config.services, ours),
             };
-            self.send(peer, Message::Addr(vec![entry]), now);
+            self.send_addresses(peer, vec![entry], now);
         }
         self.request_items(now);
     }

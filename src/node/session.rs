@@ -36,6 +36,8 @@ pub struct RemoteVersion {
     pub user_agent: String,
     pub start_height: i32,
     pub relay: bool,
+    /// It sent `sendaddrv2` before its verack (BIP155): addresses go to it as `addrv2`.
+    pub wants_addrv2: bool,
 }
 
 /// Offences the session itself can detect; the engine maps them to scores.
@@ -160,8 +162,13 @@ impl Session {
                     self.phase = Phase::AwaitingVerack(remote);
                     out.push(Action::Misbehaving(SessionOffence::DuplicateVersion));
                 }
-                // Bitcoin Core ignores other messages until verack (feature negotiation
-                // messages such as sendaddrv2 live here).
+                Message::SendAddrV2 => {
+                    self.phase = Phase::AwaitingVerack(RemoteVersion {
+                        wants_addrv2: true,
+                        ..remote
+                    });
+                }
+                // Bitcoin Core ignores other messages until verack.
                 _ => self.phase = Phase::AwaitingVerack(remote),
             },
             Phase::Established => {
@@ -204,6 +211,7 @@ impl Session {
             user_agent: v.user_agent,
             start_height: v.start_height,
             relay: v.relay,
+            wants_addrv2: false,
         });
     }
 
@@ -357,10 +365,12 @@ mod tests {
                 Action::Send(Message::Verack)
             ]
         ));
-        // A peer's own sendaddrv2 before its verack is no offence.
+        // A peer's own sendaddrv2 before its verack is no offence, and is remembered.
         out.clear();
         s.on_message(Message::SendAddrV2, now, 5, no_nonce, &mut out);
         assert!(out.is_empty());
+        s.on_message(Message::Verack, now, 5, no_nonce, &mut out);
+        assert!(matches!(&out[..], [Action::Established(r)] if r.wants_addrv2));
         // Below 70016 on either side it is not offered.
         for (ours, theirs) in [(70016, 70015), (70015, 70016)] {
             let mut p = params(true);

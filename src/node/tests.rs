@@ -435,6 +435,29 @@ fn a_short_headers_message_is_fetched_like_an_announcement() {
 }
 
 #[test]
+fn addresses_go_as_addrv2_to_peers_that_sent_sendaddrv2() {
+    let mut h = Harness::new(config());
+    let from = h.inbound("127.0.0.2:1000");
+    let v2 = h
+        .node
+        .accept_inbound(addr("127.0.0.3:1000"), addr("127.0.0.1:18444"), h.now)
+        .unwrap();
+    h.message(v2, version_from(addr("127.0.0.3:1000"), 3, 0));
+    h.message(v2, Message::SendAddrV2);
+    h.message(v2, Message::Verack);
+    h.tick();
+    h.outputs();
+    h.message(
+        from,
+        Message::Addr(vec![timestamped("10.1.2.3:8333", T0_UNIX)]),
+    );
+    let out = h.outputs();
+    assert!(
+        matches!(sent_to(&out, v2)[..], [Message::AddrV2(e)] if e.len() == 1 && e[0].socket_addr() == Some(addr("10.1.2.3:8333")))
+    );
+}
+
+#[test]
 fn getaddr_is_answered_once_and_only_to_inbound_peers() {
     let mut h = Harness::new(config());
     let seed = h.inbound("127.0.0.9:1000");
