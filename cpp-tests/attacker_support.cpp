@@ -402,4 +402,23 @@ void ExpectHonestPeerServed(TestNode& target) {
   EXPECT_TRUE(honest.blocks.WaitFor(block_out_id)) << "the engine's block did not reach the peer";
 }
 
+PeakRssSampler::PeakRssSampler() : baseline_(ResidentSetBytes()), peak_(baseline_) {
+  thread_ = std::thread([this] {
+    while (!stop_.load()) {
+      const std::size_t now = ResidentSetBytes();
+      std::size_t seen = peak_.load();
+      while (now > seen && !peak_.compare_exchange_weak(seen, now)) {
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+}
+
+void PeakRssSampler::Stop() {
+  stop_.store(true);
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
 }  // namespace p2pnet_test

@@ -9,11 +9,13 @@
 #include "relay_support.hpp"
 #include "test_support.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace p2pnet_test {
@@ -113,12 +115,40 @@ std::optional<uint32_t> ScoreOf(const p2pnet_engine* engine, uint64_t id);
 /// the detail has no such figure.
 std::optional<uint32_t> ScoreInDetail(const std::string& detail);
 
+inline constexpr std::size_t kMiB = 1024 * 1024;
+
+/// Bytes as MiB, for figures in test output.
+inline double Mib(std::size_t bytes) {
+  return static_cast<double>(bytes) / static_cast<double>(kMiB);
+}
+
 /// VmRSS of this process in bytes, from /proc/self/status (0 if unreadable).
 std::size_t ResidentSetBytes();
 
 /// VmData of this process in bytes (heap and private mappings, touched or
 /// not), from /proc/self/status (0 if unreadable).
 std::size_t DataSegmentBytes();
+
+/// Samples this process's resident set every 5 ms on its own thread and keeps
+/// the peak, from construction until Stop().
+class PeakRssSampler {
+ public:
+  PeakRssSampler();
+  ~PeakRssSampler() { Stop(); }
+  PeakRssSampler(const PeakRssSampler&) = delete;
+  PeakRssSampler& operator=(const PeakRssSampler&) = delete;
+
+  void Stop();
+  std::size_t baseline() const { return baseline_; }
+  std::size_t peak() const { return peak_.load(); }
+  std::size_t growth() const { return peak() > baseline_ ? peak() - baseline_ : 0; }
+
+ private:
+  const std::size_t baseline_;
+  std::atomic<std::size_t> peak_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
 
 /// Raises the soft RLIMIT_NOFILE to at least `wanted` (capped by the hard
 /// limit); returns the soft limit in force afterwards.

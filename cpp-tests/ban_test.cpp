@@ -18,13 +18,6 @@
 namespace p2pnet_test {
 namespace {
 
-// Unix seconds from the same clock the engine reads (time() may lag behind it:
-// glibc serves it from the coarse clock).
-int64_t UnixNow() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::vector<std::string> ListedSubnets(const p2pnet_engine* engine) {
   std::vector<std::string> subnets;
@@ -45,28 +38,6 @@ void ExpectRefusedAtAccept(const std::string& ip, uint16_t port,
   EXPECT_EQ(attacker.bytes_received(), 0u) << "the engine spoke to banned " << ip;
 }
 
-// A temporary directory, removed with its contents.
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/p2pnet-ban-test-XXXXXX";
-    const char* made = ::mkdtemp(pattern);
-    EXPECT_NE(made, nullptr) << "mkdtemp failed";
-    if (made != nullptr) {
-      path_ = made;
-    }
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 bool Ipv6LoopbackAvailable() {
   const int fd = ::socket(AF_INET6, SOCK_STREAM, 0);

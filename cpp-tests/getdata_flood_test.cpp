@@ -48,7 +48,6 @@ using p2pnet::Hash;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-constexpr std::size_t kMiB = 1024 * 1024;
 
 /// MAX_INV_SZ: the most entries one getdata may carry without offence.
 constexpr std::size_t kMaxGetDataEntries = 50'000;
@@ -81,47 +80,10 @@ constexpr std::size_t kKnownItemBytes = 100 * 1024;
 /// Wait for one flooder's whole life; only reached on failure.
 constexpr milliseconds kFlooderDeadline{20'000};
 
-double Mib(std::size_t bytes) { return static_cast<double>(bytes) / static_cast<double>(kMiB); }
 
 double Ms(Clock::duration duration) {
   return std::chrono::duration<double, std::milli>(duration).count();
 }
-
-/// Samples this process's resident set every 5 ms on its own thread and keeps
-/// the peak, from construction until Stop().
-class PeakRssSampler {
- public:
-  PeakRssSampler() : baseline_(ResidentSetBytes()), peak_(baseline_) {
-    thread_ = std::thread([this] {
-      while (!stop_.load()) {
-        const std::size_t now = ResidentSetBytes();
-        std::size_t seen = peak_.load();
-        while (now > seen && !peak_.compare_exchange_weak(seen, now)) {
-        }
-        std::this_thread::sleep_for(milliseconds(5));
-      }
-    });
-  }
-  ~PeakRssSampler() { Stop(); }
-  PeakRssSampler(const PeakRssSampler&) = delete;
-  PeakRssSampler& operator=(const PeakRssSampler&) = delete;
-
-  void Stop() {
-    stop_.store(true);
-    if (thread_.joinable()) {
-      thread_.join();
-    }
-  }
-  std::size_t baseline() const { return baseline_; }
-  std::size_t peak() const { return peak_.load(); }
-  std::size_t growth() const { return peak() > baseline_ ? peak() - baseline_ : 0; }
-
- private:
-  const std::size_t baseline_;
-  std::atomic<std::size_t> peak_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
 
 /// When each honest transaction was broadcast on A and when it reached C.
 class RelayTimes {

@@ -52,13 +52,11 @@ using p2pnet::Hash;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-constexpr std::size_t kMiB = 1024 * 1024;
 constexpr std::size_t kFrameHeaderBytes = 24;
 /// The claimed payload (exactly the 32 MiB message limit) and what is sent of it.
 constexpr uint32_t kClaimedBytes = 32u * 1024 * 1024;
 constexpr std::size_t kSentPayloadBytes = 31 * kMiB;
 
-double Mib(std::size_t bytes) { return static_cast<double>(bytes) / static_cast<double>(kMiB); }
 
 double Seconds(Clock::duration duration) { return std::chrono::duration<double>(duration).count(); }
 
@@ -66,42 +64,6 @@ uint32_t LittleEndian32(const uint8_t* bytes) {
   return static_cast<uint32_t>(bytes[0]) | static_cast<uint32_t>(bytes[1]) << 8 |
          static_cast<uint32_t>(bytes[2]) << 16 | static_cast<uint32_t>(bytes[3]) << 24;
 }
-
-/// Samples this process's resident set every 5 ms on its own thread and keeps
-/// the peak, from construction until Stop().
-class PeakRssSampler {
- public:
-  PeakRssSampler() : baseline_(ResidentSetBytes()), peak_(baseline_) {
-    thread_ = std::thread([this] {
-      while (!stop_.load()) {
-        const std::size_t now = ResidentSetBytes();
-        std::size_t seen = peak_.load();
-        while (now > seen && !peak_.compare_exchange_weak(seen, now)) {
-        }
-        std::this_thread::sleep_for(milliseconds(5));
-      }
-    });
-  }
-  ~PeakRssSampler() { Stop(); }
-  PeakRssSampler(const PeakRssSampler&) = delete;
-  PeakRssSampler& operator=(const PeakRssSampler&) = delete;
-
-  void Stop() {
-    stop_.store(true);
-    if (thread_.joinable()) {
-      thread_.join();
-    }
-  }
-  std::size_t baseline() const { return baseline_; }
-  std::size_t peak() const { return peak_.load(); }
-  std::size_t growth() const { return peak() > baseline_ ? peak() - baseline_ : 0; }
-
- private:
-  const std::size_t baseline_;
-  std::atomic<std::size_t> peak_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
 
 /// A raw peer from its own 127.x.y.z address that handshakes with blocking
 /// I/O and then sends without blocking, so one thread can push many

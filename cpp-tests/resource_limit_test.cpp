@@ -12,7 +12,6 @@
 namespace p2pnet_test {
 namespace {
 
-constexpr std::size_t kMiB = 1024 * 1024;
 constexpr std::size_t kDefaultMaxInbound = 117;
 
 TEST(ResourceLimits, IdleConnectionsDoNotLockOutHonestPeer) {

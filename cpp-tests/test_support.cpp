@@ -10,8 +10,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
+#include <system_error>
 
 namespace p2pnet_test {
 
@@ -568,6 +571,26 @@ std::vector<uint8_t> MessageHeader(uint32_t magic, const std::string& command,
   put_le32(payload_length);
   put_le32(checksum);
   return header;
+}
+
+int64_t UnixNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+TempDir::TempDir() {
+  char pattern[] = "/tmp/p2pnet-test-XXXXXX";
+  const char* made = ::mkdtemp(pattern);
+  EXPECT_NE(made, nullptr) << "mkdtemp failed";
+  if (made != nullptr) {
+    path_ = made;
+  }
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
 }
 
 }  // namespace p2pnet_test

@@ -235,6 +235,24 @@ class RawSocket {
   std::vector<uint8_t> buffer_;
 };
 
+/// Unix seconds from the clock the engine reads (time() may lag behind it: glibc
+/// serves it from the coarse clock).
+int64_t UnixNow();
+
+/// A temporary directory under /tmp, removed with its contents.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
 /// A 24-byte Bitcoin message header. `checksum` is taken as given.
 std::vector<uint8_t> MessageHeader(uint32_t magic, const std::string& command,
                                    uint32_t payload_length, uint32_t checksum);
