@@ -116,6 +116,21 @@ impl Node {
         self.send_addresses(peer, items, now);
     }
 
+    /// BIP155 addresses: IPv4 and IPv6 entries are taken like `addr` ones; Tor, I2P and
+    /// CJDNS addresses cannot be dialled over TCP/IP here and are dropped.
+    pub(super) fn on_addrv2(&mut self, peer: PeerId, entries: &[AddrV2Entry], now: Now) {
+        let addrs: Vec<TimestampedAddress> = entries
+            .iter()
+            .filter_map(|e| {
+                Some(TimestampedAddress {
+                    time: e.time,
+                    addr: NetAddress::from_socket_addr(e.services, e.socket_addr()?),
+                })
+            })
+            .collect();
+        self.on_addr(peer, &addrs, now);
+    }
+
     /// Sends addresses as `addrv2` to a peer that asked for it (BIP155), else as `addr`.
     pub(super) fn send_addresses(
         &mut self,

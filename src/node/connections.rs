@@ -461,20 +461,7 @@ impl Node {
             Message::GetHeaders(locator) => self.notify(NodeEvent::GetHeaders { peer, locator }),
             Message::GetBlocks(locator) => self.notify(NodeEvent::GetBlocks { peer, locator }),
             Message::Addr(addrs) => self.on_addr(peer, &addrs, now),
-            // IPv4 and IPv6 entries join the address book like `addr` ones; Tor, I2P
-            // and CJDNS addresses cannot be dialled over TCP/IP here and are dropped.
-            Message::AddrV2(entries) => {
-                let addrs: Vec<TimestampedAddress> = entries
-                    .iter()
-                    .filter_map(|e| {
-                        Some(TimestampedAddress {
-                            time: e.time,
-                            addr: NetAddress::from_socket_addr(e.services, e.socket_addr()?),
-                        })
-                    })
-                    .collect();
-                self.on_addr(peer, &addrs, now)
-            }
+            Message::AddrV2(entries) => self.on_addrv2(peer, &entries, now),
             Message::GetAddr => self.on_get_addr(peer, now),
             Message::FeeFilter(rate) => self.on_fee_filter(peer, rate),
             Message::Block(data) => self.on_item(peer, ItemKind::Block, &ids, data, now),
