@@ -39,6 +39,7 @@ impl Command {
     pub const HEADERS: Command = Command::literal("headers");
     pub const SENDHEADERS: Command = Command::literal("sendheaders");
     pub const SENDADDRV2: Command = Command::literal("sendaddrv2");
+    pub const WTXIDRELAY: Command = Command::literal("wtxidrelay");
     pub const FEEFILTER: Command = Command::literal("feefilter");
     pub const ADDRV2: Command = Command::literal("addrv2");
     pub const BLOCK: Command = Command::literal("block");
@@ -344,6 +345,10 @@ mod tests {
             (Command::GETBLOCKS, "getblocks"),
             (Command::HEADERS, "headers"),
             (Command::SENDHEADERS, "sendheaders"),
+            (Command::SENDADDRV2, "sendaddrv2"),
+            (Command::WTXIDRELAY, "wtxidrelay"),
+            (Command::FEEFILTER, "feefilter"),
+            (Command::ADDRV2, "addrv2"),
             (Command::BLOCK, "block"),
             (Command::TX, "tx"),
         ];

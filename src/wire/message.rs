@@ -181,6 +181,8 @@ impl InvKind {
     pub const BLOCK: InvKind = InvKind(2);
     pub const FILTERED_BLOCK: InvKind = InvKind(3);
     pub const CMPCT_BLOCK: InvKind = InvKind(4);
+    /// A transaction by its wtxid (BIP339), asked for and served with witnesses.
+    pub const WTX: InvKind = InvKind(5);
     pub const WITNESS_TX: InvKind = InvKind(0x4000_0001);
     pub const WITNESS_BLOCK: InvKind = InvKind(0x4000_0002);
 }
@@ -297,6 +299,9 @@ pub enum Message {
     FeeFilter(i64),
     /// BIP155: the sender can take addresses as `addrv2` (sent before `verack`).
     SendAddrV2,
+    /// BIP339: the sender announces and requests transactions by wtxid (sent before
+    /// `verack`).
+    WtxidRelay,
     /// BIP155 addresses, any network.
     AddrV2(Vec<AddrV2Entry>),
     /// Serialized block, undecoded.
@@ -337,6 +342,7 @@ impl Message {
             Message::Headers(_) => Command::HEADERS,
             Message::SendHeaders => Command::SENDHEADERS,
             Message::SendAddrV2 => Command::SENDADDRV2,
+            Message::WtxidRelay => Command::WTXIDRELAY,
             Message::FeeFilter(_) => Command::FEEFILTER,
             Message::AddrV2(_) => Command::ADDRV2,
             Message::Block(_) => Command::BLOCK,
@@ -359,6 +365,7 @@ impl Message {
             "getaddr" => Message::GetAddr,
             "sendheaders" => Message::SendHeaders,
             "sendaddrv2" => Message::SendAddrV2,
+            "wtxidrelay" => Message::WtxidRelay,
             "feefilter" => Message::FeeFilter(Reader::new(&payload, "feefilter").read_i64_le()?),
             "addrv2" => Message::AddrV2(read_addrv2(&payload)?),
             "ping" => Message::Ping(Reader::new(&payload, "ping").read_u64_le()?),
@@ -405,7 +412,11 @@ impl Message {
     pub fn encode_payload(&self, out: &mut Vec<u8>) {
         match self {
             Message::Version(version) => version.write(out),
-            Message::Verack | Message::GetAddr | Message::SendHeaders | Message::SendAddrV2 => {}
+            Message::Verack
+            | Message::GetAddr
+            | Message::SendHeaders
+            | Message::SendAddrV2
+            | Message::WtxidRelay => {}
             Message::AddrV2(entries) => write_addrv2(out, entries),
             Message::FeeFilter(rate) => out.extend_from_slice(&rate.to_le_bytes()),
             Message::Ping(nonce) | Message::Pong(nonce) => {

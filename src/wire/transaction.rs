@@ -72,14 +72,59 @@ pub fn stripped(data: &[u8]) -> Option<Vec<u8>> {
     let Layout::Extended { body_end } = parse(data)? else {
         return None;
     };
-    let version = data.get(..VERSION_LEN)?;
-    let body = data.get(EXTENDED_BODY_START..body_end)?;
-    let lock_time = data.get(data.len().checked_sub(LOCK_TIME_LEN)?..)?;
-    let mut out = Vec::with_capacity(version.len() + body.len() + lock_time.len());
-    out.extend_from_slice(version);
-    out.extend_from_slice(body);
-    out.extend_from_slice(lock_time);
+    let mut out = Vec::with_capacity(data.len());
+    push_legacy(&mut out, data, body_end)?;
     Some(out)
+}
+
+/// The legacy serialization of a block holding segwit transactions (every
+/// transaction stripped, BIP144), for peers that ask for it by MSG_BLOCK;
+/// `None` when no transaction carries witnesses or the block is not well
+/// formed (header, transaction count, exactly that many transactions).
+pub fn stripped_block(data: &[u8]) -> Option<Vec<u8>> {
+    // A first walk checks the block and looks for witnesses, a second copies.
+    let mut any_witness = false;
+    let txs_start = each_block_tx(data, |_, layout| {
+        any_witness |= matches!(layout, Layout::Extended { .. });
+        Some(())
+    })?;
+    if !any_witness {
+        return None;
+    }
+    let mut out = Vec::with_capacity(data.len());
+    out.extend_from_slice(data.get(..txs_start)?);
+    each_block_tx(data, |tx, layout| match layout {
+        Layout::Plain => {
+            out.extend_from_slice(tx);
+            Some(())
+        }
+        Layout::Extended { body_end } => push_legacy(&mut out, tx, body_end),
+    })?;
+    Some(out)
+}
+
+/// Calls `f` with each transaction of a well-formed block and its layout;
+/// returns where the first transaction starts.
+fn each_block_tx(data: &[u8], mut f: impl FnMut(&[u8], Layout) -> Option<()>) -> Option<usize> {
+    let mut cursor = Cursor::new(data);
+    cursor.skip(BLOCK_HEADER_LEN)?;
+    let count = cursor.count(MIN_TX_LEN)?;
+    let txs_start = cursor.pos;
+    for _ in 0..count {
+        let start = cursor.pos;
+        let layout = walk(&mut cursor)?;
+        f(data.get(start..cursor.pos)?, layout)?;
+    }
+    (cursor.remaining() == 0).then_some(txs_start)
+}
+
+/// Appends the legacy form of the extended transaction `tx`: version, inputs
+/// and outputs, lock time.
+fn push_legacy(out: &mut Vec<u8>, tx: &[u8], body_end: usize) -> Option<()> {
+    out.extend_from_slice(tx.get(..VERSION_LEN)?);
+    out.extend_from_slice(tx.get(EXTENDED_BODY_START..body_end)?);
+    out.extend_from_slice(tx.get(tx.len().checked_sub(LOCK_TIME_LEN)?..)?);
+    Some(())
 }
 
 const VERSION_LEN: usize = 4;
@@ -91,6 +136,11 @@ const EXTENDED_BODY_START: usize = VERSION_LEN + 2;
 const MIN_INPUT_LEN: usize = 41;
 /// Smallest possible output: value (8), empty script (1).
 const MIN_OUTPUT_LEN: usize = 9;
+/// Smallest possible transaction: version, empty input count, flag 0 (Core's
+/// empty transaction), lock time.
+const MIN_TX_LEN: usize = 10;
+/// A block header's size, before the transaction count.
+const BLOCK_HEADER_LEN: usize = 80;
 /// Smallest possible witness stack or stack item: its CompactSize count.
 const MIN_WITNESS_ENTRY_LEN: usize = 1;
 
@@ -105,9 +155,17 @@ enum Layout {
 }
 
 /// Walks one transaction with Bitcoin Core's deserialization rules, checking
-/// bounds only and keeping nothing.
+/// bounds only and keeping nothing; the bytes must hold exactly one.
 fn parse(data: &[u8]) -> Option<Layout> {
     let mut cursor = Cursor::new(data);
+    let layout = walk(&mut cursor)?;
+    (cursor.remaining() == 0).then_some(layout)
+}
+
+/// Walks one transaction from the cursor's position to its end. Offsets in the
+/// layout are into the cursor's whole slice.
+fn walk(cursor: &mut Cursor<'_>) -> Option<Layout> {
+    let start = cursor.pos;
     cursor.skip(VERSION_LEN)?;
     // Core reads the input count first; zero there is either the segwit
     // marker or a genuinely empty input list, and the next byte decides.
@@ -117,18 +175,18 @@ fn parse(data: &[u8]) -> Option<Layout> {
         flags = cursor.read_u8()?;
         if flags != 0 {
             inputs = cursor.count(MIN_INPUT_LEN)?;
-            skip_inputs_and_outputs(&mut cursor, inputs)?;
+            skip_inputs_and_outputs(cursor, inputs)?;
         }
         // With flags == 0 Core reads no outputs: that is its empty
         // transaction, whose bytes are their own legacy serialization.
     } else {
-        skip_inputs_and_outputs(&mut cursor, inputs)?;
+        skip_inputs_and_outputs(cursor, inputs)?;
     }
     let layout = if flags == 0 {
         Layout::Plain
     } else {
         Layout::Extended {
-            body_end: cursor.pos,
+            body_end: cursor.pos - start,
         }
     };
     if flags & 1 != 0 {
@@ -152,9 +210,6 @@ fn parse(data: &[u8]) -> Option<Layout> {
         return None;
     }
     cursor.skip(LOCK_TIME_LEN)?;
-    if cursor.remaining() != 0 {
-        return None;
-    }
     Some(layout)
 }
 
@@ -633,6 +688,41 @@ pub(crate) mod tests {
         );
         assert_eq!(stripped(&legacy), None, "already legacy");
         assert_eq!(stripped(&signed[..signed.len() - 1]), None);
+    }
+
+    /// A block of the given transactions under a dummy header.
+    fn block_of(txs: &[Vec<u8>]) -> Vec<u8> {
+        let mut block = vec![0x42; BLOCK_HEADER_LEN];
+        block.push(txs.len() as u8);
+        for tx in txs {
+            block.extend_from_slice(tx);
+        }
+        block
+    }
+
+    #[test]
+    fn stripped_block_strips_every_segwit_transaction_and_keeps_the_rest() {
+        let legacy = hex(BLOCK_170_TX);
+        let segwit = [hex(BIP143_P2WPKH), hex(MAINNET_SEGWIT)];
+        let block = block_of(&[legacy.clone(), segwit[0].clone(), segwit[1].clone()]);
+        let expected = block_of(&[
+            legacy.clone(),
+            stripped(&segwit[0]).unwrap(),
+            stripped(&segwit[1]).unwrap(),
+        ]);
+        assert_eq!(stripped_block(&block), Some(expected));
+        assert_eq!(
+            stripped_block(&block_of(&[legacy.clone(), legacy.clone()])),
+            None,
+            "nothing to strip"
+        );
+        assert_eq!(stripped_block(&block[..block.len() - 1]), None, "truncated");
+        let mut trailing = block.clone();
+        trailing.push(0);
+        assert_eq!(stripped_block(&trailing), None, "bytes after the last tx");
+        let mut short_count = block;
+        short_count[BLOCK_HEADER_LEN] = 2;
+        assert_eq!(stripped_block(&short_count), None, "count disagrees");
     }
 
     #[test]
