@@ -143,7 +143,8 @@ TEST(BlockSync, FreshNodeCatchesUp2000Blocks) {
     ++getheaders_calls;
     return chain_a.HeadersAfter(locator, stop);
   });
-  a.net.SetDataProvider([&](ItemKind kind, const Hash& id) -> std::optional<std::vector<uint8_t>> {
+  a.net.SetDataProvider([&](ItemKind kind, const Hash& id,
+                            p2pnet::ItemForm) -> std::optional<std::vector<uint8_t>> {
     ++provider_calls;
     const long height = chain_a.HeightOfId(id);
     if (kind != ItemKind::Block || height < 0) {

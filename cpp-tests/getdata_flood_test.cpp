@@ -155,7 +155,8 @@ struct RelayLine {
   explicit RelayLine(const ItemStore& store)
       : a(RelayConfig()), b(RelayConfig()), c(RelayConfig()) {
     b.net.SetDataProvider(
-        [this, &store](p2pnet::ItemKind, const Hash& id) -> std::optional<std::vector<uint8_t>> {
+        [this, &store](p2pnet::ItemKind, const Hash& id,
+                       p2pnet::ItemForm) -> std::optional<std::vector<uint8_t>> {
           provider_calls.fetch_add(1);
           auto it = store.find(id);
           if (it == store.end()) {

@@ -278,6 +278,54 @@ TEST(Relay, BlocksAreAnnouncedByHeadersAfterSendHeaders) {
   }
 }
 
+// BIP339 on the wire: a peer that sent wtxidrelay before its verack is told of
+// transactions by wtxid (MSG_WTX) and asked for them that way; its MSG_TX
+// announcements are ignored. BIP144: asked by MSG_TX, it gets the legacy form.
+TEST(Relay, TransactionsGoByWtxidToPeersThatSentWtxidRelay) {
+  TestNode e(RelayConfig());
+  e.Start();
+  RawSocket raw(e.port);
+  ASSERT_TRUE(raw.connected());
+  std::vector<std::string> received;
+  RawSocket::HandshakeOptions options;
+  options.protocol_version = 70016;
+  options.before_verack = {"wtxidrelay", "sendaddrv2"};
+  options.received = &received;
+  ASSERT_TRUE(raw.Handshake(0x5eed, 0, options));
+  EXPECT_EQ(received, (std::vector<std::string>{"version", "wtxidrelay", "sendaddrv2", "verack"}));
+  ASSERT_TRUE(e.peers.WaitForConnected(1));
+  const uint64_t raw_id = e.peers.connected()[0].id;
+
+  const SegwitVector ours = Bip143SegwitTx();
+  EXPECT_EQ(e.net.BroadcastTransaction(ours.bytes), ours.txid);
+  std::vector<RawMessage> skipped;
+  auto inv = raw.WaitForCommand("inv", kDeadline, &skipped);
+  ASSERT_TRUE(inv);
+  EXPECT_EQ(ParseInv(inv->payload), (std::vector<InvEntry>{{kInvWtx, ours.wtxid}}));
+  ASSERT_TRUE(raw.SendMessage("getdata", InvPayload({{kInvWtx, ours.wtxid}})));
+  auto served = raw.WaitForCommand("tx", kDeadline, &skipped);
+  ASSERT_TRUE(served);
+  EXPECT_EQ(served->payload, ours.bytes) << "asked by wtxid: the witness form";
+  ASSERT_TRUE(raw.SendMessage("getdata", InvPayload({{kInvTx, ours.txid}})));
+  served = raw.WaitForCommand("tx", kDeadline, &skipped);
+  ASSERT_TRUE(served);
+  EXPECT_LT(served->payload.size(), ours.bytes.size());
+  EXPECT_EQ(Sha256d(served->payload), ours.txid) << "asked by MSG_TX: the legacy form";
+
+  const SegwitVector theirs = MainnetSegwitTx();
+  Hash32 by_txid{};
+  by_txid.fill(0x77);
+  ASSERT_TRUE(raw.SendMessage("inv", InvPayload({{kInvTx, by_txid}, {kInvWtx, theirs.wtxid}})));
+  auto getdata = raw.WaitForCommand("getdata", kDeadline, &skipped);
+  ASSERT_TRUE(getdata);
+  EXPECT_EQ(ParseInv(getdata->payload), (std::vector<InvEntry>{{kInvWtx, theirs.wtxid}}))
+      << "requested by wtxid; the txid announcement ignored";
+  ASSERT_TRUE(raw.SendMessage("tx", theirs.bytes));
+  ASSERT_TRUE(e.txs.WaitFor(theirs.txid)) << "the node gets the tx under its txid";
+  EXPECT_EQ(e.txs.Arrivals().back().data, theirs.bytes);
+  EXPECT_EQ(ScoreOf(e.net, raw_id), std::optional<uint32_t>(0));
+}
+
 TEST(Relay, GetDataForUnknownGetsNotFound) {
   TestNode e(RelayConfig());
   e.Start();
@@ -313,7 +361,8 @@ TEST(Relay, GetDataForUnknownGetsNotFound) {
 
   // With a provider that does not have them either, the answer is the same.
   std::atomic<int> asked{0};
-  e.net.SetDataProvider([&asked](ItemKind, const Hash&) -> std::optional<std::vector<uint8_t>> {
+  e.net.SetDataProvider([&asked](ItemKind, const Hash&,
+                                 p2pnet::ItemForm) -> std::optional<std::vector<uint8_t>> {
     ++asked;
     return std::nullopt;
   });

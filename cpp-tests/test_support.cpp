@@ -315,9 +315,19 @@ std::optional<RawMessage> RawSocket::WaitForCommand(const std::string& command,
 }
 
 bool RawSocket::Handshake(uint64_t nonce, int32_t start_height) {
-  if (!SendMessage("version", VersionPayload(nonce, start_height))) {
+  return Handshake(nonce, start_height, HandshakeOptions{});
+}
+
+bool RawSocket::Handshake(uint64_t nonce, int32_t start_height, const HandshakeOptions& options) {
+  if (!SendMessage("version", VersionPayload(nonce, start_height, options.protocol_version))) {
     ADD_FAILURE() << "cannot send version";
     return false;
+  }
+  for (const std::string& command : options.before_verack) {
+    if (!SendMessage(command, {})) {
+      ADD_FAILURE() << "cannot send " << command;
+      return false;
+    }
   }
   bool got_version = false;
   bool got_verack = false;
@@ -330,6 +340,9 @@ bool RawSocket::Handshake(uint64_t nonce, int32_t start_height) {
       ADD_FAILURE() << "handshake: no version/verack from the engine";
       return false;
     }
+    if (options.received != nullptr) {
+      options.received->push_back(message->command);
+    }
     if (message->command == "version") {
       got_version = true;
     } else if (message->command == "verack") {
@@ -341,6 +354,51 @@ bool RawSocket::Handshake(uint64_t nonce, int32_t start_height) {
     return false;
   }
   return true;
+}
+
+std::vector<uint8_t> FromHex(const std::string& hex) {
+  std::vector<uint8_t> bytes;
+  bytes.reserve(hex.size() / 2);
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+    bytes.push_back(static_cast<uint8_t>(std::stoul(hex.substr(i, 2), nullptr, 16)));
+  }
+  return bytes;
+}
+
+Hash32 DisplayedId(const std::string& hex) {
+  Hash32 id{};
+  const std::vector<uint8_t> bytes = FromHex(hex);
+  EXPECT_EQ(bytes.size(), id.size());
+  std::copy(bytes.rbegin(), bytes.rend(), id.begin());
+  return id;
+}
+
+SegwitVector Bip143SegwitTx() {
+  return SegwitVector{
+      FromHex(
+          "01000000000102fff7f7881a8099afa6940d42d1e7f6362bec38171ea3edf433541db4e4ad969f00000000"
+          "494830450221008b9d1dc26ba6a9cb62127b02742fa9d754cd3bebf337f7a55d114c8e5cdd30be02204052"
+          "9b194ba3f9281a99f2b1c0a19c0489bc22ede944ccf4ecbab4cc618ef3ed01eeffffffef51e1b804cc89d1"
+          "82d279655c3aa89e815b1b309fe287d9b2b55d57b90ec68a0100000000ffffffff02202cb2060000000019"
+          "76a9148280b37df378db99f66f85c95a783a76ac7a6d5988ac9093510d000000001976a9143bde42dbee7e"
+          "4dbe6a21b2d50ce2f0167faa815988ac000247304402203609e17b84f6a7d30c80bfa610b5b4542f32a8a0"
+          "d5447a12fb1366d7f01cc44a0220573a954c4518331561406f90300e8f3358f51928d43c212a8caed02de6"
+          "7eebee0121025476c2e83188368da1ff3e292e7acafcdb3566bb0ad253f62fc70f07aeee635711000000"),
+      DisplayedId("e8151a2af31c368a35053ddd4bdb285a8595c769a3ad83e0fa02314a602d4609"),
+      DisplayedId("c36c38370907df2324d9ce9d149d191192f338b37665a82e78e76a12c909b762")};
+}
+
+SegwitVector MainnetSegwitTx() {
+  return SegwitVector{
+      FromHex(
+          "01000000000101438afdb24e414d54cc4a17a95f3d40be90d23dfeeb07a48e9e782178efddd88901000000"
+          "00fdffffff020db9a60000000000160014b549d227c9edd758288112fe3573c1f85240166880a812010000"
+          "00001976a914ae28f233464e6da03c052155119a413d13f3380188ac024730440220200254b765f2512633"
+          "4b8de16ee4badf57315c047243942340c16cffd9b11196022074a9476633f093f229456ad904a9d97e26c2"
+          "71fc4f01d0501dec008e4aae71c2012102c37a3c5b21a5991d3d7b1e203be195be07104a1a19e5c2ed8232"
+          "9a56b431213000000000"),
+      DisplayedId("c06aaaa2753dc4e74dd4fe817522dc3c126fd71792dd9acfefdaff11f8ff954d"),
+      DisplayedId("f12d56f2234e809129dbf59392961bbe7a89b6250651f6aea7852cc00ced63ff")};
 }
 
 Hash32 Sha256d(const uint8_t* data, std::size_t len) {

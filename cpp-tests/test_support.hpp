@@ -118,6 +118,29 @@ std::string Hex(const Hash32& hash);
 /// Inventory types of inv/getdata/notfound entries.
 inline constexpr uint32_t kInvTx = 1;
 inline constexpr uint32_t kInvBlock = 2;
+/// A transaction by wtxid (BIP339).
+inline constexpr uint32_t kInvWtx = 5;
+/// The witness forms (BIP144).
+inline constexpr uint32_t kInvWitnessTx = 0x40000001;
+inline constexpr uint32_t kInvWitnessBlock = 0x40000002;
+
+/// Bytes from hex (two digits per byte, no separators).
+std::vector<uint8_t> FromHex(const std::string& hex);
+
+/// A txid or wtxid as explorers display it, in wire byte order.
+Hash32 DisplayedId(const std::string& hex);
+
+/// Segwit transactions with published ids, to check ids and relay by wtxid.
+struct SegwitVector {
+  std::vector<uint8_t> bytes;
+  Hash32 txid;
+  Hash32 wtxid;
+};
+
+/// BIP143's native P2WPKH example, signed.
+SegwitVector Bip143SegwitTx();
+/// Mainnet transaction c06aaaa2...954d (one P2WPKH input).
+SegwitVector MainnetSegwitTx();
 
 /// One inventory entry.
 struct InvEntry {
@@ -229,6 +252,17 @@ class RawSocket {
   /// registered the peer once it reads the verack, which precedes anything
   /// sent next on this socket.
   bool Handshake(uint64_t nonce = 0x5eed5eed5eed5eedULL, int32_t start_height = 0);
+
+  /// What a handshake announces beyond the defaults.
+  struct HandshakeOptions {
+    int32_t protocol_version = 70001;
+    /// Payload-less commands sent between our version and our verack, such as
+    /// "wtxidrelay" or "sendaddrv2".
+    std::vector<std::string> before_verack;
+    /// Filled with the commands the engine sent, up to and including its verack.
+    std::vector<std::string>* received = nullptr;
+  };
+  bool Handshake(uint64_t nonce, int32_t start_height, const HandshakeOptions& options);
 
  private:
   int fd_ = -1;

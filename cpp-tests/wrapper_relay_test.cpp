@@ -65,25 +65,9 @@ TEST(WrapperRelay, IdsAndHashFunction) {
 // (its bytes without marker, flag and witnesses), not SHA-256d of what was sent,
 // by default and when a node's hash function gives up on it.
 TEST(WrapperRelay, SegwitTransactionIdIsItsTxid) {
-  const std::string hex =
-      "01000000000102fff7f7881a8099afa6940d42d1e7f6362bec38171ea3edf433541db4e4ad969f00000000"
-      "494830450221008b9d1dc26ba6a9cb62127b02742fa9d754cd3bebf337f7a55d114c8e5cdd30be02204052"
-      "9b194ba3f9281a99f2b1c0a19c0489bc22ede944ccf4ecbab4cc618ef3ed01eeffffffef51e1b804cc89d1"
-      "82d279655c3aa89e815b1b309fe287d9b2b55d57b90ec68a0100000000ffffffff02202cb2060000000019"
-      "76a9148280b37df378db99f66f85c95a783a76ac7a6d5988ac9093510d000000001976a9143bde42dbee7e"
-      "4dbe6a21b2d50ce2f0167faa815988ac000247304402203609e17b84f6a7d30c80bfa610b5b4542f32a8a0"
-      "d5447a12fb1366d7f01cc44a0220573a954c4518331561406f90300e8f3358f51928d43c212a8caed02de6"
-      "7eebee0121025476c2e83188368da1ff3e292e7acafcdb3566bb0ad253f62fc70f07aeee635711000000";
-  std::vector<uint8_t> tx;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-    tx.push_back(static_cast<uint8_t>(std::stoul(hex.substr(i, 2), nullptr, 16)));
-  }
-  // As explorers print it; ids are compared in wire order, reversed.
-  Hash txid{};
-  const std::string displayed = "e8151a2af31c368a35053ddd4bdb285a8595c769a3ad83e0fa02314a602d4609";
-  for (std::size_t i = 0; i < txid.size(); ++i) {
-    txid[txid.size() - 1 - i] = static_cast<uint8_t>(std::stoul(displayed.substr(2 * i, 2), nullptr, 16));
-  }
+  const SegwitVector vector = Bip143SegwitTx();
+  const std::vector<uint8_t>& tx = vector.bytes;
+  const Hash txid = vector.txid;
 
   Hash direct{};
   ASSERT_EQ(p2pnet_bitcoin_item_id(P2PNET_ITEM_TX, tx.data(), tx.size(), direct.data()), P2PNET_OK);
@@ -94,6 +78,24 @@ TEST(WrapperRelay, SegwitTransactionIdIsItsTxid) {
   EXPECT_EQ(node.net.ItemId(ItemKind::Tx, tx), txid);
   node.net.SetHashFunction([](ItemKind, ByteView) -> Hash { throw std::runtime_error("no"); });
   EXPECT_EQ(node.net.ItemId(ItemKind::Tx, tx), txid) << "the fallback is Bitcoin's id";
+}
+
+// BIP339 and BIP144 between two engines: they negotiate wtxid relay, and a
+// segwit transaction crosses with its witnesses, reaching B under its txid.
+TEST(WrapperRelay, SegwitTransactionCrossesBetweenEnginesByWtxid) {
+  TestNode a(RelayConfig());
+  TestNode b(RelayConfig());
+  a.Start();
+  b.Start();
+  ASSERT_NE(Connect(a, b), 0u);
+  const SegwitVector vector = MainnetSegwitTx();
+  EXPECT_EQ(a.net.BroadcastTransaction(vector.bytes), vector.txid);
+  ASSERT_TRUE(b.txs.WaitFor(vector.txid));
+  const auto arrivals = b.txs.Arrivals();
+  ASSERT_EQ(arrivals.size(), 1u);
+  EXPECT_EQ(arrivals[0].data, vector.bytes) << "witnesses included";
+  // B relays it back only if A lacks it: A knows it under both ids.
+  EXPECT_EQ(a.txs.Total(), 0u);
 }
 
 // BIP133 between two engines: B's fee floor reaches A, and A keeps rated

@@ -92,7 +92,7 @@ Node::Node(std::string name, const p2pnet::Config& config, Console& console)
     return OnGetBlocks(peer, locator, stop);
   });
   net_.SetDataProvider(
-      [this](ItemKind kind, const Hash& id) { return ProvideItem(kind, id); });
+      [this](ItemKind kind, const Hash& id, p2pnet::ItemForm) { return ProvideItem(kind, id); });
 }
 
 void Node::Start() {

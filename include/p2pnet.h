@@ -178,6 +178,25 @@ typedef enum p2pnet_item_kind {
 } p2pnet_item_kind;
 
 /**
+ * How a peer asked for an item (BIP144, BIP339), as the data provider is told.
+ */
+typedef enum p2pnet_item_form {
+  /**
+   * By id (txid or block hash), without witnesses (MSG_TX, MSG_BLOCK). The node may
+   * still answer with the witness form: the engine strips it.
+   */
+  P2PNET_FORM_LEGACY = 0,
+  /**
+   * By id, with witnesses (MSG_WITNESS_TX, MSG_WITNESS_BLOCK).
+   */
+  P2PNET_FORM_WITNESS = 1,
+  /**
+   * A transaction by its wtxid, with witnesses (MSG_WTX): `hash` is a wtxid.
+   */
+  P2PNET_FORM_WITNESS_BY_WTXID = 2,
+} p2pnet_item_form;
+
+/**
  * Network presets for `p2pnet_config_new`.
  */
 typedef enum p2pnet_network {
@@ -373,18 +392,23 @@ typedef uint32_t (*p2pnet_item_fn)(void *user_data,
 /**
  * A peer asked for an item the engine has not cached. If the node has it, it copies the
  * bytes into `reply` with `p2pnet_reply_set_data`; otherwise the peer gets NOTFOUND.
- * `hash` (32 bytes) and `reply` are borrowed for the call.
+ * `form` says how the peer asked: by id or, for a transaction, by wtxid (then `hash` is
+ * the wtxid), and whether it wants witnesses. The witness serialization is a correct
+ * answer to every form; the engine strips it for legacy requests. `hash` (32 bytes) and
+ * `reply` are borrowed for the call.
  */
 typedef void (*p2pnet_get_data_fn)(void *user_data,
                                    enum p2pnet_item_kind kind,
+                                   enum p2pnet_item_form form,
                                    const uint8_t *hash,
                                    struct p2pnet_reply *reply);
 
 /**
  * Says whether the node already has an item (so the engine does not fetch it when a
- * peer announces it). Must be thread-safe, quick and must not call engine functions: it
- * runs on the engine's network threads, once per announced id. `hash` (32 bytes) is
- * borrowed for the call.
+ * peer announces it by `inv` or by a short `headers` message). For a transaction `hash`
+ * is its txid, or its wtxid when a BIP339 peer announced it. Must be thread-safe, quick
+ * and must not call engine functions: it runs on the engine's network threads, once per
+ * announced id. `hash` (32 bytes) is borrowed for the call.
  */
 typedef bool (*p2pnet_have_fn)(void *user_data,
                                enum p2pnet_item_kind kind,
@@ -1149,7 +1173,9 @@ enum p2pnet_result p2pnet_engine_set_hash_function(struct p2pnet_engine *engine,
 /**
  * Relays a block the node produced or accepted: it is cached and announced at once to
  * every peer that does not have it. If `out_hash` is not NULL it receives the block id
- * (32 bytes).
+ * (32 bytes). Hand it the full serialization, witnesses included (BIP144): peers that
+ * ask for the legacy form get it stripped, and the witness form cannot be rebuilt
+ * from that.
  *
  * Ownership: `data` (`len` bytes) is borrowed and copied; `out_hash` is caller-provided.
  * May be called from a callback.
@@ -1160,8 +1186,9 @@ enum p2pnet_result p2pnet_engine_broadcast_block(struct p2pnet_engine *engine,
                                                  uint8_t *out_hash);
 
 /**
- * Relays a transaction: cached and announced to each peer at its next trickle tick.
- * As `p2pnet_engine_broadcast_block` otherwise.
+ * Relays a transaction: cached and announced to each peer at its next trickle tick, by
+ * wtxid to peers that negotiated BIP339. As `p2pnet_engine_broadcast_block` otherwise,
+ * including the form: the full serialization, witnesses included.
  *
  * Ownership: `data` (`len` bytes) is borrowed and copied; `out_hash` is caller-provided.
  * May be called from a callback.

@@ -128,6 +128,16 @@ enum class ItemKind {
   Tx = P2PNET_ITEM_TX,
 };
 
+/** @brief How a peer asked for an item (BIP144, BIP339); mirrors p2pnet_item_form. */
+enum class ItemForm {
+  /** By id, without witnesses (MSG_TX, MSG_BLOCK); the witness form is stripped. */
+  Legacy = P2PNET_FORM_LEGACY,
+  /** By id, with witnesses (MSG_WITNESS_TX, MSG_WITNESS_BLOCK). */
+  Witness = P2PNET_FORM_WITNESS,
+  /** A transaction by its wtxid, with witnesses (MSG_WTX): the id is a wtxid. */
+  WitnessByWtxid = P2PNET_FORM_WITNESS_BY_WTXID,
+};
+
 /**
  * @brief The node's verdict on a received block or transaction.
  *
@@ -737,9 +747,13 @@ class NetworkManager {
   /**
    * @brief Looks up an item a peer requested that is not in the engine's relay
    * cache; std::nullopt (or an empty vector, or an exception) answers NOTFOUND.
+   *
+   * @p id is the item's id, or a transaction's wtxid when @p form is
+   * ItemForm::WitnessByWtxid. Returning the witness serialization is right for
+   * every form: the engine strips witnesses for ItemForm::Legacy requests.
    */
-  using DataProvider =
-      std::function<std::optional<std::vector<uint8_t>>(ItemKind kind, const Hash& id)>;
+  using DataProvider = std::function<std::optional<std::vector<uint8_t>>(
+      ItemKind kind, const Hash& id, ItemForm form)>;
   /**
    * @brief Answers a peer's getheaders: up to 2,000 headers following the
    * first locator hash the node knows, stopping after @p stop if it is set.
@@ -1236,14 +1250,15 @@ class NetworkManager {
   }
 
   /** @brief C entry point of DataProvider; exceptions answer NOTFOUND. */
-  static void DataProviderTrampoline(void* user_data, p2pnet_item_kind kind, const uint8_t* hash,
+  static void DataProviderTrampoline(void* user_data, p2pnet_item_kind kind,
+                                     p2pnet_item_form form, const uint8_t* hash,
                                      p2pnet_reply* reply) noexcept {
     if (user_data == nullptr || hash == nullptr || reply == nullptr) {
       return;
     }
     try {
       std::optional<std::vector<uint8_t>> item = (*static_cast<DataProvider*>(user_data))(
-          static_cast<ItemKind>(kind), detail::ToHash(hash));
+          static_cast<ItemKind>(kind), detail::ToHash(hash), static_cast<ItemForm>(form));
       if (item && !item->empty()) {
         p2pnet_reply_set_data(reply, item->data(), item->size());
       }

@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::events::{LogLevel, PeerId, PeerInfo};
 use crate::node::{BanRefused, Node};
-use crate::relay::{bitcoin_item_id, HaveFunction, ItemHasher, ItemKind, Verdict};
+use crate::relay::{HaveFunction, ItemHasher, ItemKind, Verdict};
 use crate::runtime::dispatcher::{
     DataProvider, Dispatcher, GetBlocksCallback, GetHeadersCallback, HeadersCallback, ItemCallback,
     LogCallback, PeerConnectedCallback, PeerDisconnectedCallback,
@@ -106,8 +106,7 @@ impl Engine {
         let now = Driver::now();
         let (bans, addrman, startup_warnings) = load_state(&config, now.unix)?;
         let node = Node::new(config.clone(), bans, addrman, rand::random(), now);
-        let hasher: ItemHasher = Arc::new(bitcoin_item_id);
-        let driver = Driver::new(config, node, events_tx, log_filter, tracing, hasher);
+        let driver = Driver::new(config, node, events_tx, log_filter, tracing);
         Ok(Engine {
             driver,
             lifecycle: Mutex::new(Lifecycle::Created(events_rx)),
@@ -394,11 +393,11 @@ impl Engine {
                 data.len()
             )));
         }
-        let hash = self.driver.item_id(kind, data);
+        let ids = self.driver.item_ids(kind, data);
         let frame = self.driver.item_frame(kind, data);
         self.driver
-            .run_now(|node, now| node.broadcast(kind, hash, frame, fee_rate, now));
-        Ok(hash)
+            .run_now(|node, now| node.broadcast(kind, ids, frame, fee_rate, now));
+        Ok(ids.id)
     }
 
     /// Reports the verdict for an item whose callback returned `Verdict::Pending`.
@@ -525,8 +524,7 @@ impl Engine {
     /// Installs the function that computes item ids (default: Bitcoin's).
     pub fn set_item_hasher(&self, hasher: Option<ItemHasher>) -> Result<()> {
         self.not_stopped()?;
-        self.driver
-            .set_hasher(hasher.unwrap_or_else(|| Arc::new(bitcoin_item_id)));
+        self.driver.set_hasher(hasher);
         Ok(())
     }
 

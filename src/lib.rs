@@ -28,7 +28,7 @@ pub use config::{Config, Network};
 pub use engine::{Engine, SyncStatus};
 pub use error::{Error, Result};
 pub use events::{DisconnectReason, LogLevel, PeerId, PeerInfo};
-pub use relay::{HaveFunction, ItemHasher, ItemKind, Verdict};
+pub use relay::{HaveFunction, ItemForm, ItemHasher, ItemKind, Verdict};
 pub use runtime::dispatcher::{
     DataProvider, GetBlocksCallback, GetHeadersCallback, HeadersCallback, ItemCallback,
     LogCallback, PeerConnectedCallback, PeerDisconnectedCallback,

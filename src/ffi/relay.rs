@@ -11,7 +11,7 @@ use super::out::{hash_out, opt_out_arg, out_arg};
 use super::reply::p2pnet_reply;
 use super::result::{boundary, p2pnet_result, FfiError};
 use crate::engine::Engine;
-use crate::relay::{ItemKind, Verdict};
+use crate::relay::{ItemForm, ItemKind, Verdict};
 use crate::wire::Hash256;
 
 /// The two relayed item kinds.
@@ -20,6 +20,19 @@ use crate::wire::Hash256;
 pub enum p2pnet_item_kind {
     P2PNET_ITEM_BLOCK = 0,
     P2PNET_ITEM_TX = 1,
+}
+
+/// How a peer asked for an item (BIP144, BIP339), as the data provider is told.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum p2pnet_item_form {
+    /// By id (txid or block hash), without witnesses (MSG_TX, MSG_BLOCK). The node may
+    /// still answer with the witness form: the engine strips it.
+    P2PNET_FORM_LEGACY = 0,
+    /// By id, with witnesses (MSG_WITNESS_TX, MSG_WITNESS_BLOCK).
+    P2PNET_FORM_WITNESS = 1,
+    /// A transaction by its wtxid, with witnesses (MSG_WTX): `hash` is a wtxid.
+    P2PNET_FORM_WITNESS_BY_WTXID = 2,
 }
 
 /// The node's verdict on a received block or transaction, returned by the item
@@ -52,11 +65,15 @@ pub type p2pnet_item_fn = Option<
 
 /// A peer asked for an item the engine has not cached. If the node has it, it copies the
 /// bytes into `reply` with `p2pnet_reply_set_data`; otherwise the peer gets NOTFOUND.
-/// `hash` (32 bytes) and `reply` are borrowed for the call.
+/// `form` says how the peer asked: by id or, for a transaction, by wtxid (then `hash` is
+/// the wtxid), and whether it wants witnesses. The witness serialization is a correct
+/// answer to every form; the engine strips it for legacy requests. `hash` (32 bytes) and
+/// `reply` are borrowed for the call.
 pub type p2pnet_get_data_fn = Option<
     unsafe extern "C" fn(
         user_data: *mut c_void,
         kind: p2pnet_item_kind,
+        form: p2pnet_item_form,
         hash: *const u8,
         reply: *mut p2pnet_reply,
     ),
@@ -76,9 +93,10 @@ pub type p2pnet_hash_fn = Option<
 >;
 
 /// Says whether the node already has an item (so the engine does not fetch it when a
-/// peer announces it). Must be thread-safe, quick and must not call engine functions: it
-/// runs on the engine's network threads, once per announced id. `hash` (32 bytes) is
-/// borrowed for the call.
+/// peer announces it by `inv` or by a short `headers` message). For a transaction `hash`
+/// is its txid, or its wtxid when a BIP339 peer announced it. Must be thread-safe, quick
+/// and must not call engine functions: it runs on the engine's network threads, once per
+/// announced id. `hash` (32 bytes) is borrowed for the call.
 pub type p2pnet_have_fn = Option<
     unsafe extern "C" fn(user_data: *mut c_void, kind: p2pnet_item_kind, hash: *const u8) -> bool,
 >;
@@ -87,6 +105,14 @@ fn kind_to_c(kind: ItemKind) -> p2pnet_item_kind {
     match kind {
         ItemKind::Block => p2pnet_item_kind::P2PNET_ITEM_BLOCK,
         ItemKind::Tx => p2pnet_item_kind::P2PNET_ITEM_TX,
+    }
+}
+
+fn form_to_c(form: ItemForm) -> p2pnet_item_form {
+    match form {
+        ItemForm::Legacy => p2pnet_item_form::P2PNET_FORM_LEGACY,
+        ItemForm::Witness => p2pnet_item_form::P2PNET_FORM_WITNESS,
+        ItemForm::WitnessByWtxid => p2pnet_item_form::P2PNET_FORM_WITNESS_BY_WTXID,
     }
 }
 
@@ -192,10 +218,11 @@ pub unsafe extern "C" fn p2pnet_engine_set_on_get_data(
         user_data,
         release,
         |f, data| {
-            Arc::new(move |kind: ItemKind, hash: &Hash256| {
+            Arc::new(move |kind: ItemKind, hash: &Hash256, form: ItemForm| {
                 let mut reply = p2pnet_reply::default();
+                let form = form_to_c(form);
                 // SAFETY: `f` is the node's callback; `hash` and `reply` outlive the call.
-                unsafe { f(data.ptr(), kind_to_c(kind), hash.as_ptr(), &mut reply) };
+                unsafe { f(data.ptr(), kind_to_c(kind), form, hash.as_ptr(), &mut reply) };
                 reply.data
             }) as crate::DataProvider
         },
@@ -299,7 +326,9 @@ fn broadcast(
 
 /// Relays a block the node produced or accepted: it is cached and announced at once to
 /// every peer that does not have it. If `out_hash` is not NULL it receives the block id
-/// (32 bytes).
+/// (32 bytes). Hand it the full serialization, witnesses included (BIP144): peers that
+/// ask for the legacy form get it stripped, and the witness form cannot be rebuilt
+/// from that.
 ///
 /// Ownership: `data` (`len` bytes) is borrowed and copied; `out_hash` is caller-provided.
 /// May be called from a callback.
@@ -313,8 +342,9 @@ pub unsafe extern "C" fn p2pnet_engine_broadcast_block(
     boundary(|| broadcast(engine, ItemKind::Block, data, len, None, out_hash))
 }
 
-/// Relays a transaction: cached and announced to each peer at its next trickle tick.
-/// As `p2pnet_engine_broadcast_block` otherwise.
+/// Relays a transaction: cached and announced to each peer at its next trickle tick, by
+/// wtxid to peers that negotiated BIP339. As `p2pnet_engine_broadcast_block` otherwise,
+/// including the form: the full serialization, witnesses included.
 ///
 /// Ownership: `data` (`len` bytes) is borrowed and copied; `out_hash` is caller-provided.
 /// May be called from a callback.

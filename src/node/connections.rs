@@ -13,13 +13,13 @@ use rand::Rng;
 use super::eviction::{select_eviction, EvictionCandidate};
 use super::peer::{Origin, Peer};
 use super::session::{Action, Session, SessionOffence, SessionParams};
-use super::{Node, NodeEvent, Now};
+use super::{MessageIds, Node, NodeEvent, Now};
 use crate::addrman::netgroup;
 use crate::config::Config;
 use crate::events::{DisconnectReason, PeerId};
 use crate::misbehaviour::Offence;
 use crate::relay::ItemKind;
-use crate::wire::{Hash256, Message, NetAddress, TimestampedAddress, MAX_ADDR_ENTRIES};
+use crate::wire::{Message, NetAddress, TimestampedAddress, MAX_ADDR_ENTRIES};
 
 /// The protocol version from which peers understand `sendheaders` (BIP130).
 const SENDHEADERS_VERSION: i32 = 70012;
@@ -242,7 +242,7 @@ impl Node {
             Peer::new(peer, addr, local_addr, origin, session, nonce, now),
         );
         tracing::debug!(peer, %addr, inbound = origin == Origin::Inbound, "connection opened");
-        self.apply_session(peer, actions, Vec::new(), now);
+        self.apply_session(peer, actions, MessageIds::default(), now);
         self.reschedule(peer);
         true
     }
@@ -314,11 +314,8 @@ impl Node {
         }
     }
 
-    /// A decoded message from a peer. `ids` are the ids of a block or transaction (one)
-    /// or of the entries of a headers message, computed by the runtime with the node's
-    /// hash function; for an inv, the announced ids the node says it already has; empty
-    /// for other messages.
-    pub fn on_message(&mut self, peer: PeerId, msg: Message, ids: Vec<Hash256>, now: Now) {
+    /// A decoded message from a peer, with the ids the runtime computed for it.
+    pub fn on_message(&mut self, peer: PeerId, msg: Message, ids: MessageIds, now: Now) {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
@@ -353,7 +350,7 @@ impl Node {
         if lapsed {
             self.announcements_lapsed(peer, now);
         }
-        self.apply_session(peer, actions, Vec::new(), now);
+        self.apply_session(peer, actions, MessageIds::default(), now);
         self.reschedule(peer);
     }
 
@@ -368,7 +365,7 @@ impl Node {
     }
 
     /// Carries out what the session decided, in order.
-    fn apply_session(&mut self, peer: PeerId, actions: Vec<Action>, ids: Vec<Hash256>, now: Now) {
+    fn apply_session(&mut self, peer: PeerId, actions: Vec<Action>, ids: MessageIds, now: Now) {
         let mut ids = Some(ids);
         for action in actions {
             match action {
@@ -453,9 +450,9 @@ impl Node {
     }
 
     /// Relay, sync and address messages after the handshake.
-    fn on_peer_message(&mut self, peer: PeerId, msg: Message, ids: Vec<Hash256>, now: Now) {
+    fn on_peer_message(&mut self, peer: PeerId, msg: Message, ids: MessageIds, now: Now) {
         match msg {
-            Message::Inv(items) => self.on_inv(peer, &items, &ids, now),
+            Message::Inv(items) => self.on_inv(peer, &items, &ids.node_has, now),
             Message::GetData(items) => self.on_get_data(peer, items, now),
             Message::NotFound(items) => self.on_not_found(peer, &items, now),
             Message::GetHeaders(locator) => self.notify(NodeEvent::GetHeaders { peer, locator }),
@@ -464,9 +461,11 @@ impl Node {
             Message::AddrV2(entries) => self.on_addrv2(peer, &entries, now),
             Message::GetAddr => self.on_get_addr(peer, now),
             Message::FeeFilter(rate) => self.on_fee_filter(peer, rate),
-            Message::Block(data) => self.on_item(peer, ItemKind::Block, &ids, data, now),
-            Message::Tx(data) => self.on_item(peer, ItemKind::Tx, &ids, data, now),
-            Message::Headers(headers) => self.on_headers(peer, headers, &ids, now),
+            Message::Block(data) => self.on_item(peer, ItemKind::Block, ids.item, data, now),
+            Message::Tx(data) => self.on_item(peer, ItemKind::Tx, ids.item, data, now),
+            Message::Headers(headers) => {
+                self.on_headers(peer, headers, &ids.headers, &ids.node_has, now)
+            }
             Message::SendHeaders => self.on_send_headers(peer),
             Message::Reject(reject) => {
                 tracing::debug!(peer, message = %reject.message, code = reject.code, reason = %reject.reason, "reject received");

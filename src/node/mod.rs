@@ -40,7 +40,8 @@ use crate::addrman::AddrMan;
 use crate::banman::BanList;
 use crate::config::Config;
 use crate::events::{DisconnectReason, PeerId, PeerInfo};
-use crate::wire::Message;
+use crate::relay::ItemIds;
+use crate::wire::{Hash256, Message};
 
 pub(crate) use connections::DialTarget;
 pub(crate) use discipline::BanRefused;
@@ -69,6 +70,17 @@ impl Now {
             unix: self.unix + d.as_secs(),
         }
     }
+}
+
+/// What the runtime computes for a received message off the core's thread, with the
+/// node's hash and have functions: the ids of a block or transaction, the id of each
+/// header, and which announced items (inv, or a short headers message) the node says it
+/// already has.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct MessageIds {
+    pub item: Option<ItemIds>,
+    pub headers: Vec<Hash256>,
+    pub node_has: Vec<Hash256>,
 }
 
 /// A message for a peer: a control or relay message the runtime encodes, or a frame that

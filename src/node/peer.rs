@@ -12,7 +12,8 @@ use crate::config::NODE_WITNESS;
 use crate::events::{PeerId, PeerInfo};
 use crate::misbehaviour::Score;
 use crate::relay::bounded::BoundedSet;
-use crate::wire::Hash256;
+use crate::relay::{ItemIds, ItemKind};
+use crate::wire::{Hash256, InvKind};
 
 /// Ids a peer is known to have (it announced or sent them, or we announced them to it),
 /// remembered so nothing is announced to it twice. Bitcoin Core keeps 50,000 in a bloom
@@ -139,6 +140,21 @@ impl Peer {
             .is_some_and(|r| r.services & NODE_WITNESS != 0)
     }
 
+    /// The peer negotiated BIP339: transactions go to it and come from it by wtxid.
+    pub fn relays_wtxid(&self) -> bool {
+        self.remote.as_ref().is_some_and(|r| r.wtxid_relay)
+    }
+
+    /// The inventory type to request an item by from this peer: MSG_WTX from a BIP339
+    /// peer (it announced the wtxid), else the witness form from peers that serve it.
+    pub fn request_kind(&self, kind: ItemKind) -> InvKind {
+        if kind == ItemKind::Tx && self.relays_wtxid() {
+            InvKind::WTX
+        } else {
+            kind.request_kind(self.serves_witness())
+        }
+    }
+
     /// Whether the peer has an item, as far as we know.
     pub fn knows(&self, hash: &Hash256) -> bool {
         self.known.as_ref().is_some_and(|k| k.contains(hash))
@@ -149,6 +165,16 @@ impl Peer {
         self.known
             .get_or_insert_with(|| BoundedSet::new(KNOWN_INVENTORY))
             .insert(hash)
+    }
+
+    /// Records that the peer has an item under all its ids; false if any of them was
+    /// known already (then the peer has it).
+    pub fn mark_known_item(&mut self, ids: &ItemIds) -> bool {
+        let mut new = true;
+        for id in ids.all() {
+            new &= self.mark_known(id);
+        }
+        new
     }
 
     /// The earliest of the session's deadlines, the trickle timer and the lapse of

@@ -16,17 +16,15 @@ use crate::events::PeerId;
 use crate::misbehaviour::Offence;
 use crate::relay::bounded::{BoundedMap, BoundedSet};
 use crate::relay::tracker::{Delivery, RequestTracker};
-use crate::relay::{ItemKind, Verdict};
+use crate::relay::{ItemIds, ItemKind, Verdict, MAX_BLOCKS_TO_ANNOUNCE};
 use crate::wire::{
-    message::BLOCK_HEADER_LEN, BlockLocator, Hash256, Inventory, Message, HEADER_LEN, MAX_HEADERS,
-    MAX_INV_ENTRIES,
+    message::BLOCK_HEADER_LEN, BlockLocator, Hash256, InvKind, Inventory, Message, HEADER_LEN,
+    MAX_HEADERS, MAX_INV_ENTRIES,
 };
 
 /// Items handed to the node (or broadcast by it) that we remember, so each reaches the
 /// node at most once.
 const SEEN_ITEMS: usize = 500_000;
-/// Blocks announced by `headers` at most at once; more go by `inv` (Core's value).
-const MAX_BLOCKS_TO_ANNOUNCE: usize = 8;
 /// The protocol version from which peers understand `feefilter` (BIP133).
 const FEEFILTER_VERSION: i32 = 70013;
 /// All bitcoin there will ever be, in satoshis: the range of a valid fee filter.
@@ -41,6 +39,8 @@ pub(crate) const MAX_GETBLOCKS_RESULTS: usize = 500;
 /// A received item the node has not judged yet, and who sent it.
 pub(crate) struct Unjudged {
     pub kind: ItemKind,
+    /// A segwit transaction's wtxid, for relaying it to BIP339 peers.
+    pub wtxid: Option<Hash256>,
     pub data: Bytes,
     pub peer: PeerId,
 }
@@ -139,9 +139,11 @@ impl Node {
         self.relay.tracker_changed = false;
         let mut by_peer: Vec<(PeerId, Vec<Inventory>)> = Vec::new();
         for r in self.relay.tracker.poll(now.mono) {
-            let witness = self.peers.get(&r.peer).is_some_and(|p| p.serves_witness());
+            let Some(p) = self.peers.get(&r.peer) else {
+                continue;
+            };
             let item = Inventory {
-                kind: r.kind.request_kind(witness),
+                kind: p.request_kind(r.kind),
                 hash: r.hash,
             };
             match by_peer.iter_mut().find(|(p, _)| *p == r.peer) {
@@ -157,7 +159,8 @@ impl Node {
     }
 
     /// A peer announced inventory: what neither we nor the node (`node_has`) have is
-    /// requested.
+    /// requested. A BIP339 peer announces transactions by wtxid (MSG_WTX), others by
+    /// txid (MSG_TX); the other kind is ignored, as Bitcoin Core does.
     pub(super) fn on_inv(
         &mut self,
         peer: PeerId,
@@ -171,13 +174,29 @@ impl Node {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
+        let tx_kind = if p.relays_wtxid() {
+            InvKind::WTX
+        } else {
+            InvKind::TX
+        };
         for item in items {
             let Some(kind) = ItemKind::from_inv(item.kind) else {
                 continue;
             };
+            if kind == ItemKind::Tx && item.kind != tx_kind {
+                continue;
+            }
             p.mark_known(item.hash);
-            if p.announce.has(&item.hash) {
-                self.relay.cache.unpin(&item.hash);
+            if let Some(ids) = self
+                .relay
+                .cache
+                .resolve(&item.hash)
+                .and_then(|id| self.relay.cache.ids(&id))
+            {
+                p.mark_known_item(&ids);
+                if p.announce.has(&ids.id) {
+                    self.relay.cache.unpin(&ids.id);
+                }
             }
             if self.relay.have(&item.hash) {
                 continue;
@@ -200,30 +219,35 @@ impl Node {
     /// A peer asked for items: they are served (see `serving`), and the announcements
     /// up to them are settled.
     pub(super) fn on_get_data(&mut self, peer: PeerId, items: Vec<Inventory>, now: Now) {
-        let requested: Vec<Hash256> = items.iter().map(|i| i.hash).collect();
+        // Announcements are kept by id; a BIP339 peer asks by wtxid.
+        let requested: Vec<Hash256> = items
+            .iter()
+            .map(|i| self.relay.cache.resolve(&i.hash).unwrap_or(i.hash))
+            .collect();
         self.queue_get_data(peer, items, now);
         self.announcements_requested(peer, &requested, now);
     }
 
-    /// A peer delivered a block or transaction whose id the runtime computed. Requested
-    /// items new to us go to the node; unrequested ones cost the sender.
+    /// A peer delivered a block or transaction whose ids the runtime computed.
+    /// Requested items new to us go to the node; unrequested ones cost the sender.
     pub(super) fn on_item(
         &mut self,
         peer: PeerId,
         kind: ItemKind,
-        ids: &[Hash256],
+        ids: Option<ItemIds>,
         data: Bytes,
         now: Now,
     ) {
-        let Some(&hash) = ids.first() else {
-            debug_assert!(false, "an item arrives with its id");
+        let Some(ids) = ids else {
+            debug_assert!(false, "an item arrives with its ids");
             return;
         };
+        let hash = ids.id;
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
-        p.mark_known(hash);
-        let delivery = self.relay.tracker.on_delivered(peer, hash);
+        p.mark_known_item(&ids);
+        let delivery = self.relay.tracker.on_delivered_item(peer, &ids);
         self.relay.tracker_changed = true;
         match delivery {
             Delivery::Expected => {
@@ -231,11 +255,15 @@ impl Node {
                     ItemKind::Block => p.last_block = Some(now.mono),
                     ItemKind::Tx => p.last_tx = Some(now.mono),
                 }
+                if let Some(wtxid) = ids.wtxid {
+                    self.relay.seen.insert(wtxid);
+                }
                 if self.relay.seen.insert(hash) {
                     self.relay.awaiting.insert(
                         hash,
                         Unjudged {
                             kind,
+                            wtxid: ids.wtxid,
                             data: data.clone(),
                             peer,
                         },
@@ -257,17 +285,20 @@ impl Node {
     }
 
     /// A peer sent headers (with their ids): it has those blocks, and the node hears of
-    /// them.
-    /// Headers go to the node. A short message (at most [`MAX_BLOCKS_TO_ANNOUNCE`]) is
-    /// also taken as an announcement (BIP130): blocks we do not have are fetched as if
-    /// announced by `inv`.
+    /// them. A short message (at most [`MAX_BLOCKS_TO_ANNOUNCE`]) is also taken as an
+    /// announcement (BIP130): blocks neither we nor the node (`node_has`) have are
+    /// fetched as if announced by `inv`.
     pub(super) fn on_headers(
         &mut self,
         peer: PeerId,
         headers: Vec<Bytes>,
         ids: &[Hash256],
+        node_has: &[Hash256],
         now: Now,
     ) {
+        for hash in node_has {
+            self.relay.seen.insert(*hash);
+        }
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
@@ -322,14 +353,16 @@ impl Node {
     pub fn broadcast(
         &mut self,
         kind: ItemKind,
-        hash: Hash256,
+        ids: ItemIds,
         frame: Bytes,
         fee_rate: Option<u64>,
         now: Now,
     ) {
-        self.relay.seen.insert(hash);
-        self.relay.tracker.forget(&hash);
-        self.relay_item(kind, hash, frame, fee_rate, now);
+        for id in ids.all() {
+            self.relay.seen.insert(id);
+            self.relay.tracker.forget(&id);
+        }
+        self.relay_item(kind, ids, frame, fee_rate, now);
     }
 
     /// The node's own fee floor (satoshis per 1,000 vbytes), sent to every peer that
@@ -375,11 +408,12 @@ impl Node {
     fn relay_item(
         &mut self,
         kind: ItemKind,
-        hash: Hash256,
+        ids: ItemIds,
         frame: Bytes,
         fee_rate: Option<u64>,
         now: Now,
     ) {
+        let hash = ids.id;
         let below_filter =
             |p: &Peer| kind == ItemKind::Tx && fee_rate.is_some_and(|r| r < p.fee_filter);
         let targets: Vec<PeerId> = self
@@ -388,10 +422,10 @@ impl Node {
             .filter(|id| {
                 self.peers
                     .get_mut(id)
-                    .is_some_and(|p| !below_filter(p) && p.mark_known(hash))
+                    .is_some_and(|p| !below_filter(p) && p.mark_known_item(&ids))
             })
             .collect();
-        self.relay.cache.insert(hash, frame, targets.len() as u32);
+        self.relay.cache.insert(ids, frame, targets.len() as u32);
         let block = kind == ItemKind::Block;
         for peer in targets {
             let Some(p) = self.peers.get_mut(&peer) else {
@@ -446,6 +480,18 @@ impl Node {
             self.send(peer, Message::Headers(headers), now);
             batch.blocks.clear();
         }
+        let by_wtxid = self.peers.get(&peer).is_some_and(Peer::relays_wtxid);
+        let cache = &self.relay.cache;
+        let tx_inventory = |hash: &Hash256| match by_wtxid {
+            true => Inventory {
+                kind: InvKind::WTX,
+                hash: cache.ids(hash).map_or(*hash, |ids| ids.wtxid_or_id()),
+            },
+            false => Inventory {
+                kind: InvKind::TX,
+                hash: *hash,
+            },
+        };
         let items: Vec<Inventory> = batch
             .blocks
             .iter()
@@ -453,10 +499,7 @@ impl Node {
                 kind: ItemKind::Block.inv_kind(),
                 hash: *hash,
             })
-            .chain(batch.txs.iter().map(|hash| Inventory {
-                kind: ItemKind::Tx.inv_kind(),
-                hash: *hash,
-            }))
+            .chain(batch.txs.iter().map(tx_inventory))
             .collect();
         for chunk in items.chunks(MAX_INV_ENTRIES) {
             self.send(peer, Message::Inv(chunk.to_vec()), now);
@@ -607,7 +650,13 @@ impl Node {
     ) {
         match verdict {
             Verdict::Accepted => match frame {
-                Some(frame) => self.relay_item(item.kind, hash, frame, None, now),
+                Some(frame) => {
+                    let ids = ItemIds {
+                        id: hash,
+                        wtxid: item.wtxid,
+                    };
+                    self.relay_item(item.kind, ids, frame, None, now)
+                }
                 None => debug_assert!(false, "an accepted item needs its frame"),
             },
             Verdict::Ignored => {}

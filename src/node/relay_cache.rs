@@ -9,6 +9,7 @@ use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
 
+use crate::relay::ItemIds;
 use crate::wire::Hash256;
 
 /// Pinned items may take this many times the cache's byte budget.
@@ -16,6 +17,8 @@ pub(super) const PINNED_BUDGET_FACTOR: usize = 4;
 
 struct Entry {
     frame: Bytes,
+    /// A segwit transaction's wtxid, by which BIP339 peers ask for it.
+    wtxid: Option<Hash256>,
     /// Peers it was announced to that have not fetched it yet.
     pins: u32,
     /// Which queue position is current (older positions in the queues are skipped).
@@ -24,6 +27,8 @@ struct Entry {
 
 pub(super) struct RelayCache {
     entries: HashMap<Hash256, Entry>,
+    /// Cached transactions' ids by wtxid.
+    by_wtxid: HashMap<Hash256, Hash256>,
     /// Unpinned items, oldest first (by insertion or by the time they were unpinned).
     unpinned: VecDeque<(u64, Hash256)>,
     /// Pinned items met while evicting, oldest first.
@@ -38,6 +43,7 @@ impl RelayCache {
     pub fn new(max_items: usize, budget: usize) -> Self {
         RelayCache {
             entries: HashMap::new(),
+            by_wtxid: HashMap::new(),
             unpinned: VecDeque::new(),
             pinned: VecDeque::new(),
             next_seq: 0,
@@ -47,12 +53,31 @@ impl RelayCache {
         }
     }
 
+    /// A cached item's frame, by its id or its wtxid.
     pub fn get(&self, hash: &Hash256) -> Option<&Bytes> {
-        self.entries.get(hash).map(|e| &e.frame)
+        self.entries.get(&self.resolve(hash)?).map(|e| &e.frame)
     }
 
+    /// Whether the item is cached, by its id or its wtxid.
     pub fn contains(&self, hash: &Hash256) -> bool {
-        self.entries.contains_key(hash)
+        self.resolve(hash).is_some()
+    }
+
+    /// The id a cached item is kept under, given its id or its wtxid.
+    pub fn resolve(&self, hash: &Hash256) -> Option<Hash256> {
+        if self.entries.contains_key(hash) {
+            return Some(*hash);
+        }
+        self.by_wtxid.get(hash).copied()
+    }
+
+    /// A cached item's ids.
+    pub fn ids(&self, id: &Hash256) -> Option<ItemIds> {
+        let e = self.entries.get(id)?;
+        Some(ItemIds {
+            id: *id,
+            wtxid: e.wtxid,
+        })
     }
 
     /// Bytes held.
@@ -68,14 +93,26 @@ impl RelayCache {
 
     /// Adds an item already pinned for `pins` peers, then evicts down to the budgets.
     /// An item already cached gains the pins.
-    pub fn insert(&mut self, hash: Hash256, frame: Bytes, pins: u32) {
+    pub fn insert(&mut self, ids: ItemIds, frame: Bytes, pins: u32) {
+        let hash = ids.id;
         if let Some(e) = self.entries.get_mut(&hash) {
             e.pins += pins;
             return;
         }
         let seq = self.seq();
         self.bytes += frame.len();
-        self.entries.insert(hash, Entry { frame, pins, seq });
+        if let Some(wtxid) = ids.wtxid {
+            self.by_wtxid.insert(wtxid, hash);
+        }
+        self.entries.insert(
+            hash,
+            Entry {
+                frame,
+                wtxid: ids.wtxid,
+                pins,
+                seq,
+            },
+        );
         if pins == 0 {
             self.unpinned.push_back((seq, hash));
         } else {
@@ -87,7 +124,10 @@ impl RelayCache {
     /// Pins a cached item for one more peer (one that requested it and waits for it to
     /// be served); false when it is not cached.
     pub fn pin(&mut self, hash: &Hash256) -> bool {
-        match self.entries.get_mut(hash) {
+        let Some(id) = self.resolve(hash) else {
+            return false;
+        };
+        match self.entries.get_mut(&id) {
             Some(e) => {
                 e.pins += 1;
                 true
@@ -98,14 +138,17 @@ impl RelayCache {
 
     /// A peer it was queued for fetched it, or its announcement lapsed or was dropped.
     pub fn unpin(&mut self, hash: &Hash256) {
-        let Some(e) = self.entries.get_mut(hash) else {
+        let Some(id) = self.resolve(hash) else {
+            return;
+        };
+        let Some(e) = self.entries.get_mut(&id) else {
             return;
         };
         e.pins = e.pins.saturating_sub(1);
         if e.pins == 0 {
             self.next_seq += 1;
             e.seq = self.next_seq;
-            self.unpinned.push_back((e.seq, *hash));
+            self.unpinned.push_back((e.seq, id));
             self.evict();
         }
     }
@@ -122,6 +165,9 @@ impl RelayCache {
     fn remove(&mut self, hash: &Hash256) {
         if let Some(e) = self.entries.remove(hash) {
             self.bytes -= e.frame.len();
+            if let Some(wtxid) = e.wtxid {
+                self.by_wtxid.remove(&wtxid);
+            }
         }
     }
 
@@ -170,7 +216,7 @@ mod tests {
     fn unpinned_items_go_oldest_first() {
         let mut cache = RelayCache::new(100, 300);
         for i in 0..4 {
-            cache.insert(id(i), Bytes::from(vec![0; 100]), 0);
+            cache.insert(ItemIds::single(id(i)), Bytes::from(vec![0; 100]), 0);
         }
         assert!(!cache.contains(&id(0)));
         assert!(cache.contains(&id(1)) && cache.contains(&id(3)));
@@ -180,28 +226,45 @@ mod tests {
     #[test]
     fn pinned_items_outlive_the_budget_until_fetched() {
         let mut cache = RelayCache::new(100, 300);
-        cache.insert(id(0), Bytes::from(vec![0; 100]), 1);
-        cache.insert(id(1), Bytes::from(vec![0; 100]), 1);
-        cache.insert(id(3), Bytes::from(vec![0; 100]), 0);
-        cache.insert(id(4), Bytes::from(vec![0; 100]), 0);
+        cache.insert(ItemIds::single(id(0)), Bytes::from(vec![0; 100]), 1);
+        cache.insert(ItemIds::single(id(1)), Bytes::from(vec![0; 100]), 1);
+        cache.insert(ItemIds::single(id(3)), Bytes::from(vec![0; 100]), 0);
+        cache.insert(ItemIds::single(id(4)), Bytes::from(vec![0; 100]), 0);
         // Over budget: the oldest unpinned item goes, the pinned ones stay.
         assert!(!cache.contains(&id(3)));
         assert!(cache.contains(&id(0)) && cache.contains(&id(1)) && cache.contains(&id(4)));
         // Fetched: an ordinary member from now on, evicted in its turn.
         cache.unpin(&id(0));
-        cache.insert(id(5), Bytes::from(vec![0; 100]), 0);
+        cache.insert(ItemIds::single(id(5)), Bytes::from(vec![0; 100]), 0);
         assert!(!cache.contains(&id(4)) && cache.contains(&id(0)));
-        cache.insert(id(6), Bytes::from(vec![0; 100]), 0);
+        cache.insert(ItemIds::single(id(6)), Bytes::from(vec![0; 100]), 0);
         assert!(!cache.contains(&id(0)));
         assert!(cache.contains(&id(1)));
         assert_eq!(cache.bytes(), 300);
     }
 
     #[test]
+    fn a_transaction_is_found_by_its_wtxid_until_evicted() {
+        let mut cache = RelayCache::new(1, 1000);
+        let ids = ItemIds {
+            id: id(1),
+            wtxid: Some(id(2)),
+        };
+        cache.insert(ids, Bytes::from_static(b"tx"), 0);
+        assert_eq!(cache.resolve(&id(2)), Some(id(1)));
+        assert_eq!(cache.resolve(&id(1)), Some(id(1)));
+        assert_eq!(cache.ids(&id(1)), Some(ids));
+        assert!(cache.contains(&id(2)));
+        cache.insert(ItemIds::single(id(3)), Bytes::from_static(b"tx"), 0);
+        assert!(!cache.contains(&id(1)) && !cache.contains(&id(2)));
+        assert_eq!(cache.resolve(&id(2)), None);
+    }
+
+    #[test]
     fn past_the_hard_budget_the_oldest_pinned_item_goes() {
         let mut cache = RelayCache::new(100, 100);
         for i in 0..6 {
-            cache.insert(id(i), Bytes::from(vec![0; 100]), 1);
+            cache.insert(ItemIds::single(id(i)), Bytes::from(vec![0; 100]), 1);
         }
         assert_eq!(cache.bytes(), 100 * PINNED_BUDGET_FACTOR);
         assert!(!cache.contains(&id(0)) && !cache.contains(&id(1)));

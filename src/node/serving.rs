@@ -23,9 +23,8 @@ use bytes::Bytes;
 use super::{Node, NodeEvent, Now, Outgoing, Output};
 use crate::events::PeerId;
 use crate::misbehaviour::Offence;
-use crate::relay::ItemKind;
-use crate::wire::transaction::stripped;
-use crate::wire::{Hash256, InvKind, Inventory, Message, HEADER_LEN, MAX_INV_ENTRIES};
+use crate::relay::{ItemForm, ItemKind};
+use crate::wire::{Hash256, Inventory, Message, HEADER_LEN, MAX_INV_ENTRIES};
 
 /// Bytes sent in answer to GETDATA per pass before waiting for the send buffer to drain
 /// (Bitcoin Core pauses at its 1 MB send buffer).
@@ -130,20 +129,23 @@ impl Node {
         self.serve(peer, 0, now);
     }
 
-    /// Sends a cached item; its size, or `None` when it is not cached. A segwit
-    /// transaction asked for by MSG_TX is sent without its witnesses (BIP144).
+    /// Sends a cached item (found by id, or by wtxid for MSG_WTX); its size, or `None`
+    /// when it is not cached. A segwit transaction or block asked for by MSG_TX or
+    /// MSG_BLOCK is sent without its witnesses (BIP144).
     fn send_cached(&mut self, peer: PeerId, item: &Inventory, now: Now) -> Option<usize> {
-        ItemKind::from_inv(item.kind)?;
-        let mut frame = self.relay.cache.get(&item.hash)?.clone();
-        if item.kind == InvKind::TX {
-            // A peer asking by MSG_TX does not parse witnesses: it gets the legacy form.
-            if let Some(legacy) = stripped(frame.get(HEADER_LEN..).unwrap_or_default()) {
-                frame = Message::Tx(legacy.into()).to_frame(self.config.magic);
-            }
+        let kind = ItemKind::from_inv(item.kind)?;
+        let ids = self
+            .relay
+            .cache
+            .ids(&self.relay.cache.resolve(&item.hash)?)?;
+        let mut frame = self.relay.cache.get(&ids.id)?.clone();
+        let payload = frame.get(HEADER_LEN..).unwrap_or_default();
+        if let Some(legacy) = ItemForm::of(item.kind).convert(kind, payload) {
+            frame = item_message(kind, legacy.into()).to_frame(self.config.magic);
         }
         let len = frame.len();
         if let Some(p) = self.peers.get_mut(&peer) {
-            p.mark_known(item.hash);
+            p.mark_known_item(&ids);
         }
         self.send_outgoing(peer, Outgoing::Frame(frame), now);
         Some(len)
@@ -274,11 +276,7 @@ impl Node {
                         p.mark_known(item.hash);
                     }
                     sent += data.len();
-                    let message = match kind {
-                        ItemKind::Block => Message::Block(data),
-                        ItemKind::Tx => Message::Tx(data),
-                    };
-                    self.send(peer, message, now);
+                    self.send(peer, item_message(kind, data), now);
                 }
                 None => missing.push((item, message)),
             }
@@ -298,5 +296,13 @@ impl Node {
         p.serving.awaiting_drain = false;
         p.serving.sent_since_drain = 0;
         self.serve(peer, 0, now);
+    }
+}
+
+/// The `block` or `tx` message carrying an item.
+fn item_message(kind: ItemKind, data: Bytes) -> Message {
+    match kind {
+        ItemKind::Block => Message::Block(data),
+        ItemKind::Tx => Message::Tx(data),
     }
 }

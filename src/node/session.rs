@@ -10,6 +10,8 @@ use crate::wire::{Message, NetAddress, VersionMessage};
 
 /// The protocol version from which `sendaddrv2` is offered (Bitcoin Core's rule).
 const ADDRV2_VERSION: i32 = 70016;
+/// The protocol version from which `wtxidrelay` is offered and accepted (BIP339).
+const WTXID_RELAY_VERSION: i32 = 70016;
 
 /// What the local side announces in its version message and which limits it enforces.
 #[derive(Clone, Debug)]
@@ -38,6 +40,9 @@ pub struct RemoteVersion {
     pub relay: bool,
     /// It sent `sendaddrv2` before its verack (BIP155): addresses go to it as `addrv2`.
     pub wants_addrv2: bool,
+    /// It sent `wtxidrelay` before its verack, and both sides speak BIP339's version:
+    /// transactions are announced to it and requested from it by wtxid.
+    pub wtxid_relay: bool,
 }
 
 /// Offences the session itself can detect; the engine maps them to scores.
@@ -168,6 +173,13 @@ impl Session {
                         ..remote
                     });
                 }
+                Message::WtxidRelay => {
+                    let wtxid_relay = self.common_version(&remote) >= WTXID_RELAY_VERSION;
+                    self.phase = Phase::AwaitingVerack(RemoteVersion {
+                        wtxid_relay,
+                        ..remote
+                    });
+                }
                 // Bitcoin Core ignores other messages until verack.
                 _ => self.phase = Phase::AwaitingVerack(remote),
             },
@@ -199,9 +211,14 @@ impl Session {
         if self.params.inbound {
             out.push(Action::Send(self.version_message(unix_time)));
         }
-        // BIP155: offered between version and verack; like Bitcoin Core, only to peers
-        // at 70016 or later, as some older implementations reject unknown messages.
-        if v.version.min(self.params.protocol_version) >= ADDRV2_VERSION {
+        // BIP339 and BIP155 are offered between version and verack, in Bitcoin Core's
+        // order, and only at 70016 or later, as some older implementations reject
+        // unknown messages.
+        let common = v.version.min(self.params.protocol_version);
+        if common >= WTXID_RELAY_VERSION {
+            out.push(Action::Send(Message::WtxidRelay));
+        }
+        if common >= ADDRV2_VERSION {
             out.push(Action::Send(Message::SendAddrV2));
         }
         out.push(Action::Send(Message::Verack));
@@ -212,7 +229,13 @@ impl Session {
             start_height: v.start_height,
             relay: v.relay,
             wants_addrv2: false,
+            wtxid_relay: false,
         });
+    }
+
+    /// The version both sides speak, which gates features.
+    fn common_version(&self, remote: &RemoteVersion) -> i32 {
+        remote.version.min(self.params.protocol_version)
     }
 
     fn on_established_message(&mut self, msg: Message, now: Instant, out: &mut Vec<Action>) {
@@ -350,7 +373,7 @@ mod tests {
     }
 
     #[test]
-    fn sendaddrv2_goes_between_version_and_verack_when_both_speak_70016() {
+    fn wtxidrelay_and_sendaddrv2_go_between_version_and_verack_when_both_speak_70016() {
         let now = Instant::now();
         let mut both = params(true);
         both.protocol_version = 70016;
@@ -361,17 +384,24 @@ mod tests {
             &out[..],
             [
                 Action::Send(Message::Version(_)),
+                Action::Send(Message::WtxidRelay),
                 Action::Send(Message::SendAddrV2),
                 Action::Send(Message::Verack)
             ]
         ));
-        // A peer's own sendaddrv2 before its verack is no offence, and is remembered.
+        // The peer's own before its verack are no offence, and are remembered.
         out.clear();
+        s.on_message(Message::WtxidRelay, now, 5, no_nonce, &mut out);
         s.on_message(Message::SendAddrV2, now, 5, no_nonce, &mut out);
         assert!(out.is_empty());
         s.on_message(Message::Verack, now, 5, no_nonce, &mut out);
-        assert!(matches!(&out[..], [Action::Established(r)] if r.wants_addrv2));
-        // Below 70016 on either side it is not offered.
+        assert!(matches!(&out[..], [Action::Established(r)] if r.wants_addrv2 && r.wtxid_relay));
+        // After verack they come too late: delivered to the core, which ignores them.
+        out.clear();
+        s.on_message(Message::WtxidRelay, now, 5, no_nonce, &mut out);
+        assert_eq!(out, vec![Action::Deliver(Message::WtxidRelay)]);
+        // Below 70016 on either side neither is offered, and a peer's wtxidrelay does
+        // not take effect.
         for (ours, theirs) in [(70016, 70015), (70015, 70016)] {
             let mut p = params(true);
             p.protocol_version = ours;
@@ -379,6 +409,11 @@ mod tests {
             let mut s = Session::new(p, now, 5, &mut out);
             s.on_message(version(7, theirs), now, 5, no_nonce, &mut out);
             assert!(!out.contains(&Action::Send(Message::SendAddrV2)));
+            assert!(!out.contains(&Action::Send(Message::WtxidRelay)));
+            out.clear();
+            s.on_message(Message::WtxidRelay, now, 5, no_nonce, &mut out);
+            s.on_message(Message::Verack, now, 5, no_nonce, &mut out);
+            assert!(matches!(&out[..], [Action::Established(r)] if !r.wtxid_relay));
         }
     }
 

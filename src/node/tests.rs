@@ -11,9 +11,10 @@ use super::*;
 use crate::addrman::AddrMan;
 use crate::banman::BanList;
 use crate::config::{Config, Network};
-use crate::relay::{ItemKind, Verdict};
+use crate::relay::{ItemIds, ItemKind, Verdict};
 use crate::wire::{
     Hash256, InvKind, Inventory, Message, NetAddress, TimestampedAddress, VersionMessage,
+    HEADER_LEN,
 };
 
 const T0_UNIX: u64 = 1_700_000_000;
@@ -131,7 +132,8 @@ impl Harness {
     }
 
     fn message(&mut self, id: PeerId, msg: Message) {
-        self.node.on_message(id, msg, Vec::new(), self.now);
+        self.node
+            .on_message(id, msg, MessageIds::default(), self.now);
     }
 
     fn item(&mut self, id: PeerId, kind: ItemKind, hash: Hash256, data: &[u8]) {
@@ -139,7 +141,11 @@ impl Harness {
             ItemKind::Block => Message::Block(Bytes::copy_from_slice(data)),
             ItemKind::Tx => Message::Tx(Bytes::copy_from_slice(data)),
         };
-        self.node.on_message(id, msg, vec![hash], self.now);
+        let ids = MessageIds {
+            item: Some(ItemIds::single(hash)),
+            ..MessageIds::default()
+        };
+        self.node.on_message(id, msg, ids, self.now);
     }
 
     fn score(&self, id: PeerId) -> u32 {
@@ -235,7 +241,7 @@ fn handshake_reports_the_peer_and_outbound_asks_for_addresses() {
     h.message(id, version_from(addr("127.0.0.3:18444"), 5, 77));
     assert!(matches!(
         sent_to(&h.outputs(), id)[..],
-        [Message::SendAddrV2, Message::Verack]
+        [Message::WtxidRelay, Message::SendAddrV2, Message::Verack]
     ));
     h.message(id, Message::Verack);
     let out = h.outputs();
@@ -359,8 +365,13 @@ fn fee_filters_are_sent_after_the_handshake_and_honoured_for_rated_transactions(
         (3, None, true),
     ];
     for (i, rate, announced) in cases {
-        h.node
-            .broadcast(ItemKind::Tx, tx_id(i), frame.clone(), rate, h.now);
+        h.node.broadcast(
+            ItemKind::Tx,
+            ItemIds::single(tx_id(i)),
+            frame.clone(),
+            rate,
+            h.now,
+        );
         let out = h.tick();
         assert_eq!(
             !sent_to(&out, id).is_empty(),
@@ -371,8 +382,13 @@ fn fee_filters_are_sent_after_the_handshake_and_honoured_for_rated_transactions(
     // Out of the money range: ignored, the filter stays.
     h.message(id, Message::FeeFilter(-1));
     h.message(id, Message::FeeFilter(i64::MAX));
-    h.node
-        .broadcast(ItemKind::Tx, tx_id(4), frame, Some(4_000), h.now);
+    h.node.broadcast(
+        ItemKind::Tx,
+        ItemIds::single(tx_id(4)),
+        frame,
+        Some(4_000),
+        h.now,
+    );
     assert!(sent_to(&h.tick(), id).is_empty());
 }
 
@@ -392,7 +408,8 @@ fn blocks_are_announced_by_headers_to_peers_that_asked_and_when_they_connect() {
     let magic = h.node.config.magic;
     let relay = |h: &mut Harness, (id, data): (Hash256, Bytes)| {
         let frame = Message::Block(data).to_frame(magic);
-        h.node.broadcast(ItemKind::Block, id, frame, None, h.now);
+        h.node
+            .broadcast(ItemKind::Block, ItemIds::single(id), frame, None, h.now);
         h.outputs()
     };
     // The first block's parent is unknown to b: inv, like everyone else.
@@ -418,7 +435,10 @@ fn a_short_headers_message_is_fetched_like_an_announcement() {
     h.node.on_message(
         b,
         Message::Headers(vec![header.clone()]),
-        vec![tx_id(9)],
+        MessageIds {
+            headers: vec![tx_id(9)],
+            ..MessageIds::default()
+        },
         h.now,
     );
     let out = h.outputs();
@@ -428,7 +448,10 @@ fn a_short_headers_message_is_fetched_like_an_announcement() {
     assert!(matches!(events(&out)[..], [NodeEvent::Headers { .. }]));
     // A long one (a sync answer) is only handed to the node.
     let many: Vec<Bytes> = (0..9).map(|_| header.clone()).collect();
-    let ids: Vec<Hash256> = (10..19).map(tx_id).collect();
+    let ids = MessageIds {
+        headers: (10..19).map(tx_id).collect(),
+        ..MessageIds::default()
+    };
     h.node.on_message(b, Message::Headers(many), ids, h.now);
     let out = h.outputs();
     assert!(sent_to(&out, b).is_empty());
@@ -850,7 +873,7 @@ fn a_burst_is_announced_a_window_at_a_time_and_nothing_is_dropped() {
     for i in 0..12_000 {
         h.node.broadcast(
             ItemKind::Tx,
-            tx_id(i),
+            ItemIds::single(tx_id(i)),
             Bytes::from_static(b"frame"),
             None,
             h.now,
@@ -880,8 +903,13 @@ fn getdata_is_served_a_burst_at_a_time_as_the_send_buffer_drains() {
     let b = h.inbound("127.0.0.2:1000");
     let big = Bytes::from(vec![0u8; 600 * 1024]);
     for i in 0..3 {
-        h.node
-            .broadcast(ItemKind::Block, tx_id(i), big.clone(), None, h.now);
+        h.node.broadcast(
+            ItemKind::Block,
+            ItemIds::single(tx_id(i)),
+            big.clone(),
+            None,
+            h.now,
+        );
     }
     h.outputs();
     let asked: Vec<Inventory> = (0..3).map(|i| inv(InvKind::BLOCK, tx_id(i))).collect();
@@ -901,8 +929,13 @@ fn getdata_messages_of_one_item_each_also_wait_for_the_drain() {
     let b = h.inbound("127.0.0.2:1000");
     let big = Bytes::from(vec![0u8; 4 * 1024 * 1024]);
     for i in 0..4 {
-        h.node
-            .broadcast(ItemKind::Block, tx_id(i), big.clone(), None, h.now);
+        h.node.broadcast(
+            ItemKind::Block,
+            ItemIds::single(tx_id(i)),
+            big.clone(),
+            None,
+            h.now,
+        );
     }
     h.outputs();
     for i in 0..4 {
@@ -929,8 +962,13 @@ fn requested_items_stay_cached_until_served() {
     let b = h.inbound("127.0.0.2:1000");
     let block = Bytes::from(vec![0u8; 1024 * 1024]);
     for i in 0..4 {
-        h.node
-            .broadcast(ItemKind::Block, tx_id(i), block.clone(), None, h.now);
+        h.node.broadcast(
+            ItemKind::Block,
+            ItemIds::single(tx_id(i)),
+            block.clone(),
+            None,
+            h.now,
+        );
     }
     h.outputs();
     // Requesting all four settles their announcements; one is sent, three wait.
@@ -941,8 +979,13 @@ fn requested_items_stay_cached_until_served() {
     let newer: Vec<Inventory> = (10..20).map(|i| inv(InvKind::BLOCK, tx_id(i))).collect();
     h.message(b, Message::Inv(newer));
     for i in 10..20 {
-        h.node
-            .broadcast(ItemKind::Block, tx_id(i), block.clone(), None, h.now);
+        h.node.broadcast(
+            ItemKind::Block,
+            ItemIds::single(tx_id(i)),
+            block.clone(),
+            None,
+            h.now,
+        );
     }
     h.outputs();
     for _ in 0..3 {
@@ -964,7 +1007,8 @@ fn a_segwit_tx_is_served_stripped_to_peers_asking_by_msg_tx() {
     let full = Bytes::from(hex(BIP143_P2WPKH));
     let id = crate::relay::bitcoin_item_id(ItemKind::Tx, &full);
     let frame = Message::Tx(full.clone()).to_frame(h.node.config.magic);
-    h.node.broadcast(ItemKind::Tx, id, frame, None, h.now);
+    h.node
+        .broadcast(ItemKind::Tx, ItemIds::single(id), frame, None, h.now);
     h.outputs();
     let served = |h: &mut Harness, peer, kind| {
         h.message(peer, Message::GetData(vec![inv(kind, id)]));
@@ -1041,7 +1085,10 @@ fn items_the_node_has_are_not_fetched() {
     h.node.on_message(
         b,
         Message::Inv(vec![inv(InvKind::TX, have), inv(InvKind::TX, want)]),
-        vec![have],
+        MessageIds {
+            node_has: vec![have],
+            ..MessageIds::default()
+        },
         h.now,
     );
     let out = h.outputs();
@@ -1073,4 +1120,168 @@ fn items_are_requested_in_witness_form_only_from_witness_peers() {
         vec![InvKind::WITNESS_TX, InvKind::WITNESS_BLOCK]
     );
     assert_eq!(requested(legacy), vec![InvKind::TX, InvKind::BLOCK]);
+}
+
+impl Harness {
+    /// An inbound peer that negotiated BIP339 (wtxidrelay before its verack).
+    fn inbound_wtxid_relay(&mut self, from: &str) -> PeerId {
+        let id = self
+            .node
+            .accept_inbound(addr(from), addr("127.0.0.1:18444"), self.now)
+            .expect("admitted");
+        self.message(id, version_from(addr(from), 1000 + id, 100));
+        self.message(id, Message::WtxidRelay);
+        self.message(id, Message::Verack);
+        self.tick();
+        self.outputs();
+        id
+    }
+}
+
+fn frames_sent(outputs: &[Output], peer: PeerId) -> Vec<&Bytes> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                peer: p,
+                message: Outgoing::Frame(f),
+            } if *p == peer => Some(f),
+            _ => None,
+        })
+        .collect()
+}
+
+/// BIP143's segwit transaction: its bytes, its ids and its `tx` frame.
+fn segwit_tx() -> (Vec<u8>, ItemIds, Bytes) {
+    use crate::wire::transaction::tests::{hex, BIP143_P2WPKH};
+    let bytes = hex(BIP143_P2WPKH);
+    let ids = ItemIds::bitcoin(ItemKind::Tx, &bytes);
+    assert!(ids.wtxid.is_some());
+    let frame = Message::Tx(Bytes::from(bytes.clone())).to_frame(config().magic);
+    (bytes, ids, frame)
+}
+
+#[test]
+fn transactions_go_to_wtxid_relay_peers_by_wtxid_and_to_others_by_txid() {
+    let mut h = Harness::new(config());
+    let wtxid_peer = h.inbound_wtxid_relay("127.0.0.2:1000");
+    let legacy_peer = h.inbound("127.0.0.3:1000");
+    let (bytes, ids, frame) = segwit_tx();
+    let wtxid = ids.wtxid.unwrap();
+    h.node.broadcast(ItemKind::Tx, ids, frame, None, h.now);
+    let out = h.tick();
+    assert!(
+        matches!(sent_to(&out, wtxid_peer)[..], [Message::Inv(items)] if items == &vec![inv(InvKind::WTX, wtxid)])
+    );
+    assert!(
+        matches!(sent_to(&out, legacy_peer)[..], [Message::Inv(items)] if items == &vec![inv(InvKind::TX, ids.id)])
+    );
+    // Each asks by the id it was told; the wtxid peer gets the witness form, a peer
+    // asking by MSG_TX the legacy form.
+    h.message(wtxid_peer, Message::GetData(vec![inv(InvKind::WTX, wtxid)]));
+    h.message(
+        legacy_peer,
+        Message::GetData(vec![inv(InvKind::TX, ids.id)]),
+    );
+    let out = h.outputs();
+    let witness_form = frames_sent(&out, wtxid_peer);
+    assert_eq!(witness_form.len(), 1);
+    assert_eq!(&witness_form[0][HEADER_LEN..], &bytes[..]);
+    let legacy_form = frames_sent(&out, legacy_peer);
+    assert_eq!(legacy_form.len(), 1);
+    let legacy = crate::wire::transaction::stripped(&bytes).unwrap();
+    assert_eq!(&legacy_form[0][HEADER_LEN..], &legacy[..]);
+    // Both settled their announcements: nothing lapses, nothing is announced again.
+    assert_eq!(h.node.peers[&wtxid_peer].announce.queued(), 0);
+    assert_eq!(h.node.peers[&legacy_peer].announce.queued(), 0);
+}
+
+#[test]
+fn a_wtxid_relay_peer_is_asked_by_wtxid_and_its_txid_announcements_are_ignored() {
+    let mut h = Harness::new(config());
+    let wtxid_peer = h.inbound_wtxid_relay("127.0.0.2:1000");
+    let legacy_peer = h.inbound("127.0.0.3:1000");
+    let (bytes, ids, _) = segwit_tx();
+    let wtxid = ids.wtxid.unwrap();
+    // Each kind of peer announces in the other's manner too; that part is ignored.
+    h.message(
+        wtxid_peer,
+        Message::Inv(vec![inv(InvKind::TX, tx_id(1)), inv(InvKind::WTX, wtxid)]),
+    );
+    h.message(
+        legacy_peer,
+        Message::Inv(vec![inv(InvKind::WTX, tx_id(2)), inv(InvKind::TX, ids.id)]),
+    );
+    let out = h.outputs();
+    assert!(
+        matches!(sent_to(&out, wtxid_peer)[..], [Message::GetData(items)] if items == &vec![inv(InvKind::WTX, wtxid)])
+    );
+    assert!(
+        matches!(sent_to(&out, legacy_peer)[..], [Message::GetData(items)] if items == &vec![inv(InvKind::WITNESS_TX, ids.id)])
+    );
+    // The wtxid peer delivers first: the node hears of the tx once, by its txid.
+    let message = MessageIds {
+        item: Some(ids),
+        ..MessageIds::default()
+    };
+    let tx = Message::Tx(Bytes::from(bytes));
+    h.node
+        .on_message(wtxid_peer, tx.clone(), message.clone(), h.now);
+    let out = h.outputs();
+    assert!(
+        matches!(events(&out)[..], [NodeEvent::Item { hash, peer, .. }] if *hash == ids.id && *peer == wtxid_peer)
+    );
+    // The other request was settled by that delivery: its late answer is a duplicate,
+    // no offence, and not handed to the node again.
+    h.node.on_message(legacy_peer, tx, message, h.now);
+    let out = h.outputs();
+    assert!(events(&out).is_empty());
+    assert_eq!(h.score(legacy_peer), 0);
+    assert_eq!(h.score(wtxid_peer), 0);
+    // Neither id is fetched again.
+    h.message(legacy_peer, Message::Inv(vec![inv(InvKind::TX, ids.id)]));
+    h.message(wtxid_peer, Message::Inv(vec![inv(InvKind::WTX, wtxid)]));
+    assert!(sent_to(&h.outputs(), legacy_peer).is_empty());
+}
+
+#[test]
+fn blocks_asked_for_by_msg_block_are_served_without_witnesses() {
+    let mut h = Harness::new(config());
+    let old = h.node_without_witness("127.0.0.2:1000");
+    let (tx, _, _) = segwit_tx();
+    let mut block = vec![0x11; 80];
+    block.push(1);
+    block.extend_from_slice(&tx);
+    let id = ItemIds::bitcoin(ItemKind::Block, &block);
+    let frame = Message::Block(Bytes::from(block.clone())).to_frame(config().magic);
+    h.node.broadcast(ItemKind::Block, id, frame, None, h.now);
+    h.outputs();
+    h.message(old, Message::GetData(vec![inv(InvKind::BLOCK, id.id)]));
+    let out = h.outputs();
+    let served = frames_sent(&out, old);
+    assert_eq!(served.len(), 1);
+    let expected = crate::wire::transaction::stripped_block(&block).unwrap();
+    assert_eq!(&served[0][HEADER_LEN..], &expected[..]);
+}
+
+#[test]
+fn blocks_announced_by_headers_that_the_node_has_are_not_fetched() {
+    let mut h = Harness::new(config());
+    let b = h.inbound("127.0.0.2:1000");
+    let header = Bytes::from(vec![0u8; 80]);
+    let ids = MessageIds {
+        headers: vec![tx_id(1), tx_id(2)],
+        node_has: vec![tx_id(1)],
+        ..MessageIds::default()
+    };
+    h.node.on_message(
+        b,
+        Message::Headers(vec![header.clone(), header]),
+        ids,
+        h.now,
+    );
+    let out = h.outputs();
+    assert!(
+        matches!(sent_to(&out, b)[..], [Message::GetData(items)] if items == &vec![inv(InvKind::WITNESS_BLOCK, tx_id(2))])
+    );
 }

@@ -6,8 +6,12 @@ pub mod tracker;
 
 use std::sync::Arc;
 
-use crate::wire::transaction::tx_ids;
+use crate::wire::transaction::{has_witness, stripped, stripped_block, tx_ids};
 use crate::wire::{sha256d, Hash256, InvKind};
+
+/// Blocks a `headers` message may hold to count as an announcement of new blocks
+/// (BIP130); more are a sync answer. Bitcoin Core announces at most this many.
+pub const MAX_BLOCKS_TO_ANNOUNCE: usize = 8;
 
 /// The two kinds of relayed item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -34,11 +38,11 @@ impl ItemKind {
         }
     }
 
-    /// Maps an inventory type to a relayed kind; witness variants count as the base kind,
-    /// anything else is not relayed.
+    /// Maps an inventory type to a relayed kind; witness variants and MSG_WTX count as
+    /// the base kind, anything else is not relayed.
     pub fn from_inv(kind: InvKind) -> Option<ItemKind> {
         match kind {
-            InvKind::TX | InvKind::WITNESS_TX => Some(ItemKind::Tx),
+            InvKind::TX | InvKind::WITNESS_TX | InvKind::WTX => Some(ItemKind::Tx),
             InvKind::BLOCK | InvKind::WITNESS_BLOCK => Some(ItemKind::Block),
             _ => None,
         }
@@ -49,6 +53,89 @@ impl ItemKind {
             ItemKind::Block => "block",
             ItemKind::Tx => "tx",
         }
+    }
+}
+
+/// How a peer asked for an item (BIP144, BIP339), as the data provider is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ItemForm {
+    /// By id (txid or block hash), without witnesses: MSG_TX, MSG_BLOCK.
+    Legacy,
+    /// By id, with witnesses: MSG_WITNESS_TX, MSG_WITNESS_BLOCK.
+    Witness,
+    /// A transaction by its wtxid, with witnesses: MSG_WTX.
+    WitnessByWtxid,
+}
+
+impl ItemForm {
+    pub fn of(request: InvKind) -> ItemForm {
+        match request {
+            InvKind::WTX => ItemForm::WitnessByWtxid,
+            InvKind::WITNESS_TX | InvKind::WITNESS_BLOCK => ItemForm::Witness,
+            _ => ItemForm::Legacy,
+        }
+    }
+
+    /// The bytes to send for an item held as `data` (its witness form, as the node
+    /// hands items to the engine): for a legacy request a segwit transaction or block
+    /// is stripped of its witnesses; `None` when `data` is sent as it is.
+    pub fn convert(self, kind: ItemKind, data: &[u8]) -> Option<Vec<u8>> {
+        match (self, kind) {
+            (ItemForm::Legacy, ItemKind::Tx) => stripped(data),
+            (ItemForm::Legacy, ItemKind::Block) => stripped_block(data),
+            _ => None,
+        }
+    }
+}
+
+/// An item's ids. `id` is the one the engine and the node key it by (from the item
+/// hasher: a block's header hash, a transaction's txid by default); a transaction that
+/// carries witnesses also has a `wtxid` (SHA-256d of all its bytes, BIP141), by which
+/// peers that negotiated BIP339 announce and request it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ItemIds {
+    pub id: Hash256,
+    pub wtxid: Option<Hash256>,
+}
+
+impl ItemIds {
+    /// An item known by one id only.
+    pub fn single(id: Hash256) -> ItemIds {
+        ItemIds { id, wtxid: None }
+    }
+
+    /// Bitcoin's ids ([`bitcoin_item_id`]), a transaction's both from one walk.
+    pub fn bitcoin(kind: ItemKind, data: &[u8]) -> ItemIds {
+        match (kind, tx_ids(data)) {
+            (ItemKind::Tx, Some(ids)) => ItemIds {
+                id: ids.txid,
+                wtxid: (ids.wtxid != ids.txid).then_some(ids.wtxid),
+            },
+            _ => ItemIds::single(bitcoin_item_id(kind, data)),
+        }
+    }
+
+    /// The node's own id for the item, plus the wtxid when the bytes are a segwit
+    /// transaction.
+    pub fn with_hasher(hasher: &ItemHasher, kind: ItemKind, data: &[u8]) -> ItemIds {
+        let wtxid = (kind == ItemKind::Tx && has_witness(data))
+            .then(|| tx_ids(data).map(|ids| ids.wtxid))
+            .flatten();
+        ItemIds {
+            id: hasher(kind, data),
+            wtxid,
+        }
+    }
+
+    /// The id a BIP339 peer knows the item by: the wtxid, which for a transaction
+    /// without witnesses is its txid.
+    pub fn wtxid_or_id(&self) -> Hash256 {
+        self.wtxid.unwrap_or(self.id)
+    }
+
+    /// Every id of the item, `id` first.
+    pub fn all(&self) -> impl Iterator<Item = Hash256> {
+        std::iter::once(self.id).chain(self.wtxid)
     }
 }
 
@@ -96,6 +183,7 @@ mod tests {
         assert_eq!(bitcoin_item_id(ItemKind::Block, &block), header_id);
         assert_ne!(bitcoin_item_id(ItemKind::Tx, &block), header_id);
         assert_eq!(ItemKind::from_inv(InvKind::WITNESS_TX), Some(ItemKind::Tx));
+        assert_eq!(ItemKind::from_inv(InvKind::WTX), Some(ItemKind::Tx));
         assert_eq!(ItemKind::from_inv(InvKind::FILTERED_BLOCK), None);
     }
 
@@ -107,6 +195,20 @@ mod tests {
         let txid = bitcoin_item_id(ItemKind::Tx, &bytes);
         assert_eq!(txid, displayed(BIP143_P2WPKH_TXID));
         assert_ne!(txid, sha256d(&bytes));
+        let ids = ItemIds::bitcoin(ItemKind::Tx, &bytes);
+        assert_eq!((ids.id, ids.wtxid), (txid, Some(sha256d(&bytes))));
+        let legacy = stripped(&bytes).unwrap();
+        assert_eq!(
+            ItemIds::bitcoin(ItemKind::Tx, &legacy),
+            ItemIds::single(txid)
+        );
+        let custom: ItemHasher = Arc::new(|_, _| [7; 32]);
+        let ids = ItemIds::with_hasher(&custom, ItemKind::Tx, &bytes);
+        assert_eq!((ids.id, ids.wtxid), ([7; 32], Some(sha256d(&bytes))));
+        assert_eq!(
+            ids.all().collect::<Vec<_>>(),
+            vec![[7; 32], sha256d(&bytes)]
+        );
         // Bytes that are no transaction keep the plain hash.
         assert_eq!(
             bitcoin_item_id(ItemKind::Tx, b"not a tx"),

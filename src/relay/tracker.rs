@@ -16,7 +16,7 @@ use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::bounded::BoundedMap;
-use super::ItemKind;
+use super::{ItemIds, ItemKind};
 use crate::events::PeerId;
 use crate::wire::Hash256;
 
@@ -284,6 +284,27 @@ impl RequestTracker {
         }
     }
 
+    /// Classifies the delivery of an item known by several ids (a transaction's txid
+    /// and wtxid; the peer was asked by one of them) and settles all of them.
+    pub fn on_delivered_item(&mut self, peer: PeerId, ids: &ItemIds) -> Delivery {
+        let mut delivery = Delivery::Unsolicited;
+        for id in ids.all() {
+            match self.on_delivered(peer, id) {
+                Delivery::Expected => delivery = Delivery::Expected,
+                Delivery::Duplicate if delivery == Delivery::Unsolicited => {
+                    delivery = Delivery::Duplicate
+                }
+                _ => {}
+            }
+        }
+        if delivery == Delivery::Expected {
+            for id in ids.all() {
+                self.forget(&id);
+            }
+        }
+        delivery
+    }
+
     /// The peer says it does not have the item: try someone else.
     pub fn on_not_found(&mut self, peer: PeerId, hash: Hash256) {
         let Some(w) = self.wanted.get_mut(&hash) else {
@@ -308,7 +329,8 @@ impl RequestTracker {
         }
     }
 
-    /// The item arrived by other means (for example the node broadcast it): stop wanting it.
+    /// The item arrived by other means (for example the node broadcast it): stop wanting
+    /// it. Peers already asked may still deliver it; that is no offence.
     pub fn forget(&mut self, hash: &Hash256) {
         if let Some(w) = self.wanted.remove(hash) {
             self.unqueue(hash, &w.announcers);
@@ -317,6 +339,9 @@ impl RequestTracker {
                 if let Some(slots) = self.peers.get_mut(&p) {
                     *slots.in_flight(w.kind) -= 1;
                 }
+            }
+            if !w.asked.is_empty() {
+                self.delivered.insert(*hash, w.asked, 1);
             }
         }
     }
@@ -512,6 +537,31 @@ mod tests {
         assert_eq!(t.on_delivered(1, h(1)), Delivery::Expected);
         assert_eq!(t.on_delivered(1, h(1)), Delivery::Duplicate);
         assert_eq!(t.on_delivered(2, h(1)), Delivery::Unsolicited);
+    }
+
+    #[test]
+    fn an_item_settled_otherwise_may_still_come_from_the_peer_asked() {
+        let now = Instant::now();
+        let mut t = tracker();
+        t.on_announced(1, ItemKind::Tx, h(1));
+        assert_eq!(t.poll(now).len(), 1);
+        // The node broadcast it meanwhile: the peer's answer is late, not unsolicited.
+        t.forget(&h(1));
+        assert_eq!(t.on_delivered(1, h(1)), Delivery::Duplicate);
+        assert_eq!(t.on_delivered(2, h(1)), Delivery::Unsolicited);
+        // A transaction asked for by wtxid from one peer and by txid from another: the
+        // first delivery settles both ids.
+        let ids = ItemIds {
+            id: h(2),
+            wtxid: Some(h(3)),
+        };
+        t.on_announced(1, ItemKind::Tx, h(3));
+        t.on_announced(2, ItemKind::Tx, h(2));
+        assert_eq!(t.poll(now).len(), 2);
+        assert_eq!(t.on_delivered_item(1, &ids), Delivery::Expected);
+        assert_eq!(t.on_delivered_item(2, &ids), Delivery::Duplicate);
+        assert_eq!(t.on_delivered_item(3, &ids), Delivery::Unsolicited);
+        assert!(!t.is_wanted(&h(2)) && !t.is_wanted(&h(3)));
     }
 
     #[test]

@@ -20,15 +20,18 @@ use super::budget::Reservation;
 use super::Driver;
 use crate::events::{DisconnectReason, PeerId};
 use crate::misbehaviour::Offence;
-use crate::relay::ItemKind;
+use crate::node::MessageIds;
+use crate::relay::{ItemKind, MAX_BLOCKS_TO_ANNOUNCE};
 use crate::wire::{DecodedFrame, FrameDecoder, Hash256, Message, PayloadError};
 
 /// Messages handed to the core in one step at most.
 const MAX_BATCH: usize = 256;
 
 /// A message read from the peer, as the core receives it.
+// Nearly every value is a message; boxing it would cost an allocation per message.
+#[allow(clippy::large_enum_variant)]
 enum Inbound {
-    Message(Message, Vec<Hash256>),
+    Message(Message, MessageIds),
     Undecodable(Offence, String),
 }
 
@@ -271,7 +274,7 @@ async fn read_loop<R: ReadHalf>(driver: &Driver, id: PeerId, link: &Link, mut re
                     Ok(msg) => {
                         // Ids are computed here, on the connection's thread, not in the
                         // core.
-                        let ids = item_ids(driver, &msg);
+                        let ids = message_ids(driver, &msg);
                         Inbound::Message(msg, ids)
                     }
                     Err(e) => {
@@ -384,18 +387,44 @@ async fn read_loop<R: ReadHalf>(driver: &Driver, id: PeerId, link: &Link, mut re
     }
 }
 
-/// The ids of a block or transaction, or of each entry of a headers message; for an
-/// inv, the announced ids the node already has.
-fn item_ids(driver: &Driver, msg: &Message) -> Vec<Hash256> {
+/// The ids the core needs with a message (see [`MessageIds`]), computed here so that
+/// hashing and the node's have function run on the connection's thread.
+fn message_ids(driver: &Driver, msg: &Message) -> MessageIds {
     match msg {
-        Message::Inv(items) => driver.node_has(items),
-        Message::Block(data) => vec![driver.item_id(ItemKind::Block, data)],
-        Message::Tx(data) => vec![driver.item_id(ItemKind::Tx, data)],
-        Message::Headers(headers) => headers
-            .iter()
-            .map(|h| driver.item_id(ItemKind::Block, h))
-            .collect(),
-        _ => Vec::new(),
+        Message::Inv(items) => MessageIds {
+            node_has: driver.node_has(
+                items
+                    .iter()
+                    .filter_map(|i| Some((ItemKind::from_inv(i.kind)?, i.hash))),
+            ),
+            ..MessageIds::default()
+        },
+        Message::Block(data) => MessageIds {
+            item: Some(driver.item_ids(ItemKind::Block, data)),
+            ..MessageIds::default()
+        },
+        Message::Tx(data) => MessageIds {
+            item: Some(driver.item_ids(ItemKind::Tx, data)),
+            ..MessageIds::default()
+        },
+        Message::Headers(headers) => {
+            let ids: Vec<Hash256> = headers
+                .iter()
+                .map(|h| driver.item_id(ItemKind::Block, h))
+                .collect();
+            // Only a short message announces blocks (BIP130); a long one answers sync.
+            let node_has = if ids.len() <= MAX_BLOCKS_TO_ANNOUNCE {
+                driver.node_has(ids.iter().map(|id| (ItemKind::Block, *id)))
+            } else {
+                Vec::new()
+            };
+            MessageIds {
+                headers: ids,
+                node_has,
+                ..MessageIds::default()
+            }
+        }
+        _ => MessageIds::default(),
     }
 }
 

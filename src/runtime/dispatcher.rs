@@ -16,7 +16,7 @@ use super::queue::Queued;
 use super::Driver;
 use crate::events::{DisconnectReason, LogLevel, PeerId, PeerInfo};
 use crate::node::NodeEvent as Event;
-use crate::relay::{ItemKind, Verdict};
+use crate::relay::{ItemForm, ItemKind, Verdict};
 use crate::wire::{BlockLocator, Hash256};
 
 /// Called when a peer completes the handshake.
@@ -27,8 +27,10 @@ pub type PeerDisconnectedCallback = Arc<dyn Fn(PeerId, DisconnectReason, &str) +
 pub type LogCallback = Arc<dyn Fn(LogLevel, &str, &str) + Send + Sync>;
 /// Receives a block or transaction (sender, id, bytes) and returns the node's verdict.
 pub type ItemCallback = Arc<dyn Fn(PeerId, &Hash256, &[u8]) -> Verdict + Send + Sync>;
-/// Looks up an item the engine does not have cached, to answer a peer's GETDATA.
-pub type DataProvider = Arc<dyn Fn(ItemKind, &Hash256) -> Option<Bytes> + Send + Sync>;
+/// Looks up an item the engine does not have cached, to answer a peer's GETDATA: by
+/// its id, or a transaction by its wtxid when the form says so. The witness form may be
+/// returned for any request; the engine strips it for legacy ones.
+pub type DataProvider = Arc<dyn Fn(ItemKind, &Hash256, ItemForm) -> Option<Bytes> + Send + Sync>;
 /// Answers a peer's getheaders with up to 2,000 80-byte headers.
 pub type GetHeadersCallback = Arc<dyn Fn(PeerId, &BlockLocator) -> Vec<Bytes> + Send + Sync>;
 /// Answers a peer's getblocks with up to 500 block ids to announce.
@@ -187,9 +189,15 @@ fn deliver(driver: &Driver, event: Event) {
             let answers = items
                 .into_iter()
                 .map(|item| {
+                    let form = ItemForm::of(item.kind);
                     let data = ItemKind::from_inv(item.kind)
                         .zip(provider.as_ref())
-                        .and_then(|(kind, p)| p(kind, &item.hash));
+                        .and_then(|(kind, p)| {
+                            let data = p(kind, &item.hash, form)?;
+                            // A provider that hands out the witness form for every
+                            // request still serves legacy peers correctly.
+                            Some(form.convert(kind, &data).map_or(data, Bytes::from))
+                        });
                     (item, data)
                 })
                 .collect();

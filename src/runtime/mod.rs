@@ -39,7 +39,7 @@ use tracing::instrument::WithSubscriber;
 use crate::config::Config;
 use crate::events::PeerId;
 use crate::node::{Node, NodeEvent, Now, Outgoing, Output};
-use crate::relay::{HaveFunction, ItemHasher, ItemKind};
+use crate::relay::{bitcoin_item_id, HaveFunction, ItemHasher, ItemIds, ItemKind};
 use crate::wire::{encode_frame, Command, Hash256};
 use connection::Link;
 use dispatcher::Callbacks;
@@ -64,7 +64,8 @@ pub(crate) struct Driver {
     events: EventSender,
     pub log_filter: Arc<LogFilter>,
     tracing: tracing::Dispatch,
-    hasher: RwLock<ItemHasher>,
+    /// The node's item hasher; `None`: Bitcoin's ids.
+    hasher: RwLock<Option<ItemHasher>>,
     /// The node's "already have" query, if it installed one.
     have: RwLock<Option<HaveFunction>>,
     runtime: OnceLock<tokio::runtime::Handle>,
@@ -89,7 +90,6 @@ impl Driver {
         events: EventSender,
         log_filter: Arc<LogFilter>,
         tracing: tracing::Dispatch,
-        hasher: ItemHasher,
     ) -> Arc<Driver> {
         Arc::new_cyclic(|me| Driver {
             me: me.clone(),
@@ -104,7 +104,7 @@ impl Driver {
             events,
             log_filter,
             tracing,
-            hasher: RwLock::new(hasher),
+            hasher: RwLock::new(None),
             have: RwLock::new(None),
             runtime: OnceLock::new(),
             timer_wake: Notify::new(),
@@ -311,8 +311,18 @@ impl Driver {
 
     /// The id this engine gives an item.
     pub fn item_id(&self, kind: ItemKind, data: &[u8]) -> Hash256 {
-        let hasher = self.hasher.read().clone();
-        hasher(kind, data)
+        match self.hasher.read().clone() {
+            Some(hasher) => hasher(kind, data),
+            None => bitcoin_item_id(kind, data),
+        }
+    }
+
+    /// The item's id and, for a segwit transaction, its wtxid.
+    pub fn item_ids(&self, kind: ItemKind, data: &[u8]) -> ItemIds {
+        match self.hasher.read().clone() {
+            Some(hasher) => ItemIds::with_hasher(&hasher, kind, data),
+            None => ItemIds::bitcoin(kind, data),
+        }
     }
 
     pub fn set_have(&self, have: Option<HaveFunction>) {
@@ -320,20 +330,17 @@ impl Driver {
     }
 
     /// The announced items the node says it has (empty without a query installed).
-    pub fn node_has(&self, items: &[crate::wire::Inventory]) -> Vec<Hash256> {
+    pub fn node_has(&self, items: impl Iterator<Item = (ItemKind, Hash256)>) -> Vec<Hash256> {
         let Some(have) = self.have.read().clone() else {
             return Vec::new();
         };
         items
-            .iter()
-            .filter_map(|item| {
-                let kind = ItemKind::from_inv(item.kind)?;
-                have(kind, &item.hash).then_some(item.hash)
-            })
+            .filter_map(|(kind, hash)| have(kind, &hash).then_some(hash))
             .collect()
     }
 
-    pub fn set_hasher(&self, hasher: ItemHasher) {
+    /// Installs the node's item hasher; `None` restores Bitcoin's ids.
+    pub fn set_hasher(&self, hasher: Option<ItemHasher>) {
         *self.hasher.write() = hasher;
     }
 

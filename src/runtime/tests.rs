@@ -17,7 +17,6 @@ use crate::banman::BanList;
 use crate::config::{Config, Network};
 use crate::events::DisconnectReason;
 use crate::node::Node;
-use crate::relay::bitcoin_item_id;
 use crate::wire::{DecodedFrame, FrameDecoder, Message, NetAddress, VersionMessage};
 
 const MAGIC: u32 = 0xDAB5_BFFA;
@@ -31,7 +30,7 @@ fn driver(max_send_buffer: usize) -> (Arc<Driver>, mpsc::Receiver<Queued>) {
     let tracing = logging::dispatch(filter.clone(), tx.clone());
     let now = Driver::now();
     let node = Node::new(config.clone(), BanList::new(10), AddrMan::new(true), 7, now);
-    let driver = Driver::new(config, node, tx, filter, tracing, Arc::new(bitcoin_item_id));
+    let driver = Driver::new(config, node, tx, filter, tracing);
     (driver, rx)
 }
 
@@ -105,9 +104,12 @@ async fn frames_reach_the_core_and_its_answers_come_back() {
     let (driver, _events) = driver(1 << 20);
     let (mut remote, _task, _link) = open(&driver);
     remote.write_all(&version().to_frame(MAGIC)).await.unwrap();
-    let answers = read_messages(&mut remote, 3).await;
+    let answers = read_messages(&mut remote, 4).await;
     assert!(matches!(&answers[0], Message::Version(v) if v.nonce != 99));
-    assert_eq!(answers[1..], [Message::SendAddrV2, Message::Verack]);
+    assert_eq!(
+        answers[1..],
+        [Message::WtxidRelay, Message::SendAddrV2, Message::Verack]
+    );
     // Split across writes, byte by byte: still one message.
     for byte in Message::Verack.to_frame(MAGIC).iter() {
         remote.write_all(&[*byte]).await.unwrap();
