@@ -19,10 +19,8 @@ use crate::config::Config;
 use crate::events::{DisconnectReason, PeerId};
 use crate::misbehaviour::Offence;
 use crate::relay::ItemKind;
+use crate::wire::versions::SENDHEADERS_VERSION;
 use crate::wire::{Message, NetAddress, TimestampedAddress, MAX_ADDR_ENTRIES};
-
-/// The protocol version from which peers understand `sendheaders` (BIP130).
-const SENDHEADERS_VERSION: i32 = 70012;
 
 /// How often connection management runs without being asked.
 const CONNMAN_TICK: Duration = Duration::from_millis(500);
@@ -399,7 +397,7 @@ impl Node {
             return;
         };
         tracing::info!(peer, addr = %p.addr, version = remote.version, user_agent = %remote.user_agent, "peer connected");
-        let version = remote.version.min(self.config.protocol_version);
+        let common_version = remote.common_version;
         p.remote = Some(remote);
         let (inbound, addr, local_addr) = (p.inbound(), p.addr, p.local_addr);
         if !inbound {
@@ -412,7 +410,7 @@ impl Node {
         if let Some(info) = info {
             self.notify(NodeEvent::PeerConnected(info));
         }
-        if version >= SENDHEADERS_VERSION {
+        if common_version >= SENDHEADERS_VERSION {
             // BIP130: new blocks are welcome as headers.
             self.send(peer, Message::SendHeaders, now);
         }

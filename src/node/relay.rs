@@ -17,6 +17,7 @@ use crate::misbehaviour::Offence;
 use crate::relay::bounded::{BoundedMap, BoundedSet};
 use crate::relay::tracker::{Delivery, RequestTracker};
 use crate::relay::{ItemIds, ItemKind, Verdict, MAX_BLOCKS_TO_ANNOUNCE};
+use crate::wire::versions::FEEFILTER_VERSION;
 use crate::wire::{
     message::BLOCK_HEADER_LEN, BlockLocator, Hash256, InvKind, Inventory, Message, HEADER_LEN,
     MAX_HEADERS, MAX_INV_ENTRIES,
@@ -25,8 +26,6 @@ use crate::wire::{
 /// Items handed to the node (or broadcast by it) that we remember, so each reaches the
 /// node at most once.
 const SEEN_ITEMS: usize = 500_000;
-/// The protocol version from which peers understand `feefilter` (BIP133).
-const FEEFILTER_VERSION: i32 = 70013;
 /// All bitcoin there will ever be, in satoshis: the range of a valid fee filter.
 const MAX_MONEY: i64 = 21_000_000 * 100_000_000;
 /// Items in the relay cache at most (besides its byte budget).
@@ -382,7 +381,7 @@ impl Node {
         let understands = self.peers.get(&peer).is_some_and(|p| {
             p.remote
                 .as_ref()
-                .is_some_and(|r| r.version >= FEEFILTER_VERSION)
+                .is_some_and(|r| r.common_version >= FEEFILTER_VERSION)
         });
         if understands {
             let rate = i64::try_from(rate).unwrap_or(MAX_MONEY);

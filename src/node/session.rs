@@ -6,12 +6,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::events::DisconnectReason;
+use crate::wire::versions::{ADDRV2_VERSION, WTXID_RELAY_VERSION};
 use crate::wire::{Message, NetAddress, VersionMessage};
-
-/// The protocol version from which `sendaddrv2` is offered (Bitcoin Core's rule).
-const ADDRV2_VERSION: i32 = 70016;
-/// The protocol version from which `wtxidrelay` is offered and accepted (BIP339).
-const WTXID_RELAY_VERSION: i32 = 70016;
 
 /// What the local side announces in its version message and which limits it enforces.
 #[derive(Clone, Debug)]
@@ -34,6 +30,8 @@ pub struct SessionParams {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RemoteVersion {
     pub version: i32,
+    /// The lower of its version and ours: what gates optional messages.
+    pub common_version: i32,
     pub services: u64,
     pub user_agent: String,
     pub start_height: i32,
@@ -174,7 +172,7 @@ impl Session {
                     });
                 }
                 Message::WtxidRelay => {
-                    let wtxid_relay = self.common_version(&remote) >= WTXID_RELAY_VERSION;
+                    let wtxid_relay = remote.common_version >= WTXID_RELAY_VERSION;
                     self.phase = Phase::AwaitingVerack(RemoteVersion {
                         wtxid_relay,
                         ..remote
@@ -224,6 +222,7 @@ impl Session {
         out.push(Action::Send(Message::Verack));
         self.phase = Phase::AwaitingVerack(RemoteVersion {
             version: v.version,
+            common_version: common,
             services: v.services,
             user_agent: v.user_agent,
             start_height: v.start_height,
@@ -231,11 +230,6 @@ impl Session {
             wants_addrv2: false,
             wtxid_relay: false,
         });
-    }
-
-    /// The version both sides speak, which gates features.
-    fn common_version(&self, remote: &RemoteVersion) -> i32 {
-        remote.version.min(self.params.protocol_version)
     }
 
     fn on_established_message(&mut self, msg: Message, now: Instant, out: &mut Vec<Action>) {

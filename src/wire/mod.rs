@@ -35,6 +35,7 @@ mod error;
 pub mod frame;
 pub mod message;
 pub(crate) mod transaction;
+pub mod versions;
 
 #[cfg(test)]
 mod tests;
