@@ -107,6 +107,24 @@ typedef enum p2pnet_log_level {
 } p2pnet_log_level;
 
 /**
+ * How a connection came about (Bitcoin Core's getpeerinfo `connection_type`).
+ */
+typedef enum p2pnet_connection_kind {
+  /**
+   * The peer connected to us.
+   */
+  P2PNET_CONNECTION_INBOUND = 0,
+  /**
+   * Chosen from the address book to fill the outbound target; relays everything.
+   */
+  P2PNET_CONNECTION_OUTBOUND_FULL_RELAY = 1,
+  /**
+   * Asked for by the node (`p2pnet_engine_add_peer`, `p2pnet_engine_add_node`).
+   */
+  P2PNET_CONNECTION_MANUAL = 2,
+} p2pnet_connection_kind;
+
+/**
  * Why a connection ended, as passed to the peer-disconnected callback.
  */
 typedef enum p2pnet_disconnect_reason {
@@ -257,6 +275,17 @@ typedef struct p2pnet_engine p2pnet_engine;
 typedef struct p2pnet_reply p2pnet_reply;
 
 /**
+ * An IP address as text ("127.0.0.1", "::1") and a port.
+ */
+typedef struct p2pnet_socket_address {
+  /**
+   * NUL-terminated.
+   */
+  char ip[64];
+  uint16_t port;
+} p2pnet_socket_address;
+
+/**
  * A log record. `target` (the emitting module) and `message` are NUL-terminated and
  * borrowed for the duration of the call.
  */
@@ -337,6 +366,19 @@ typedef struct p2pnet_peer_info {
    * It grows while the node broadcasts faster than the peer fetches.
    */
   uint64_t announcements_queued;
+  /**
+   * How the connection came about.
+   */
+  enum p2pnet_connection_kind kind;
+  /**
+   * When bytes last went to / came from the peer's socket, in Unix seconds.
+   */
+  int64_t last_send;
+  int64_t last_receive;
+  /**
+   * Blocks requested from the peer and not delivered yet.
+   */
+  uint32_t blocks_in_flight;
 } p2pnet_peer_info;
 
 /**
@@ -354,6 +396,45 @@ typedef void (*p2pnet_peer_disconnected_fn)(void *user_data,
                                             uint64_t peer_id,
                                             enum p2pnet_disconnect_reason reason,
                                             const char *detail);
+
+/**
+ * Engine-wide traffic since the engine was created (Bitcoin Core's `getnettotals`),
+ * closed connections included. Filled by `p2pnet_engine_get_net_totals`.
+ */
+typedef struct p2pnet_net_totals {
+  /**
+   * Bytes written to and read from peer sockets.
+   */
+  uint64_t bytes_sent;
+  uint64_t bytes_received;
+  /**
+   * Messages sent and received.
+   */
+  uint64_t messages_sent;
+  uint64_t messages_received;
+} p2pnet_net_totals;
+
+/**
+ * Messages and their bytes (24-byte header included) for one command, engine-wide.
+ * Commands without a name of their own are summed under "*other*".
+ */
+typedef struct p2pnet_command_traffic {
+  /**
+   * The command, NUL-terminated.
+   */
+  char command[13];
+  uint64_t messages_sent;
+  uint64_t bytes_sent;
+  uint64_t messages_received;
+  uint64_t bytes_received;
+} p2pnet_command_traffic;
+
+/**
+ * A ping round trip to `peer_id` was measured, in microseconds.
+ */
+typedef void (*p2pnet_ping_fn)(void *user_data,
+                               uint64_t peer_id,
+                               uint64_t rtt_us);
 
 /**
  * One ban in force, as listed by `p2pnet_engine_list_bans`. Plain data: the caller owns
@@ -832,7 +913,8 @@ enum p2pnet_result p2pnet_engine_start(struct p2pnet_engine *engine);
  * Stops the engine: closes every connection, shuts down the runtime and waits for a
  * callback in flight. After it returns no callback runs and every registered user-data
  * release function has run (or runs as soon as the callback in flight returns, when
- * called from inside a callback). Stopping is final.
+ * called from inside a callback). Stopping is final; stopping a stopped engine again
+ * does nothing and returns `P2PNET_OK`.
  *
  * May be called from a callback, including one of this engine's own.
  *
@@ -849,6 +931,17 @@ enum p2pnet_result p2pnet_engine_stop(struct p2pnet_engine *engine);
  * callback returns).
  */
 void p2pnet_engine_free(struct p2pnet_engine *engine);
+
+/**
+ * Writes the address the listener is bound to, with its real port (useful with port 0),
+ * into `*out_address`. `P2PNET_ERR_INVALID_STATE` when not running,
+ * `P2PNET_ERR_NOT_FOUND` when not listening.
+ *
+ * Ownership: `engine` is borrowed; `out_address` is caller-provided and written only on
+ * success. May be called from a callback.
+ */
+enum p2pnet_result p2pnet_engine_get_listen_address(const struct p2pnet_engine *engine,
+                                                    struct p2pnet_socket_address *out_address);
 
 /**
  * Writes the port the listener is bound to into `*out_port` (useful with port 0).
@@ -981,6 +1074,54 @@ enum p2pnet_result p2pnet_engine_set_on_peer_disconnected(struct p2pnet_engine *
                                                           p2pnet_peer_disconnected_fn cb,
                                                           void *user_data,
                                                           p2pnet_release_fn release);
+
+/**
+ * Writes the engine's traffic totals into `*out_totals`. Valid in every state, also
+ * after stop (the final figures).
+ *
+ * Ownership: `out_totals` is caller-provided and written only on success. May be called
+ * from a callback.
+ */
+enum p2pnet_result p2pnet_engine_get_net_totals(const struct p2pnet_engine *engine,
+                                                struct p2pnet_net_totals *out_totals);
+
+/**
+ * Copies the traffic of every command seen either way (in name order, "*other*" last)
+ * into `out_command_traffic` and writes their number to `*out_count`. When `capacity` is too small
+ * nothing is copied, `*out_count` receives the number needed and the result is
+ * `P2PNET_ERR_BUFFER_TOO_SMALL`. At most 22 rows exist. Valid in every state.
+ *
+ * Ownership: `out_command_traffic` (room for `capacity` records) and `out_count` are
+ * caller-provided and only written during the call. May be called from a callback.
+ */
+enum p2pnet_result p2pnet_engine_list_command_traffic(const struct p2pnet_engine *engine,
+                                                      struct p2pnet_command_traffic *out_command_traffic,
+                                                      size_t capacity,
+                                                      size_t *out_count);
+
+/**
+ * Writes the number of log records dropped because the node's event queue was full
+ * (logging never blocks the engine) into `*out_count`.
+ *
+ * Ownership: `out_count` is caller-provided and written only on success. May be called
+ * from a callback.
+ */
+enum p2pnet_result p2pnet_engine_get_dropped_log_records(const struct p2pnet_engine *engine,
+                                                         uint64_t *out_count);
+
+/**
+ * Registers the callback told of each measured ping round trip (every ping interval per
+ * peer, 2 minutes by default).
+ *
+ * Ownership: `cb` NULL unregisters; then `user_data` and `release` are ignored. On
+ * success the engine holds `user_data` until `release` runs (once, after the last call:
+ * on re-registration, stop or free); on an error result the caller keeps it and
+ * `release` is not called. May be called from a callback.
+ */
+enum p2pnet_result p2pnet_engine_set_on_ping(struct p2pnet_engine *engine,
+                                             p2pnet_ping_fn cb,
+                                             void *user_data,
+                                             p2pnet_release_fn release);
 
 /**
  * Bans `subnet` (an address or CIDR subnet, IPv4 or IPv6) for `duration_s` seconds.

@@ -72,6 +72,16 @@ enum class Network {
   Regtest = P2PNET_NETWORK_REGTEST,
 };
 
+/** @brief How a connection came about; mirrors p2pnet_connection_kind. */
+enum class ConnectionKind {
+  /** The peer connected to us. */
+  Inbound = P2PNET_CONNECTION_INBOUND,
+  /** Chosen from the address book to fill the outbound target. */
+  OutboundFullRelay = P2PNET_CONNECTION_OUTBOUND_FULL_RELAY,
+  /** Asked for by the node (AddPeer, AddNode). */
+  Manual = P2PNET_CONNECTION_MANUAL,
+};
+
 /** @brief Why a connection ended; mirrors p2pnet_disconnect_reason. */
 enum class DisconnectReason {
   /** The node asked for it (NetworkManager::DisconnectPeer). */
@@ -263,6 +273,33 @@ struct PeerInfo {
   uint32_t misbehaviour_score = 0;
   /** Blocks and transactions waiting to be announced to this peer (relay back-pressure). */
   uint64_t announcements_queued = 0;
+  /** How the connection came about. */
+  ConnectionKind kind = ConnectionKind::Inbound;
+  /** When bytes last went to / came from the peer's socket (second resolution). */
+  std::chrono::system_clock::time_point last_send;
+  std::chrono::system_clock::time_point last_receive;
+  /** Blocks requested from the peer and not delivered yet. */
+  uint32_t blocks_in_flight = 0;
+};
+
+/** @brief Engine-wide traffic since the engine was created (p2pnet_net_totals). */
+struct NetTotals {
+  /** Bytes written to and read from peer sockets. */
+  uint64_t bytes_sent = 0;
+  uint64_t bytes_received = 0;
+  /** Messages sent and received. */
+  uint64_t messages_sent = 0;
+  uint64_t messages_received = 0;
+};
+
+/** @brief Messages and bytes (header included) of one command (p2pnet_command_traffic). */
+struct CommandTraffic {
+  /** The command; "*other*" sums the commands without a name of their own. */
+  std::string command;
+  uint64_t messages_sent = 0;
+  uint64_t bytes_sent = 0;
+  uint64_t messages_received = 0;
+  uint64_t bytes_received = 0;
 };
 
 /** @brief Block download progress (p2pnet_sync_status). */
@@ -448,6 +485,10 @@ inline PeerInfo ToPeerInfo(const p2pnet_peer_info& raw) {
   info.connected_since = FromUnixSeconds(raw.connected_since);
   info.misbehaviour_score = raw.misbehaviour_score;
   info.announcements_queued = raw.announcements_queued;
+  info.kind = static_cast<ConnectionKind>(raw.kind);
+  info.last_send = FromUnixSeconds(raw.last_send);
+  info.last_receive = FromUnixSeconds(raw.last_receive);
+  info.blocks_in_flight = raw.blocks_in_flight;
   return info;
 }
 
@@ -733,6 +774,8 @@ class NetworkManager {
   /** @brief Callback for a connection that ended; the string is a human-readable detail. */
   using PeerDisconnectedCallback =
       std::function<void(uint64_t peer_id, DisconnectReason reason, const std::string& detail)>;
+  /** @brief Callback for a measured ping round trip to a peer. */
+  using PingCallback = std::function<void(uint64_t peer_id, std::chrono::microseconds rtt)>;
   /** @brief Callback for an engine log message (target is the emitting module). */
   using LogCallback =
       std::function<void(LogLevel level, const std::string& target, const std::string& message)>;
@@ -813,7 +856,7 @@ class NetworkManager {
   void Start() { detail::Check(p2pnet_engine_start(engine_)); }
 
   /**
-   * @brief Stops the engine (p2pnet_engine_stop); final.
+   * @brief Stops the engine (p2pnet_engine_stop); final, and a second Stop() does nothing.
    *
    * Waits for callbacks in flight; no callback runs after it returns. May be
    * called from a callback.
@@ -825,6 +868,45 @@ class NetworkManager {
     uint16_t port = 0;
     detail::Check(p2pnet_engine_get_listen_port(engine_, &port));
     return port;
+  }
+
+  /** @brief The address the engine listens on, as "ip:port" ("[ip]:port" for IPv6). */
+  std::string ListenAddress() const {
+    p2pnet_socket_address raw{};
+    detail::Check(p2pnet_engine_get_listen_address(engine_, &raw));
+    const std::string ip = detail::FromArray(raw.ip);
+    const bool v6 = ip.find(':') != std::string::npos;
+    return (v6 ? "[" + ip + "]" : ip) + ":" + std::to_string(raw.port);
+  }
+
+  /** @brief Traffic since the engine was created, closed connections included. */
+  NetTotals GetNetTotals() const {
+    p2pnet_net_totals raw{};
+    detail::Check(p2pnet_engine_get_net_totals(engine_, &raw));
+    return NetTotals{raw.bytes_sent, raw.bytes_received, raw.messages_sent,
+                     raw.messages_received};
+  }
+
+  /** @brief Traffic by command since the engine was created, in command order. */
+  std::vector<CommandTraffic> GetCommandTraffic() const {
+    std::vector<p2pnet_command_traffic> raw(32);
+    std::size_t count = 0;
+    detail::Check(p2pnet_engine_list_command_traffic(engine_, raw.data(), raw.size(), &count));
+    std::vector<CommandTraffic> rows;
+    rows.reserve(count);
+    for (std::size_t i = 0; i < count && i < raw.size(); ++i) {
+      rows.push_back(CommandTraffic{detail::FromArray(raw[i].command), raw[i].messages_sent,
+                                    raw[i].bytes_sent, raw[i].messages_received,
+                                    raw[i].bytes_received});
+    }
+    return rows;
+  }
+
+  /** @brief Log records dropped because the node's event queue was full. */
+  uint64_t DroppedLogRecords() const {
+    uint64_t count = 0;
+    detail::Check(p2pnet_engine_get_dropped_log_records(engine_, &count));
+    return count;
   }
 
   /**
@@ -933,6 +1015,18 @@ class NetworkManager {
     detail::Check(p2pnet_engine_set_on_peer_disconnected(
         engine_, &OnPeerDisconnectedTrampoline, holder.get(),
         &detail::Release<PeerDisconnectedCallback>));
+    holder.release();
+  }
+
+  /** @brief Registers the ping-measured callback; an empty function unregisters. */
+  void SetOnPing(PingCallback callback) {
+    if (!callback) {
+      detail::Check(p2pnet_engine_set_on_ping(engine_, nullptr, nullptr, nullptr));
+      return;
+    }
+    auto holder = std::make_unique<PingCallback>(std::move(callback));
+    detail::Check(p2pnet_engine_set_on_ping(engine_, &OnPingTrampoline, holder.get(),
+                                            &detail::Release<PingCallback>));
     holder.release();
   }
 
@@ -1380,6 +1474,18 @@ class NetworkManager {
     try {
       (*static_cast<PeerDisconnectedCallback*>(user_data))(
           peer_id, static_cast<DisconnectReason>(reason), detail::FromCString(detail_text));
+    } catch (...) {
+    }
+  }
+
+  /** @brief C entry point of PingCallback; exceptions are swallowed. */
+  static void OnPingTrampoline(void* user_data, uint64_t peer_id, uint64_t rtt_us) noexcept {
+    if (user_data == nullptr) {
+      return;
+    }
+    try {
+      (*static_cast<PingCallback*>(user_data))(
+          peer_id, std::chrono::microseconds(static_cast<int64_t>(rtt_us)));
     } catch (...) {
     }
   }

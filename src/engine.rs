@@ -15,12 +15,12 @@ use crate::addrman::AddrMan;
 use crate::banman::{BanEntry, BanList};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::events::{LogLevel, PeerId, PeerInfo};
+use crate::events::{CommandTraffic, LogLevel, NetTotals, PeerId, PeerInfo};
 use crate::node::{BanRefused, Node};
 use crate::relay::{HaveFunction, ItemHasher, ItemKind, Verdict};
 use crate::runtime::dispatcher::{
     DataProvider, Dispatcher, GetBlocksCallback, GetHeadersCallback, HeadersCallback, ItemCallback,
-    LogCallback, PeerConnectedCallback, PeerDisconnectedCallback,
+    LogCallback, PeerConnectedCallback, PeerDisconnectedCallback, PingCallback,
 };
 use crate::runtime::logging::{self, LogFilter};
 use crate::runtime::queue::{EventSender, Queued, EVENT_QUEUE_BYTES};
@@ -199,7 +199,7 @@ impl Engine {
             for warning in &self.startup_warnings {
                 tracing::warn!("{warning}");
             }
-            tracing::info!(listen = ?local_addr, magic = format_args!("{:#010x}", config.magic), "engine started");
+            tracing::info!(listen = %local_addr.map_or_else(|| "none".to_owned(), |a| a.to_string()), magic = format_args!("{:#010x}", config.magic), "engine started");
         });
         Ok(Running {
             runtime,
@@ -215,14 +215,14 @@ impl Engine {
             let mut lifecycle = self.lifecycle.lock();
             match std::mem::replace(&mut *lifecycle, Lifecycle::Stopped(None)) {
                 Lifecycle::Running(running) => running,
-                other @ (Lifecycle::Created(_) | Lifecycle::Stopped(_)) => {
-                    let msg = if matches!(other, Lifecycle::Created(_)) {
-                        "engine is not running"
-                    } else {
-                        "engine is already stopped"
-                    };
-                    *lifecycle = other;
-                    return Err(Error::InvalidState(msg));
+                // Stopping twice is harmless: a node's shutdown path need not track it.
+                stopped @ Lifecycle::Stopped(_) => {
+                    *lifecycle = stopped;
+                    return Ok(());
+                }
+                created @ Lifecycle::Created(_) => {
+                    *lifecycle = created;
+                    return Err(Error::InvalidState("engine is not running"));
                 }
             }
         };
@@ -346,7 +346,7 @@ impl Engine {
         self.running(|_| ())?;
         let mut peers = self.driver.inspect(|node| node.peer_infos());
         for peer in &mut peers {
-            (peer.bytes_sent, peer.bytes_received) = self.driver.traffic(peer.id);
+            self.driver.fill_link_stats(peer);
         }
         Ok(peers)
     }
@@ -587,6 +587,21 @@ impl Engine {
     /// Log records dropped because the node's event queue was full.
     pub fn dropped_log_records(&self) -> u64 {
         self.driver.log_filter.dropped()
+    }
+
+    /// Traffic since the engine was created, engine-wide (closed connections included).
+    pub fn net_totals(&self) -> NetTotals {
+        self.driver.traffic.totals()
+    }
+
+    /// Messages and bytes by command since the engine was created.
+    pub fn command_traffic(&self) -> Vec<CommandTraffic> {
+        self.driver.traffic.by_command()
+    }
+
+    /// Installs the callback told of each measured ping round trip (`None` removes it).
+    pub fn set_on_ping(&self, cb: Option<PingCallback>) -> Result<()> {
+        self.replace_callback(&self.driver.callbacks.ping, cb)
     }
 
     fn replace_callback<T>(&self, slot: &Mutex<Option<T>>, cb: Option<T>) -> Result<()> {

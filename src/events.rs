@@ -80,6 +80,57 @@ pub struct PeerInfo {
     /// Blocks and transactions waiting to be announced to the peer (relay back-pressure:
     /// it grows while the node broadcasts faster than the peer fetches).
     pub announcements_queued: usize,
+    /// How the connection came about.
+    pub kind: ConnectionKind,
+    /// When bytes last went to / came from the peer's socket.
+    pub last_send: SystemTime,
+    pub last_receive: SystemTime,
+    /// Blocks requested from the peer and not delivered yet.
+    pub blocks_in_flight: usize,
+}
+
+/// How a connection came about (Bitcoin Core's connection types, as far as the engine
+/// makes them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionKind {
+    /// The peer connected to us.
+    Inbound,
+    /// Chosen from the address book to fill the outbound target; relays everything.
+    OutboundFullRelay,
+    /// Asked for by the node (`add_peer`, `add_node`).
+    Manual,
+}
+
+impl ConnectionKind {
+    /// Stable name, as Core's getpeerinfo `connection_type`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnectionKind::Inbound => "inbound",
+            ConnectionKind::OutboundFullRelay => "outbound-full-relay",
+            ConnectionKind::Manual => "manual",
+        }
+    }
+}
+
+/// Engine-wide traffic since start (Core's `getnettotals`): bytes on the sockets and
+/// messages counted by the wire protocol.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NetTotals {
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub messages_sent: u64,
+    pub messages_received: u64,
+}
+
+/// Messages and their bytes (header included) for one command, engine-wide; commands
+/// the engine has no name for are summed under `*other*`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandTraffic {
+    pub command: String,
+    pub messages_sent: u64,
+    pub bytes_sent: u64,
+    pub messages_received: u64,
+    pub bytes_received: u64,
 }
 
 /// Log severity, ordered from most to least severe.

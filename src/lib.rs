@@ -27,10 +27,12 @@ pub use banman::BanEntry;
 pub use config::{Config, Network};
 pub use engine::{Engine, SyncStatus};
 pub use error::{Error, Result};
-pub use events::{DisconnectReason, LogLevel, PeerId, PeerInfo};
+pub use events::{
+    CommandTraffic, ConnectionKind, DisconnectReason, LogLevel, NetTotals, PeerId, PeerInfo,
+};
 pub use relay::{HaveFunction, ItemForm, ItemHasher, ItemKind, Verdict};
 pub use runtime::dispatcher::{
     DataProvider, GetBlocksCallback, GetHeadersCallback, HeadersCallback, ItemCallback,
-    LogCallback, PeerConnectedCallback, PeerDisconnectedCallback,
+    LogCallback, PeerConnectedCallback, PeerDisconnectedCallback, PingCallback,
 };
 pub use subnet::Subnet;

@@ -1,9 +1,11 @@
 //! `p2pnet_engine`: the handle, its lifecycle (new, start, stop, free) and engine-wide
 //! settings.
 
+use std::ffi::c_char;
+
 use super::args::ref_arg;
 use super::config::p2pnet_config;
-use super::out::{free_object, new_object, out_arg};
+use super::out::{copy_c_text, free_object, new_object, out_arg};
 use super::result::{boundary, boundary_value, p2pnet_result, FfiError};
 use crate::engine::Engine;
 use crate::error::Error;
@@ -61,7 +63,8 @@ pub unsafe extern "C" fn p2pnet_engine_start(engine: *mut p2pnet_engine) -> p2pn
 /// Stops the engine: closes every connection, shuts down the runtime and waits for a
 /// callback in flight. After it returns no callback runs and every registered user-data
 /// release function has run (or runs as soon as the callback in flight returns, when
-/// called from inside a callback). Stopping is final.
+/// called from inside a callback). Stopping is final; stopping a stopped engine again
+/// does nothing and returns `P2PNET_OK`.
 ///
 /// May be called from a callback, including one of this engine's own.
 ///
@@ -83,6 +86,44 @@ pub unsafe extern "C" fn p2pnet_engine_free(engine: *mut p2pnet_engine) {
         // SAFETY: non-null handles passed here come from `p2pnet_engine_new` and are
         // freed once, with no other use after this call, per the contract.
         unsafe { free_object(engine) }
+    })
+}
+
+/// An IP address as text ("127.0.0.1", "::1") and a port.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct p2pnet_socket_address {
+    /// NUL-terminated.
+    pub ip: [c_char; 64],
+    pub port: u16,
+}
+
+/// Writes the address the listener is bound to, with its real port (useful with port 0),
+/// into `*out_address`. `P2PNET_ERR_INVALID_STATE` when not running,
+/// `P2PNET_ERR_NOT_FOUND` when not listening.
+///
+/// Ownership: `engine` is borrowed; `out_address` is caller-provided and written only on
+/// success. May be called from a callback.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_engine_get_listen_address(
+    engine: *const p2pnet_engine,
+    out_address: *mut p2pnet_socket_address,
+) -> p2pnet_result {
+    boundary(|| {
+        // SAFETY: `out_address` is NULL or writable, per the C contract.
+        let out = unsafe { out_arg(out_address, "out_address") }?;
+        match engine_ref(engine)?.local_addr()? {
+            Some(addr) => {
+                let mut address = p2pnet_socket_address {
+                    ip: [0; 64],
+                    port: addr.port(),
+                };
+                copy_c_text(&mut address.ip, &addr.ip().to_string());
+                *out = address;
+                Ok(())
+            }
+            None => Err(Error::NotFound("the engine is not listening".into()).into()),
+        }
     })
 }
 

@@ -36,6 +36,9 @@ mod log;
 // `p2pnet_peer_info`, `p2pnet_disconnect_reason`: dialling, listing, blaming peers.
 mod peers;
 
+// `p2pnet_net_totals`, `p2pnet_command_traffic`: traffic counters; the ping callback.
+mod metrics;
+
 // `p2pnet_ban_entry`: the ban list.
 mod bans;
 
@@ -62,6 +65,7 @@ pub use config::*;
 pub use discovery::*;
 pub use engine::*;
 pub use log::*;
+pub use metrics::*;
 pub use peers::*;
 pub use relay::*;
 pub use reply::*;

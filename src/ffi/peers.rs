@@ -4,7 +4,7 @@
 
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
-use std::time::UNIX_EPOCH;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::args::{opt_str_arg, str_arg};
 use super::callbacks::{p2pnet_release_fn, set_on};
@@ -12,7 +12,7 @@ use super::engine::{engine_ref, p2pnet_engine};
 use super::out::{copy_c_text, opt_out_arg, CallerArray};
 use super::result::{boundary, c_string, p2pnet_result};
 use crate::engine::Engine;
-use crate::events::{DisconnectReason, PeerInfo};
+use crate::events::{ConnectionKind, DisconnectReason, PeerInfo};
 
 /// Why a connection ended, as passed to the peer-disconnected callback.
 #[repr(C)]
@@ -83,6 +83,42 @@ pub struct p2pnet_peer_info {
     /// Blocks and transactions waiting to be announced to the peer: relay back-pressure.
     /// It grows while the node broadcasts faster than the peer fetches.
     pub announcements_queued: u64,
+    /// How the connection came about.
+    pub kind: p2pnet_connection_kind,
+    /// When bytes last went to / came from the peer's socket, in Unix seconds.
+    pub last_send: i64,
+    pub last_receive: i64,
+    /// Blocks requested from the peer and not delivered yet.
+    pub blocks_in_flight: u32,
+}
+
+/// How a connection came about (Bitcoin Core's getpeerinfo `connection_type`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum p2pnet_connection_kind {
+    /// The peer connected to us.
+    P2PNET_CONNECTION_INBOUND = 0,
+    /// Chosen from the address book to fill the outbound target; relays everything.
+    P2PNET_CONNECTION_OUTBOUND_FULL_RELAY = 1,
+    /// Asked for by the node (`p2pnet_engine_add_peer`, `p2pnet_engine_add_node`).
+    P2PNET_CONNECTION_MANUAL = 2,
+}
+
+impl From<ConnectionKind> for p2pnet_connection_kind {
+    fn from(k: ConnectionKind) -> Self {
+        use p2pnet_connection_kind::*;
+        match k {
+            ConnectionKind::Inbound => P2PNET_CONNECTION_INBOUND,
+            ConnectionKind::OutboundFullRelay => P2PNET_CONNECTION_OUTBOUND_FULL_RELAY,
+            ConnectionKind::Manual => P2PNET_CONNECTION_MANUAL,
+        }
+    }
+}
+
+/// Unix seconds of a time, 0 before 1970.
+fn unix_secs(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 impl From<&PeerInfo> for p2pnet_peer_info {
@@ -101,12 +137,13 @@ impl From<&PeerInfo> for p2pnet_peer_info {
                 .map_or(-1, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
             bytes_sent: p.bytes_sent,
             bytes_received: p.bytes_received,
-            connected_since: p
-                .connected_since
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64),
+            connected_since: unix_secs(p.connected_since),
             misbehaviour_score: p.misbehaviour_score,
             announcements_queued: p.announcements_queued as u64,
+            kind: p.kind.into(),
+            last_send: unix_secs(p.last_send),
+            last_receive: unix_secs(p.last_receive),
+            blocks_in_flight: u32::try_from(p.blocks_in_flight).unwrap_or(u32::MAX),
         };
         copy_c_text(
             &mut info.address,

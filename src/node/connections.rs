@@ -376,6 +376,7 @@ impl Node {
                 Action::PingMeasured(rtt) => {
                     if let Some(p) = self.peers.get_mut(&peer) {
                         p.ping = Some(rtt);
+                        self.notify(NodeEvent::PingMeasured { peer, rtt });
                     }
                 }
                 Action::Misbehaving(offence) => {

@@ -2,6 +2,8 @@
 //! produces these, the runtime's dispatcher consumes them, and neither depends on the
 //! other through it.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 
 use crate::events::{DisconnectReason, LogLevel, PeerId, PeerInfo};
@@ -12,6 +14,11 @@ use crate::wire::{BlockLocator, Hash256, Inventory};
 #[derive(Debug)]
 pub(crate) enum NodeEvent {
     PeerConnected(PeerInfo),
+    /// A ping round trip was measured.
+    PingMeasured {
+        peer: PeerId,
+        rtt: Duration,
+    },
     PeerDisconnected {
         id: PeerId,
         reason: DisconnectReason,

@@ -333,9 +333,12 @@ impl Node {
     }
 
     /// Snapshots of every peer that completed the handshake, ordered by id. Byte counters
-    /// are the runtime's and are filled in there.
+    /// and socket times are the runtime's and are filled in there.
     pub fn peer_infos(&self) -> Vec<PeerInfo> {
         let mut peers: Vec<PeerInfo> = self.peers.values().filter_map(Peer::info).collect();
+        for peer in &mut peers {
+            peer.blocks_in_flight = self.relay.tracker.blocks_in_flight(peer.id);
+        }
         peers.sort_by_key(|p| p.id);
         peers
     }

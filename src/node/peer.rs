@@ -9,7 +9,7 @@ use super::announce::Announcements;
 use super::serving::Serving;
 use super::session::{RemoteVersion, Session};
 use crate::config::NODE_WITNESS;
-use crate::events::{PeerId, PeerInfo};
+use crate::events::{ConnectionKind, PeerId, PeerInfo};
 use crate::misbehaviour::Score;
 use crate::relay::bounded::BoundedSet;
 use crate::relay::{ItemIds, ItemKind};
@@ -207,6 +207,15 @@ impl Peer {
             connected_since: UNIX_EPOCH + Duration::from_secs(self.connected_unix),
             misbehaviour_score: self.score.total(),
             announcements_queued: self.announce.queued(),
+            kind: match self.origin {
+                Origin::Inbound => ConnectionKind::Inbound,
+                Origin::Automatic => ConnectionKind::OutboundFullRelay,
+                Origin::Manual => ConnectionKind::Manual,
+            },
+            // The runtime fills these in from the socket.
+            last_send: UNIX_EPOCH,
+            last_receive: UNIX_EPOCH,
+            blocks_in_flight: 0,
         })
     }
 }

@@ -208,6 +208,11 @@ impl RequestTracker {
         (blocks_in_flight, self.fetch_queue.len())
     }
 
+    /// Blocks requested from `peer` and not delivered yet.
+    pub fn blocks_in_flight(&self, peer: PeerId) -> usize {
+        self.peers.get(&peer).map_or(0, |slots| slots.blocks)
+    }
+
     pub fn is_wanted(&self, hash: &Hash256) -> bool {
         self.wanted.contains_key(hash)
     }
@@ -487,7 +492,7 @@ impl RequestTracker {
                 continue;
             };
             if let Some((peer, _)) = w.in_flight.take() {
-                tracing::debug!(peer, kind = ?w.kind, "request timed out");
+                tracing::debug!(peer, kind = w.kind.name(), "request timed out");
                 let kind = w.kind;
                 if let Some(slots) = self.peers.get_mut(&peer) {
                     *slots.in_flight(kind) -= 1;

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 #[cfg(test)]
@@ -17,12 +17,13 @@ use tokio::sync::{mpsc, Notify};
 
 use super::budget::Reservation;
 
+use super::traffic::Traffic;
 use super::Driver;
-use crate::events::{DisconnectReason, PeerId};
+use crate::events::{DisconnectReason, PeerId, PeerInfo};
 use crate::misbehaviour::Offence;
 use crate::node::MessageIds;
 use crate::relay::{ItemKind, MAX_BLOCKS_TO_ANNOUNCE};
-use crate::wire::{DecodedFrame, FrameDecoder, Hash256, Message, PayloadError};
+use crate::wire::{DecodedFrame, FrameDecoder, Hash256, Message, PayloadError, HEADER_LEN};
 
 /// Messages handed to the core in one step at most.
 const MAX_BATCH: usize = 256;
@@ -60,6 +61,11 @@ pub(crate) struct Link {
     queued_bytes: AtomicUsize,
     bytes_sent: AtomicU64,
     bytes_received: AtomicU64,
+    /// Unix seconds of the last write and read on the socket.
+    last_send: AtomicU64,
+    last_receive: AtomicU64,
+    /// The engine's totals, which outlive this connection.
+    traffic: Arc<Traffic>,
     /// The first close reason wins.
     close_request: OnceLock<Exit>,
     close_notify: Notify,
@@ -69,14 +75,21 @@ pub(crate) struct Link {
 
 impl Link {
     /// A link and the receiving end of its outbox.
-    pub fn new(max_send_buffer: usize) -> (Arc<Link>, mpsc::UnboundedReceiver<Bytes>) {
+    pub fn new(
+        max_send_buffer: usize,
+        traffic: Arc<Traffic>,
+    ) -> (Arc<Link>, mpsc::UnboundedReceiver<Bytes>) {
         let (outbox, rx) = mpsc::unbounded_channel();
+        let opened = unix_now();
         let link = Arc::new(Link {
             outbox,
             max_send_buffer,
             queued_bytes: AtomicUsize::new(0),
             bytes_sent: AtomicU64::new(0),
             bytes_received: AtomicU64::new(0),
+            last_send: AtomicU64::new(opened),
+            last_receive: AtomicU64::new(opened),
+            traffic,
             close_request: OnceLock::new(),
             close_notify: Notify::new(),
             drain_watch: AtomicBool::new(false),
@@ -122,11 +135,27 @@ impl Link {
         self.close_request.get().cloned()
     }
 
-    pub fn traffic(&self) -> (u64, u64) {
-        (
-            self.bytes_sent.load(Ordering::Relaxed),
-            self.bytes_received.load(Ordering::Relaxed),
-        )
+    /// Bytes and socket times for the peer list.
+    pub fn fill_stats(&self, info: &mut PeerInfo) {
+        info.bytes_sent = self.bytes_sent.load(Ordering::Relaxed);
+        info.bytes_received = self.bytes_received.load(Ordering::Relaxed);
+        let at = |secs: &AtomicU64| UNIX_EPOCH + Duration::from_secs(secs.load(Ordering::Relaxed));
+        info.last_send = at(&self.last_send);
+        info.last_receive = at(&self.last_receive);
+    }
+
+    fn received(&self, bytes: usize) {
+        self.bytes_received
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+        self.last_receive.store(unix_now(), Ordering::Relaxed);
+        self.traffic.socket_received(bytes);
+    }
+
+    fn sent(&self, bytes: usize) {
+        self.bytes_sent.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.last_send.store(unix_now(), Ordering::Relaxed);
+        self.traffic.socket_sent(bytes);
+        self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
     }
 }
 
@@ -270,6 +299,8 @@ async fn read_loop<R: ReadHalf>(driver: &Driver, id: PeerId, link: &Link, mut re
                     }
                 };
                 let command = frame.command;
+                link.traffic
+                    .message_received(command, HEADER_LEN + frame.payload.len());
                 batch.push(match Message::decode(frame.command, frame.payload) {
                     Ok(msg) => {
                         // Ids are computed here, on the connection's thread, not in the
@@ -373,7 +404,7 @@ async fn read_loop<R: ReadHalf>(driver: &Driver, id: PeerId, link: &Link, mut re
                 match reader.try_read_buf(&mut buf) {
                     Ok(0) => return (DisconnectReason::ClosedByPeer, "connection closed by peer".into()),
                     Ok(n) => {
-                        link.bytes_received.fetch_add(n as u64, Ordering::Relaxed);
+                        link.received(n);
                         work_since_yield += n;
                         if reservation.is_some() {
                             stall_deadline = Some(Instant::now() + config.partial_message_timeout);
@@ -448,14 +479,20 @@ async fn write_loop<W, F, Fut>(
     F: Fn() -> Fut,
     Fut: Future<Output = ()>,
 {
+    let next = |outbox: &mut mpsc::UnboundedReceiver<Bytes>| {
+        let frame = outbox.try_recv().ok()?;
+        link.traffic.message_sent(&frame);
+        Some(frame)
+    };
     while let Some(first) = outbox.recv().await {
-        let result = match outbox.try_recv() {
+        link.traffic.message_sent(&first);
+        let result = match next(&mut outbox) {
             // A lone frame: no batch, no copy.
-            Err(_) => write_counted(&mut writer, &first, link).await,
-            Ok(second) => {
+            None => write_counted(&mut writer, &first, link).await,
+            Some(second) => {
                 let burst = [first, second]
                     .into_iter()
-                    .chain(std::iter::from_fn(|| outbox.try_recv().ok()));
+                    .chain(std::iter::from_fn(|| next(&mut outbox)));
                 write_burst(&mut writer, burst, link).await
             }
         };
@@ -525,8 +562,11 @@ async fn write_counted<W: AsyncWrite + Unpin>(
     link: &Link,
 ) -> io::Result<()> {
     writer.write_all(bytes).await?;
-    link.bytes_sent
-        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-    link.queued_bytes.fetch_sub(bytes.len(), Ordering::AcqRel);
+    link.sent(bytes.len());
     Ok(())
+}
+
+/// The wall clock in Unix seconds, for the last send and receive times.
+fn unix_now() -> u64 {
+    crate::node::unix_seconds(SystemTime::now())
 }

@@ -7,6 +7,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle, ThreadId};
+use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -23,6 +24,8 @@ use crate::wire::{BlockLocator, Hash256};
 pub type PeerConnectedCallback = Arc<dyn Fn(&PeerInfo) + Send + Sync>;
 /// Called when a connection ends, with the reason and a human-readable detail.
 pub type PeerDisconnectedCallback = Arc<dyn Fn(PeerId, DisconnectReason, &str) + Send + Sync>;
+/// Called when a ping round trip to a peer was measured.
+pub type PingCallback = Arc<dyn Fn(PeerId, Duration) + Send + Sync>;
 /// Receives log records at or above the registered level: (level, target, message).
 pub type LogCallback = Arc<dyn Fn(LogLevel, &str, &str) + Send + Sync>;
 /// Receives a block or transaction (sender, id, bytes) and returns the node's verdict.
@@ -44,6 +47,7 @@ pub type HeadersCallback = Arc<dyn Fn(PeerId, &[Bytes]) + Send + Sync>;
 pub(crate) struct Callbacks {
     pub peer_connected: Mutex<Option<PeerConnectedCallback>>,
     pub peer_disconnected: Mutex<Option<PeerDisconnectedCallback>>,
+    pub ping: Mutex<Option<PingCallback>>,
     pub log: Mutex<Option<LogCallback>>,
     pub block: Mutex<Option<ItemCallback>>,
     pub tx: Mutex<Option<ItemCallback>>,
@@ -65,6 +69,7 @@ impl Callbacks {
         let taken = (
             self.peer_connected.lock().take(),
             self.peer_disconnected.lock().take(),
+            self.ping.lock().take(),
             self.log.lock().take(),
             self.block.lock().take(),
             self.tx.lock().take(),
@@ -134,8 +139,13 @@ fn deliver(driver: &Driver, event: Event) {
     match event {
         Event::PeerConnected(mut info) => {
             if let Some(cb) = current(&callbacks.peer_connected) {
-                (info.bytes_sent, info.bytes_received) = driver.traffic(info.id);
+                driver.fill_link_stats(&mut info);
                 cb(&info);
+            }
+        }
+        Event::PingMeasured { peer, rtt } => {
+            if let Some(cb) = current(&callbacks.ping) {
+                cb(peer, rtt);
             }
         }
         Event::PeerDisconnected { id, reason, detail } => {

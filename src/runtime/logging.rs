@@ -60,12 +60,29 @@ struct MessageVisitor {
     fields: String,
 }
 
+impl MessageVisitor {
+    /// Appends ` key=value`, logfmt style: a value with spaces, quotes, `=` or nothing
+    /// at all is quoted, so a host's log parser splits fields the same way.
+    fn push_field(&mut self, name: &str, value: &str) {
+        let plain = !value.is_empty()
+            && !value
+                .chars()
+                .any(|c| c.is_whitespace() || c == '"' || c == '=' || c.is_control());
+        if plain {
+            let _ = write!(self.fields, " {name}={value}");
+        } else {
+            let _ = write!(self.fields, " {name}={value:?}");
+        }
+    }
+}
+
 impl Visit for MessageVisitor {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         if field.name() == "message" {
             let _ = write!(self.message, "{value:?}");
         } else {
-            let _ = write!(self.fields, " {}={value:?}", field.name());
+            // Fields are logged with `%` (Display), whose Debug form is the Display text.
+            self.push_field(field.name(), &format!("{value:?}"));
         }
     }
 
@@ -73,7 +90,7 @@ impl Visit for MessageVisitor {
         if field.name() == "message" {
             self.message.push_str(value);
         } else {
-            let _ = write!(self.fields, " {}={value}", field.name());
+            self.push_field(field.name(), value);
         }
     }
 }
@@ -129,6 +146,7 @@ mod tests {
         filter.set(Some(LogLevel::Info));
         tracing::dispatcher::with_default(&d, || {
             tracing::info!(peer = 3, "hello");
+            tracing::info!(detail = "closed by peer", addr = %"127.0.0.1:8333", "bye");
             tracing::debug!("hidden");
             tracing::warn!("careful");
         });
@@ -140,6 +158,10 @@ mod tests {
             got,
             vec![
                 (LogLevel::Info, "hello peer=3".to_string()),
+                (
+                    LogLevel::Info,
+                    r#"bye detail="closed by peer" addr=127.0.0.1:8333"#.to_string()
+                ),
                 (LogLevel::Warn, "careful".to_string())
             ]
         );

@@ -24,6 +24,7 @@ pub(crate) mod queue;
 pub(crate) mod storage;
 #[cfg(test)]
 mod tests;
+pub(crate) mod traffic;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -78,6 +79,8 @@ pub(crate) struct Driver {
     seeds: dns::SeedLookups,
     /// Bytes all connections together may hold for large unfinished messages.
     pub receive_budget: Arc<budget::ReceiveBudget>,
+    /// Traffic of every connection since start.
+    pub traffic: Arc<traffic::Traffic>,
 }
 
 /// No deadline.
@@ -98,6 +101,7 @@ impl Driver {
             links: RwLock::new(HashMap::new()),
             seeds: dns::SeedLookups::new(config.dns_server),
             receive_budget: budget::ReceiveBudget::new(config.receive_budget),
+            traffic: Arc::default(),
             config,
             callbacks: Callbacks::default(),
             stopped: AtomicBool::new(false),
@@ -304,9 +308,11 @@ impl Driver {
         self.links.write().remove(&peer);
     }
 
-    /// Bytes sent and received on a connection.
-    pub fn traffic(&self, peer: PeerId) -> (u64, u64) {
-        self.link(peer).map_or((0, 0), |l| l.traffic())
+    /// A connection's bytes and socket times, filled into its peer info.
+    pub fn fill_link_stats(&self, info: &mut crate::events::PeerInfo) {
+        if let Some(link) = self.link(info.id) {
+            link.fill_stats(info);
+        }
     }
 
     /// The id this engine gives an item.

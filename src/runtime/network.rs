@@ -42,7 +42,7 @@ pub(crate) async fn accept_loop(driver: Arc<Driver>, listener: TcpListener) {
             }
         };
         let local_addr = local_addr_of(&stream);
-        let (link, outbox) = Link::new(driver.config.max_send_buffer);
+        let (link, outbox) = Link::new(driver.config.max_send_buffer, driver.traffic.clone());
         let (admitted, events) = driver.open_link(&link, |node, now| {
             match node.accept_inbound(addr, local_addr, now) {
                 Ok(id) => Some((id, ())),
@@ -117,7 +117,8 @@ pub(super) fn dial(driver: &Driver, id: PeerId, target: DialTarget) {
         match connect(&driver, &target).await {
             Ok((stream, addr)) => {
                 let local_addr = local_addr_of(&stream);
-                let (link, outbox) = Link::new(driver.config.max_send_buffer);
+                let (link, outbox) =
+                    Link::new(driver.config.max_send_buffer, driver.traffic.clone());
                 let (opened, events) = driver.open_link(&link, |node, now| {
                     node.connection_opened(id, addr, local_addr, origin, now)
                         .then_some((id, ()))

@@ -38,7 +38,7 @@ fn driver(max_send_buffer: usize) -> (Arc<Driver>, mpsc::Receiver<Queued>) {
 /// returns the other end and the task's exit.
 fn open(driver: &Arc<Driver>) -> (DuplexStream, tokio::task::JoinHandle<Exit>, Arc<Link>) {
     let (ours, theirs) = tokio::io::duplex(1 << 20);
-    let (link, outbox) = Link::new(driver.config.max_send_buffer);
+    let (link, outbox) = Link::new(driver.config.max_send_buffer, driver.traffic.clone());
     let (opened, events) = driver.open_link(&link, |node, now| {
         node.accept_inbound(
             "127.0.0.2:1000".parse().unwrap(),
@@ -142,8 +142,17 @@ async fn queued_frames_arrive_whole_and_in_order() {
         })
         .collect();
     assert_eq!(nonces, (0..500).collect::<Vec<_>>());
-    let (sent, _) = link.traffic();
-    assert_eq!(sent, 500 * Message::Ping(0).to_frame(MAGIC).len() as u64);
+    // Counted engine-wide, on the socket and by command.
+    let frame_len = Message::Ping(0).to_frame(MAGIC).len() as u64;
+    let totals = driver.traffic.totals();
+    assert_eq!(totals.bytes_sent, 500 * frame_len);
+    assert_eq!(totals.messages_sent, 500);
+    let by_command = driver.traffic.by_command();
+    assert_eq!(by_command.len(), 1);
+    assert_eq!(
+        (by_command[0].command.as_str(), by_command[0].bytes_sent),
+        ("ping", 500 * frame_len)
+    );
 }
 
 #[tokio::test]
