@@ -8,17 +8,22 @@
 #
 #   scripts/sanitize.sh                  # build dir build-asan, Debug
 #   SANITIZE_BUILD_DIR=/tmp/asan scripts/sanitize.sh
+#   P2PNET_CARGO_TARGET_DIR=$PWD/target scripts/sanitize.sh   # share cargo's output
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${SANITIZE_BUILD_DIR:-build-asan}
 jobs=${JOBS:-$(nproc)}
 
 sanitize_flags="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+cargo_args=()
+if [ -n "${P2PNET_CARGO_TARGET_DIR:-}" ]; then
+  cargo_args=(-DP2PNET_CARGO_TARGET_DIR="$P2PNET_CARGO_TARGET_DIR")
+fi
 
 echo "== cmake build ($build_dir, ASan + UBSan)"
 # Examples are not part of the test suite; skipping them keeps the build short.
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Debug \
-  -DP2PNET_BUILD_EXAMPLES=OFF \
+  -DP2PNET_BUILD_EXAMPLES=OFF "${cargo_args[@]}" \
   -DCMAKE_C_FLAGS="$sanitize_flags" \
   -DCMAKE_CXX_FLAGS="$sanitize_flags" \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
@@ -43,8 +48,8 @@ export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:exitcode=86:detect_stack_use
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 
 echo "== ctest under sanitizers"
-# install_consumer builds a separate, uninstrumented consumer project against
-# the installed package; it tests packaging, not memory safety. The reliability
+# The install tests (label install) build separate, uninstrumented consumers
+# against the installed package; they test packaging, not memory safety. The reliability
 # scenarios measure throughput and resident memory, which the sanitizers'
 # shadow memory and slowdown would distort.
-ctest --test-dir "$build_dir" --output-on-failure -j "$jobs" -E '^install_consumer$' -LE reliability
+ctest --test-dir "$build_dir" --output-on-failure -j "$jobs" -LE '^(install|reliability)$'

@@ -514,6 +514,12 @@ impl AddrMan {
         self.index.contains_key(&canonical(addr))
     }
 
+    /// The service bits last announced for an address in the book.
+    pub fn services(&self, addr: SocketAddr) -> Option<u64> {
+        let id = *self.index.get(&canonical(addr))?;
+        self.record(id).map(|r| r.entry.services)
+    }
+
     /// Adds addresses announced by `source` (an `addr` message, a seed); returns how
     /// many were not in the book before and got a slot.
     ///
@@ -605,7 +611,7 @@ impl AddrMan {
             return false;
         };
         entry.last_try = Some(now);
-        if entry.last_count_attempt.map_or(true, |t| t < last_good) {
+        if entry.last_count_attempt.is_none_or(|t| t < last_good) {
             entry.last_count_attempt = Some(now);
             entry.attempts = entry.attempts.saturating_add(1);
         }

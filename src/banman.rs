@@ -841,7 +841,7 @@ mod tests {
         let mut bans = Vec::new();
         for _ in 0..300 {
             let r = rng.next();
-            let subnet = if r % 2 == 0 {
+            let subnet = if r.is_multiple_of(2) {
                 let a = v4(0x0a00_0000u32 | (rng.next() as u32 & 0x00ff_ffff));
                 Subnet::new(a, 8 + (rng.next() % 25) as u8).unwrap()
             } else {
@@ -858,7 +858,7 @@ mod tests {
             }
         }
         for _ in 0..3_000 {
-            let addr = if rng.next() % 2 == 0 {
+            let addr = if rng.next().is_multiple_of(2) {
                 v4(0x0a00_0000u32 | (rng.next() as u32 & 0x00ff_ffff))
             } else {
                 v6(0x2001_0db8_0000_0000_0000_0000_0000_0000u128

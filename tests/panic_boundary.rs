@@ -163,11 +163,9 @@ fn exported_symbol(attrs: &[Attribute], name: &str) -> Option<String> {
 }
 
 fn has_foreign_abi(sig: &Signature) -> bool {
-    sig.abi.as_ref().is_some_and(|abi| {
-        abi.name
-            .as_ref()
-            .map_or(true, |name| name.value() != "Rust")
-    })
+    sig.abi
+        .as_ref()
+        .is_some_and(|abi| abi.name.as_ref().is_none_or(|name| name.value() != "Rust"))
 }
 
 fn param_names(sig: &Signature) -> Vec<String> {

@@ -34,7 +34,7 @@ fn random_regular_graph(n: usize, degree: usize, seed: u64) -> Graph {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     'attempt: loop {
         let mut stubs: Vec<usize> = (0..n)
-            .flat_map(|v| std::iter::repeat(v).take(degree))
+            .flat_map(|v| std::iter::repeat_n(v, degree))
             .collect();
         let mut adjacency = vec![Vec::new(); n];
         while !stubs.is_empty() {

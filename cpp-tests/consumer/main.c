@@ -2,8 +2,16 @@
 #include <p2pnet.h>
 
 #include <stdio.h>
+#include <string.h>
 
 int main(void) {
+  /* The library loaded at run time is the one this program was compiled against. */
+  if (strcmp(p2pnet_version_string(), P2PNET_VERSION_STRING) != 0) {
+    fprintf(stderr, "version mismatch: p2pnet.h %s (%d.%d.%d), library %s\n", P2PNET_VERSION_STRING,
+            P2PNET_VERSION_MAJOR, P2PNET_VERSION_MINOR, P2PNET_VERSION_PATCH,
+            p2pnet_version_string());
+    return 1;
+  }
   p2pnet_config *config = NULL;
   p2pnet_engine *engine = NULL;
   uint16_t port = 0;
@@ -34,6 +42,7 @@ int main(void) {
   if (result != P2PNET_OK || port == 0) {
     return 1;
   }
-  printf("C consumer: listened on 127.0.0.1:%u\n", (unsigned)port);
+  printf("C consumer (p2pnet %s): listened on 127.0.0.1:%u\n", p2pnet_version_string(),
+         (unsigned)port);
   return 0;
 }
