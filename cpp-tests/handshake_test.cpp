@@ -35,7 +35,8 @@ void ExpectDescribes(const p2pnet_peer_info& peer, const NodeSettings& remote, b
   EXPECT_NE(peer.port, 0);
   EXPECT_EQ(peer.inbound, inbound);
   EXPECT_EQ(peer.version, remote.protocol_version);
-  EXPECT_EQ(peer.services, remote.services);
+  // The engine adds NODE_P2P_V2 (bit 11) to what the node set: v2 is on by default.
+  EXPECT_EQ(peer.services, remote.services | (uint64_t{1} << 11));
   EXPECT_STREQ(peer.user_agent, remote.user_agent);
   EXPECT_EQ(peer.start_height, remote.start_height);
   const int64_t now = static_cast<int64_t>(std::time(nullptr));

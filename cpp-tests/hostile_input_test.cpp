@@ -109,9 +109,17 @@ std::vector<uint8_t> TruncatedInv() {
   return w.bytes();
 }
 
+// The v1 table: with v2 enabled, a peer whose first bytes are not a v1 version
+// frame is taken for a BIP324 handshake (transport_test.cpp covers that side).
+p2pnet::Config V1Config() {
+  p2pnet::Config config = RelayConfig();
+  config.SetTransport(p2pnet::TransportMode::V1Only);
+  return config;
+}
+
 class HostileInput : public ::testing::Test {
  protected:
-  HostileInput() : target_(RelayConfig()) {}
+  HostileInput() : target_(V1Config()) {}
 
   void SetUp() override { target_.Start(); }
 

@@ -46,6 +46,8 @@ void RunScenario(p2pnet_log_level filter, LogCollector& collector) {
   EventRecorder events_other;
   ConfigPtr config = MakeLoopbackConfig();
   ASSERT_EQ(p2pnet_config_set_handshake_timeout_ms(config.get(), 2000), P2PNET_OK);
+  // v1 only: the wrong-magic connection is then a framing violation at once.
+  ASSERT_EQ(p2pnet_config_set_transport(config.get(), P2PNET_TRANSPORT_V1_ONLY), P2PNET_OK);
   EnginePtr engine = MakeEngine(config.get());
   EnginePtr other = MakeEngine(config.get());
   ASSERT_TRUE(engine && other);

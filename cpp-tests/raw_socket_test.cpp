@@ -1,5 +1,7 @@
 // Hand-built frames on a raw POSIX socket: the engine must drop connections
-// that violate the framing rules or never complete the handshake.
+// that violate the v1 framing rules or never complete the handshake. The engine
+// speaks v1 only here; with v2 enabled, bytes that do not start like a v1
+// version frame are taken as a BIP324 handshake (see transport_test.cpp).
 #include "test_support.hpp"
 
 #include <gtest/gtest.h>
@@ -12,6 +14,7 @@ class RawSocketTest : public ::testing::Test {
   void StartEngine(uint32_t handshake_timeout_ms) {
     ConfigPtr config = MakeLoopbackConfig();
     ASSERT_EQ(p2pnet_config_set_handshake_timeout_ms(config.get(), handshake_timeout_ms), P2PNET_OK);
+    ASSERT_EQ(p2pnet_config_set_transport(config.get(), P2PNET_TRANSPORT_V1_ONLY), P2PNET_OK);
     engine_ = MakeEngine(config.get());
     ASSERT_TRUE(engine_);
     events_.Attach(engine_.get());

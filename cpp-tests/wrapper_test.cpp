@@ -108,8 +108,10 @@ TEST(Wrapper, TwoManagersHandshake) {
   EXPECT_FALSE(on_a.inbound);
   EXPECT_EQ(on_a.user_agent, "/wrapper-b:0.2/");
   EXPECT_EQ(on_a.start_height, 9);
-  EXPECT_EQ(on_a.services, 0x1u);
+  EXPECT_EQ(on_a.services, 0x1u | 0x800u) << "NODE_NETWORK as set, NODE_P2P_V2 added";
   EXPECT_EQ(on_a.version, 70016);
+  EXPECT_EQ(on_a.transport_version, 2);
+  ASSERT_TRUE(on_a.session_id.has_value());
   const auto age = std::chrono::system_clock::now() - on_a.connected_since;
   EXPECT_LT(std::chrono::abs(age), std::chrono::seconds(5));
 

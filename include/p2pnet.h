@@ -52,6 +52,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * The version of this header, which is the version of the library it was
+ * generated with (Cargo.toml). p2pnet_version_string() returns the version of
+ * the library actually loaded. During 0.x a program must run with the same
+ * MAJOR.MINOR it was compiled against (the shared library's soname,
+ * libp2pnet.so.0.MINOR, carries the minor version for that reason); from 1.0 on,
+ * the same MAJOR. In C++, p2pnet::CheckLibraryVersion() compares the two.
+ */
+#define P2PNET_VERSION_MAJOR 0
+#define P2PNET_VERSION_MINOR 1
+#define P2PNET_VERSION_PATCH 0
+#define P2PNET_VERSION_STRING "0.1.0"
+
 /**
  * The outcome of every fallible call. `P2PNET_OK` is zero; on any other value
  * `p2pnet_last_error_message()` describes what went wrong.
@@ -256,6 +269,28 @@ typedef enum p2pnet_verdict {
 } p2pnet_verdict;
 
 /**
+ * Which transports the engine speaks (BIP324).
+ */
+typedef enum p2pnet_transport_mode {
+  /**
+   * Plaintext v1 only; NODE_P2P_V2 is not announced.
+   */
+  P2PNET_TRANSPORT_V1_ONLY = 0,
+  /**
+   * The default, as Bitcoin Core: NODE_P2P_V2 (bit 11) is announced; inbound peers use
+   * either, detected from their first bytes; outbound connections start as v2 to
+   * addresses known to offer it and to peers the node names, and a v2 attempt the
+   * peer closes before sending anything is retried once as v1.
+   */
+  P2PNET_TRANSPORT_PREFER_V2 = 1,
+  /**
+   * Encrypted v2 only: inbound v1 connections are refused, outbound ones never fall
+   * back.
+   */
+  P2PNET_TRANSPORT_V2_ONLY = 2,
+} p2pnet_transport_mode;
+
+/**
  * Engine settings. Opaque; create with `p2pnet_config_new`, free with
  * `p2pnet_config_free`.
  */
@@ -379,6 +414,15 @@ typedef struct p2pnet_peer_info {
    * Blocks requested from the peer and not delivered yet.
    */
   uint32_t blocks_in_flight;
+  /**
+   * 1: plaintext v1; 2: BIP324 encrypted v2.
+   */
+  uint8_t transport_version;
+  /**
+   * The BIP324 session id (all zero on v1), the same on both ends: comparing it out
+   * of band shows that no one is in the middle.
+   */
+  uint8_t session_id[32];
 } p2pnet_peer_info;
 
 /**
@@ -550,6 +594,16 @@ typedef struct p2pnet_sync_status {
    */
   uint32_t blocks_queued;
 } p2pnet_sync_status;
+
+/**
+ * A node-defined message arrived from `peer_id`, which offered `command`
+ * (NUL-terminated). `command` and `data` are borrowed for the call.
+ */
+typedef void (*p2pnet_message_fn)(void *user_data,
+                                  uint64_t peer_id,
+                                  const char *command,
+                                  const uint8_t *data,
+                                  size_t len);
 
 #ifdef __cplusplus
 extern "C" {
@@ -887,6 +941,32 @@ enum p2pnet_result p2pnet_config_set_one_outbound_per_netgroup(struct p2pnet_con
                                                                bool enabled);
 
 /**
+ * Sets which transports the engine speaks (default `P2PNET_TRANSPORT_PREFER_V2`).
+ * `P2PNET_ERR_INVALID_ARGUMENT` for a value outside the enumeration.
+ *
+ * Ownership: `config` is borrowed for the call and must not be used by another thread
+ * meanwhile. May be called from a callback.
+ */
+enum p2pnet_result p2pnet_config_set_transport(struct p2pnet_config *config,
+                                               uint32_t mode);
+
+/**
+ * Defines a command of the node's own protocol (1 to 12 printable ASCII characters, not
+ * a Bitcoin command; at most 64). Peers whose node defined it too are told in the
+ * handshake, and only they receive it. A received one larger than `max_size` bytes
+ * costs the sender 20 points; each one beyond `max_per_second` (bursts of one second's
+ * worth) costs 1 point and is dropped. `P2PNET_ERR_INVALID_ARGUMENT` for a bad or
+ * taken name, `max_size` 0 or over the message limit, or `max_per_second` 0.
+ *
+ * Ownership: `command` is borrowed and copied; `config` is borrowed for the call and
+ * must not be used by another thread meanwhile. May be called from a callback.
+ */
+enum p2pnet_result p2pnet_config_add_message(struct p2pnet_config *config,
+                                             const char *command,
+                                             uint32_t max_size,
+                                             uint32_t max_per_second);
+
+/**
  * Creates an engine from a copy of `config`. Nothing runs until `p2pnet_engine_start`.
  *
  * Ownership: `config` is borrowed for the call (the caller still frees it). On success
@@ -1089,7 +1169,7 @@ enum p2pnet_result p2pnet_engine_get_net_totals(const struct p2pnet_engine *engi
  * Copies the traffic of every command seen either way (in name order, "*other*" last)
  * into `out_command_traffic` and writes their number to `*out_count`. When `capacity` is too small
  * nothing is copied, `*out_count` receives the number needed and the result is
- * `P2PNET_ERR_BUFFER_TOO_SMALL`. At most 22 rows exist. Valid in every state.
+ * `P2PNET_ERR_BUFFER_TOO_SMALL`. At most 23 rows exist. Valid in every state.
  *
  * Ownership: `out_command_traffic` (room for `capacity` records) and `out_count` are
  * caller-provided and only written during the call. May be called from a callback.
@@ -1486,6 +1566,46 @@ enum p2pnet_result p2pnet_engine_fetch_blocks(struct p2pnet_engine *engine,
  */
 enum p2pnet_result p2pnet_engine_get_sync_status(const struct p2pnet_engine *engine,
                                                  struct p2pnet_sync_status *out_status);
+
+/**
+ * Sends a node-defined message to one peer. `P2PNET_ERR_NOT_FOUND` when the peer is not
+ * connected; `P2PNET_ERR_INVALID_ARGUMENT` when the command was not defined on the
+ * config, the peer did not offer it, or `data` exceeds its size limit.
+ *
+ * Ownership: `command` and `data` (`len` bytes) are borrowed and copied. May be called
+ * from a callback.
+ */
+enum p2pnet_result p2pnet_engine_send_message(struct p2pnet_engine *engine,
+                                              uint64_t peer_id,
+                                              const char *command,
+                                              const uint8_t *data,
+                                              size_t len);
+
+/**
+ * Sends a node-defined message to every connected peer that offered the command; if
+ * `out_count` is not NULL it receives how many. Errors as `p2pnet_engine_send_message`.
+ *
+ * Ownership: `command` and `data` (`len` bytes) are borrowed and copied; `out_count` is
+ * caller-provided. May be called from a callback.
+ */
+enum p2pnet_result p2pnet_engine_broadcast_message(struct p2pnet_engine *engine,
+                                                   const char *command,
+                                                   const uint8_t *data,
+                                                   size_t len,
+                                                   size_t *out_count);
+
+/**
+ * Registers the callback that receives node-defined messages.
+ *
+ * Ownership: `cb` NULL unregisters; then `user_data` and `release` are ignored. On
+ * success the engine holds `user_data` until `release` runs (once, after the last call:
+ * on re-registration, stop or free); on an error result the caller keeps it and
+ * `release` is not called. May be called from a callback.
+ */
+enum p2pnet_result p2pnet_engine_set_on_message(struct p2pnet_engine *engine,
+                                                p2pnet_message_fn cb,
+                                                void *user_data,
+                                                p2pnet_release_fn release);
 
 /**
  * Answers a data-provider call with the item's bytes (copied). Only valid inside the

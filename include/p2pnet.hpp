@@ -43,8 +43,15 @@
 #ifndef P2PNET_HPP
 #define P2PNET_HPP
 
+// One clear error instead of pages of them: the wrapper uses C++17 (std::optional,
+// inline variables). MSVC reports its standard in _MSVC_LANG.
+#if (defined(_MSVC_LANG) ? _MSVC_LANG : __cplusplus) < 201703L
+#error "p2pnet.hpp requires C++17 or later: compile with -std=c++17 (CMake: link p2pnet::p2pnet, which requires cxx_std_17). From C or older C++, include p2pnet.h, the C API."
+#else
+
 #include "p2pnet.h"
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstddef>
@@ -70,6 +77,16 @@ enum class Network {
   Testnet = P2PNET_NETWORK_TESTNET,
   /** Bitcoin regtest defaults: magic 0xDAB5BFFA, port 18444. */
   Regtest = P2PNET_NETWORK_REGTEST,
+};
+
+/** @brief Which transports the engine speaks (BIP324); mirrors p2pnet_transport_mode. */
+enum class TransportMode {
+  /** Plaintext v1 only. */
+  V1Only = P2PNET_TRANSPORT_V1_ONLY,
+  /** The default: v2 where the peer offers it, v1 otherwise (Bitcoin Core's rule). */
+  PreferV2 = P2PNET_TRANSPORT_PREFER_V2,
+  /** Encrypted v2 only: v1 peers are refused. */
+  V2Only = P2PNET_TRANSPORT_V2_ONLY,
 };
 
 /** @brief How a connection came about; mirrors p2pnet_connection_kind. */
@@ -280,6 +297,10 @@ struct PeerInfo {
   std::chrono::system_clock::time_point last_receive;
   /** Blocks requested from the peer and not delivered yet. */
   uint32_t blocks_in_flight = 0;
+  /** 1: plaintext v1; 2: BIP324 encrypted v2. */
+  int transport_version = 1;
+  /** The BIP324 session id (v2 only), the same on both ends of the connection. */
+  std::optional<std::array<uint8_t, 32>> session_id;
 };
 
 /** @brief Engine-wide traffic since the engine was created (p2pnet_net_totals). */
@@ -355,6 +376,72 @@ inline std::string ToString(LogLevel level) {
 inline std::string Version() {
   const char* version = p2pnet_version_string();
   return version != nullptr ? std::string(version) : std::string();
+}
+
+/** @brief A version as MAJOR.MINOR.PATCH numbers. */
+struct VersionNumbers {
+  int major = 0;
+  int minor = 0;
+  int patch = 0;
+};
+
+/** @brief The version this program was compiled against (p2pnet.h's P2PNET_VERSION_* macros). */
+inline VersionNumbers HeaderVersion() noexcept {
+  return VersionNumbers{P2PNET_VERSION_MAJOR, P2PNET_VERSION_MINOR, P2PNET_VERSION_PATCH};
+}
+
+/**
+ * @brief The version of the library loaded at run time, from p2pnet_version_string().
+ * Numbers that cannot be read are -1.
+ */
+inline VersionNumbers LibraryVersion() noexcept {
+  VersionNumbers numbers{-1, -1, -1};
+  const char* text = p2pnet_version_string();
+  int* parts[3] = {&numbers.major, &numbers.minor, &numbers.patch};
+  for (int i = 0; i < 3 && text != nullptr; ++i) {
+    if (*text < '0' || *text > '9') {
+      break;
+    }
+    int value = 0;
+    while (*text >= '0' && *text <= '9' && value < 100000) {
+      value = value * 10 + (*text - '0');
+      ++text;
+    }
+    *parts[i] = value;
+    if (*text != '.') {
+      break;
+    }
+    ++text;
+  }
+  return numbers;
+}
+
+/**
+ * @brief True when the loaded library can serve a program compiled against this
+ * header: the same major version, and during 0.x (where every minor release may
+ * change the ABI, see the soname libp2pnet.so.0.MINOR) the same minor version;
+ * from 1.0 on a library minor version at least the header's.
+ */
+inline bool IsLibraryCompatible() noexcept {
+  const VersionNumbers header = HeaderVersion();
+  const VersionNumbers library = LibraryVersion();
+  if (library.major != header.major) {
+    return false;
+  }
+  return header.major == 0 ? library.minor == header.minor : library.minor >= header.minor;
+}
+
+/**
+ * @brief Throws p2pnet::Error (P2PNET_ERR_INVALID_STATE) naming both versions
+ * when IsLibraryCompatible() is false; call it once at start-up.
+ */
+inline void CheckLibraryVersion() {
+  if (!IsLibraryCompatible()) {
+    throw Error(P2PNET_ERR_INVALID_STATE,
+                std::string("p2pnet: compiled against p2pnet.h " P2PNET_VERSION_STRING
+                            ", but the loaded library is ") +
+                    Version());
+  }
 }
 
 /** @brief Implementation details of the wrapper; not part of the API. */
@@ -489,6 +576,12 @@ inline PeerInfo ToPeerInfo(const p2pnet_peer_info& raw) {
   info.last_send = FromUnixSeconds(raw.last_send);
   info.last_receive = FromUnixSeconds(raw.last_receive);
   info.blocks_in_flight = raw.blocks_in_flight;
+  info.transport_version = raw.transport_version;
+  if (raw.transport_version == 2) {
+    std::array<uint8_t, 32> id{};
+    std::copy(std::begin(raw.session_id), std::end(raw.session_id), id.begin());
+    info.session_id = id;
+  }
   return info;
 }
 
@@ -739,12 +832,30 @@ class Config {
     return *this;
   }
 
+  /** @brief Which transports the engine speaks (default TransportMode::PreferV2). */
+  Config& SetTransport(TransportMode mode) {
+    detail::Check(p2pnet_config_set_transport(config_, static_cast<uint32_t>(mode)));
+    return *this;
+  }
+
   /**
    * @brief At most one automatic outbound connection per network group
    * (default: on, except for regtest).
    */
   Config& SetOneOutboundPerNetgroup(bool enabled) {
     detail::Check(p2pnet_config_set_one_outbound_per_netgroup(config_, enabled));
+    return *this;
+  }
+
+  /**
+   * @brief Defines a command of the node's own protocol (p2pnet_config_add_message):
+   * only peers that defined it too receive it. A received one over @p max_size
+   * bytes costs the sender 20 points; each beyond @p max_per_second, 1 point.
+   */
+  Config& AddCustomMessage(const std::string& command, uint32_t max_size,
+                           uint32_t max_per_second) {
+    detail::Check(p2pnet_config_add_message(config_, detail::CString(command), max_size,
+                                            max_per_second));
     return *this;
   }
 
@@ -774,6 +885,9 @@ class NetworkManager {
   /** @brief Callback for a connection that ended; the string is a human-readable detail. */
   using PeerDisconnectedCallback =
       std::function<void(uint64_t peer_id, DisconnectReason reason, const std::string& detail)>;
+  /** @brief Callback for a node-defined message (see Config::AddCustomMessage). */
+  using MessageCallback =
+      std::function<void(uint64_t peer_id, const std::string& command, ByteView payload)>;
   /** @brief Callback for a measured ping round trip to a peer. */
   using PingCallback = std::function<void(uint64_t peer_id, std::chrono::microseconds rtt)>;
   /** @brief Callback for an engine log message (target is the emitting module). */
@@ -1016,6 +1130,35 @@ class NetworkManager {
         engine_, &OnPeerDisconnectedTrampoline, holder.get(),
         &detail::Release<PeerDisconnectedCallback>));
     holder.release();
+  }
+
+  /** @brief Registers the node-defined message callback; an empty function unregisters. */
+  void SetOnCustomMessage(MessageCallback callback) {
+    if (!callback) {
+      detail::Check(p2pnet_engine_set_on_message(engine_, nullptr, nullptr, nullptr));
+      return;
+    }
+    auto holder = std::make_unique<MessageCallback>(std::move(callback));
+    detail::Check(p2pnet_engine_set_on_message(engine_, &OnMessageTrampoline, holder.get(),
+                                               &detail::Release<MessageCallback>));
+    holder.release();
+  }
+
+  /**
+   * @brief Sends a node-defined message to a peer that offered the command;
+   * throws if it did not, or if the payload is over the command's limit.
+   */
+  void SendCustomMessage(uint64_t peer_id, const std::string& command, ByteView payload) {
+    detail::Check(p2pnet_engine_send_message(engine_, peer_id, detail::CString(command),
+                                             payload.data(), payload.size()));
+  }
+
+  /** @brief Sends a node-defined message to every peer that offered it; returns how many. */
+  std::size_t BroadcastCustomMessage(const std::string& command, ByteView payload) {
+    std::size_t count = 0;
+    detail::Check(p2pnet_engine_broadcast_message(engine_, detail::CString(command),
+                                                  payload.data(), payload.size(), &count));
+    return count;
   }
 
   /** @brief Registers the ping-measured callback; an empty function unregisters. */
@@ -1478,6 +1621,19 @@ class NetworkManager {
     }
   }
 
+  /** @brief C entry point of MessageCallback; exceptions are swallowed. */
+  static void OnMessageTrampoline(void* user_data, uint64_t peer_id, const char* command,
+                                  const uint8_t* data, std::size_t len) noexcept {
+    if (user_data == nullptr) {
+      return;
+    }
+    try {
+      (*static_cast<MessageCallback*>(user_data))(peer_id, detail::FromCString(command),
+                                                  ByteView(data, len));
+    } catch (...) {
+    }
+  }
+
   /** @brief C entry point of PingCallback; exceptions are swallowed. */
   static void OnPingTrampoline(void* user_data, uint64_t peer_id, uint64_t rtt_us) noexcept {
     if (user_data == nullptr) {
@@ -1510,4 +1666,5 @@ class NetworkManager {
 
 }  // namespace p2pnet
 
+#endif  // C++17
 #endif  // P2PNET_HPP

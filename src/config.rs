@@ -37,6 +37,32 @@ impl Network {
     }
 }
 
+/// Which transports the engine speaks: plaintext v1, or BIP324's encrypted v2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransportMode {
+    /// v1 only; NODE_P2P_V2 is not announced.
+    V1Only,
+    /// Bitcoin Core's default: NODE_P2P_V2 is announced; inbound peers may use either;
+    /// outbound connections start as v2 unless the peer is known not to offer it, and a
+    /// v2 attempt the peer closes before sending anything is retried once as v1.
+    PreferV2,
+    /// v2 only: inbound v1 connections are refused and outbound ones never fall back.
+    V2Only,
+}
+
+/// A command the node defines for its own protocol. Peers whose node defined it too are
+/// told in the handshake (`sendcustom`); only they receive it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomMessage {
+    /// At most 12 printable ASCII characters, not a Bitcoin command.
+    pub command: String,
+    /// Largest payload accepted; a larger one costs the sender 20 points.
+    pub max_size: u32,
+    /// Messages per second a peer may send (bursts of one second's worth); each one
+    /// beyond costs the sender 1 point and is dropped.
+    pub max_per_second: u32,
+}
+
 /// Everything an engine needs to know before it starts. Copied into the engine at creation.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -101,6 +127,10 @@ pub struct Config {
     /// At most one automatic outbound connection per network group (/16), as Bitcoin
     /// Core, so that one operator cannot surround the node.
     pub one_outbound_per_netgroup: bool,
+    /// Commands the node defines for its own protocol.
+    pub custom_messages: Vec<CustomMessage>,
+    /// Plaintext v1, BIP324 v2, or both.
+    pub transport: TransportMode,
 }
 
 /// Inbound connections from one IP on the public presets.
@@ -115,6 +145,8 @@ pub const NODE_NETWORK: u64 = 1;
 pub const NODE_WITNESS: u64 = 1 << 3;
 /// Service bit: serves the last 288 blocks (a pruned node; BIP159).
 pub const NODE_NETWORK_LIMITED: u64 = 1 << 10;
+/// Service bit: speaks the BIP324 encrypted transport.
+pub const NODE_P2P_V2: u64 = 1 << 11;
 /// `sendheaders` and BIP31 ping/pong need at least this much.
 pub const DEFAULT_MIN_PROTOCOL_VERSION: i32 = 60001;
 
@@ -161,6 +193,17 @@ impl Config {
             dns_server: None,
             allow_local_addresses: network == Network::Regtest,
             one_outbound_per_netgroup: network != Network::Regtest,
+            custom_messages: Vec::new(),
+            transport: TransportMode::PreferV2,
+        }
+    }
+
+    /// The service bits we announce: the configured ones, with NODE_P2P_V2 when v2 is
+    /// enabled and never without.
+    pub fn advertised_services(&self) -> u64 {
+        match self.transport {
+            TransportMode::V1Only => self.services & !NODE_P2P_V2,
+            TransportMode::PreferV2 | TransportMode::V2Only => self.services | NODE_P2P_V2,
         }
     }
 
@@ -233,6 +276,50 @@ impl Config {
         ] {
             if d.is_zero() {
                 return fail(format!("{name} must be positive"));
+            }
+        }
+        self.validate_custom_messages()
+    }
+
+    /// Adds a node-defined command (see [`CustomMessage`]).
+    pub fn add_custom_message(&mut self, message: CustomMessage) -> Result<()> {
+        self.custom_messages.push(message);
+        if let Err(e) = self.validate_custom_messages() {
+            self.custom_messages.pop();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn validate_custom_messages(&self) -> Result<()> {
+        let fail = |msg: String| Err(Error::InvalidArgument(msg));
+        if self.custom_messages.len() > wire::MAX_CUSTOM_COMMANDS {
+            return fail(format!(
+                "at most {} node-defined commands",
+                wire::MAX_CUSTOM_COMMANDS
+            ));
+        }
+        for (i, m) in self.custom_messages.iter().enumerate() {
+            let name = &m.command;
+            if wire::Command::new(name).is_none() || name.is_empty() {
+                return fail(format!(
+                    "{name:?} is not a command name (1 to 12 printable ASCII characters)"
+                ));
+            }
+            if wire::Command::is_reserved(name) {
+                return fail(format!("{name:?} is a Bitcoin protocol command"));
+            }
+            if self.custom_messages[..i].iter().any(|o| &o.command == name) {
+                return fail(format!("{name:?} is defined twice"));
+            }
+            if m.max_size == 0 || m.max_size > self.max_message_size {
+                return fail(format!(
+                    "{name}: max size must be between 1 and the message limit {}",
+                    self.max_message_size
+                ));
+            }
+            if m.max_per_second == 0 {
+                return fail(format!("{name}: max per second must be at least 1"));
             }
         }
         Ok(())

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
@@ -19,13 +20,15 @@ use crate::events::{CommandTraffic, LogLevel, NetTotals, PeerId, PeerInfo};
 use crate::node::{BanRefused, Node};
 use crate::relay::{HaveFunction, ItemHasher, ItemKind, Verdict};
 use crate::runtime::dispatcher::{
-    DataProvider, Dispatcher, GetBlocksCallback, GetHeadersCallback, HeadersCallback, ItemCallback,
-    LogCallback, PeerConnectedCallback, PeerDisconnectedCallback, PingCallback,
+    CustomMessageCallback, DataProvider, Dispatcher, GetBlocksCallback, GetHeadersCallback,
+    HeadersCallback, ItemCallback, LogCallback, PeerConnectedCallback, PeerDisconnectedCallback,
+    PingCallback,
 };
 use crate::runtime::logging::{self, LogFilter};
 use crate::runtime::queue::{EventSender, Queued, EVENT_QUEUE_BYTES};
 use crate::runtime::{network, storage, Driver};
 use crate::subnet::Subnet;
+use crate::wire::Command;
 use crate::wire::{BlockLocator, Hash256};
 
 pub use crate::node::SyncStatus;
@@ -597,6 +600,35 @@ impl Engine {
     /// Messages and bytes by command since the engine was created.
     pub fn command_traffic(&self) -> Vec<CommandTraffic> {
         self.driver.traffic.by_command()
+    }
+
+    /// Installs the callback that receives node-defined messages (`None` removes it).
+    pub fn set_on_custom_message(&self, cb: Option<CustomMessageCallback>) -> Result<()> {
+        self.replace_callback(&self.driver.callbacks.custom_message, cb)
+    }
+
+    /// Sends a node-defined message to a peer that offered the command.
+    pub fn send_custom_message(&self, peer: PeerId, command: &str, payload: &[u8]) -> Result<()> {
+        self.running(|_| ())?;
+        let command = Self::custom_command(command)?;
+        let payload = Bytes::copy_from_slice(payload);
+        self.driver
+            .run_now(|node, now| node.send_custom(peer, command, payload, now))
+    }
+
+    /// Sends a node-defined message to every peer that offered the command; returns how
+    /// many.
+    pub fn broadcast_custom_message(&self, command: &str, payload: &[u8]) -> Result<usize> {
+        self.running(|_| ())?;
+        let command = Self::custom_command(command)?;
+        let payload = Bytes::copy_from_slice(payload);
+        self.driver
+            .run_now(|node, now| node.broadcast_custom(command, payload, now))
+    }
+
+    fn custom_command(name: &str) -> Result<Command> {
+        Command::new(name)
+            .ok_or_else(|| Error::InvalidArgument(format!("{name:?} is not a command name")))
     }
 
     /// Installs the callback told of each measured ping round trip (`None` removes it).

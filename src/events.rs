@@ -87,6 +87,11 @@ pub struct PeerInfo {
     pub last_receive: SystemTime,
     /// Blocks requested from the peer and not delivered yet.
     pub blocks_in_flight: usize,
+    /// 1: plaintext v1; 2: BIP324 encrypted v2.
+    pub transport_version: u8,
+    /// BIP324's session id (v2 only), the same on both ends: comparing it out of band
+    /// shows that no one is in the middle.
+    pub session_id: Option<[u8; 32]>,
 }
 
 /// How a connection came about (Bitcoin Core's connection types, as far as the engine

@@ -10,6 +10,7 @@
 pub(crate) mod addrman;
 pub(crate) mod banman;
 pub mod config;
+pub(crate) mod encrypted;
 pub mod engine;
 pub mod error;
 pub mod events;
@@ -24,7 +25,7 @@ pub(crate) mod subnet;
 pub mod wire;
 
 pub use banman::BanEntry;
-pub use config::{Config, Network};
+pub use config::{Config, CustomMessage, Network};
 pub use engine::{Engine, SyncStatus};
 pub use error::{Error, Result};
 pub use events::{
@@ -32,7 +33,7 @@ pub use events::{
 };
 pub use relay::{HaveFunction, ItemForm, ItemHasher, ItemKind, Verdict};
 pub use runtime::dispatcher::{
-    DataProvider, GetBlocksCallback, GetHeadersCallback, HeadersCallback, ItemCallback,
-    LogCallback, PeerConnectedCallback, PeerDisconnectedCallback, PingCallback,
+    CustomMessageCallback, DataProvider, GetBlocksCallback, GetHeadersCallback, HeadersCallback,
+    ItemCallback, LogCallback, PeerConnectedCallback, PeerDisconnectedCallback, PingCallback,
 };
 pub use subnet::Subnet;

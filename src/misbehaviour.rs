@@ -31,6 +31,10 @@ pub enum Offence {
     InvalidItemReportedLater,
     /// A GETDATA for items we do not have, after the peer's allowance for those ran out.
     UnknownItemRequests,
+    /// A node-defined message over the size the node set for it.
+    OversizedCustomMessage,
+    /// A node-defined message beyond the rate the node set for it (each one).
+    CustomMessageFlood,
 }
 
 impl Offence {
@@ -45,6 +49,8 @@ impl Offence {
             Offence::InvalidItem => 100,
             Offence::InvalidItemReportedLater => 100,
             Offence::UnknownItemRequests => 20,
+            Offence::OversizedCustomMessage => 20,
+            Offence::CustomMessageFlood => 1,
         }
     }
 }
@@ -60,6 +66,8 @@ impl fmt::Display for Offence {
             Offence::InvalidItem => "invalid item",
             Offence::InvalidItemReportedLater => "invalid item (reported later)",
             Offence::UnknownItemRequests => "requests for unknown items past the allowance",
+            Offence::OversizedCustomMessage => "node-defined message over its size limit",
+            Offence::CustomMessageFlood => "node-defined message over its rate limit",
         })
     }
 }

@@ -427,7 +427,8 @@ fn blamed_command(error: &PayloadError) -> Option<&'static str> {
     match error {
         PayloadError::Truncated { command }
         | PayloadError::TooManyEntries { command, .. }
-        | PayloadError::InvalidUtf8 { command } => Some(command),
+        | PayloadError::InvalidUtf8 { command }
+        | PayloadError::InvalidCommandName { command } => Some(command),
         PayloadError::UserAgentTooLong { .. }
         | PayloadError::NonCanonicalCompactSize
         | PayloadError::CompactSizeTooLarge { .. } => None,
@@ -902,9 +903,8 @@ fn version_near_ua_limit() -> impl Strategy<Value = Message> {
         MAX_USER_AGENT_LEN - 3..=MAX_USER_AGENT_LEN + 3,
     )
         .prop_map(|(mut version, c, target_bytes)| {
-            version.user_agent = std::iter::repeat(c)
-                .take(target_bytes.div_ceil(c.len_utf8()))
-                .collect();
+            version.user_agent =
+                std::iter::repeat_n(c, target_bytes.div_ceil(c.len_utf8())).collect();
             Message::Version(version)
         })
 }

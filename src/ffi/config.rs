@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::args::{mut_arg, str_arg};
 use super::out::{free_object, new_object};
 use super::result::{boundary, boundary_value, p2pnet_result, FfiError};
-use crate::config::{Config, Network};
+use crate::config::{Config, CustomMessage, Network, TransportMode};
 
 /// Network presets for `p2pnet_config_new`.
 #[repr(C)]
@@ -592,5 +592,70 @@ pub unsafe extern "C" fn p2pnet_config_set_one_outbound_per_netgroup(
     update(config, |c| {
         c.one_outbound_per_netgroup = enabled;
         Ok(())
+    })
+}
+
+/// Which transports the engine speaks (BIP324).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum p2pnet_transport_mode {
+    /// Plaintext v1 only; NODE_P2P_V2 is not announced.
+    P2PNET_TRANSPORT_V1_ONLY = 0,
+    /// The default, as Bitcoin Core: NODE_P2P_V2 (bit 11) is announced; inbound peers use
+    /// either, detected from their first bytes; outbound connections start as v2 to
+    /// addresses known to offer it and to peers the node names, and a v2 attempt the
+    /// peer closes before sending anything is retried once as v1.
+    P2PNET_TRANSPORT_PREFER_V2 = 1,
+    /// Encrypted v2 only: inbound v1 connections are refused, outbound ones never fall
+    /// back.
+    P2PNET_TRANSPORT_V2_ONLY = 2,
+}
+
+/// Sets which transports the engine speaks (default `P2PNET_TRANSPORT_PREFER_V2`).
+/// `P2PNET_ERR_INVALID_ARGUMENT` for a value outside the enumeration.
+///
+/// Ownership: `config` is borrowed for the call and must not be used by another thread
+/// meanwhile. May be called from a callback.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_transport(
+    config: *mut p2pnet_config,
+    mode: u32,
+) -> p2pnet_result {
+    update(config, |c| {
+        c.transport = match mode {
+            0 => TransportMode::V1Only,
+            1 => TransportMode::PreferV2,
+            2 => TransportMode::V2Only,
+            other => return Err(FfiError::invalid(format!("unknown transport mode {other}"))),
+        };
+        Ok(())
+    })
+}
+
+/// Defines a command of the node's own protocol (1 to 12 printable ASCII characters, not
+/// a Bitcoin command; at most 64). Peers whose node defined it too are told in the
+/// handshake, and only they receive it. A received one larger than `max_size` bytes
+/// costs the sender 20 points; each one beyond `max_per_second` (bursts of one second's
+/// worth) costs 1 point and is dropped. `P2PNET_ERR_INVALID_ARGUMENT` for a bad or
+/// taken name, `max_size` 0 or over the message limit, or `max_per_second` 0.
+///
+/// Ownership: `command` is borrowed and copied; `config` is borrowed for the call and
+/// must not be used by another thread meanwhile. May be called from a callback.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_add_message(
+    config: *mut p2pnet_config,
+    command: *const c_char,
+    max_size: u32,
+    max_per_second: u32,
+) -> p2pnet_result {
+    update(config, |c| {
+        // SAFETY: `command` is NULL or a NUL-terminated string, per the C contract.
+        let command = unsafe { str_arg(command, "command") }?;
+        c.add_custom_message(CustomMessage {
+            command: command.to_owned(),
+            max_size,
+            max_per_second,
+        })
+        .map_err(Into::into)
     })
 }

@@ -88,7 +88,7 @@ pub unsafe extern "C" fn p2pnet_engine_get_net_totals(
 /// Copies the traffic of every command seen either way (in name order, "*other*" last)
 /// into `out_command_traffic` and writes their number to `*out_count`. When `capacity` is too small
 /// nothing is copied, `*out_count` receives the number needed and the result is
-/// `P2PNET_ERR_BUFFER_TOO_SMALL`. At most 22 rows exist. Valid in every state.
+/// `P2PNET_ERR_BUFFER_TOO_SMALL`. At most 23 rows exist. Valid in every state.
 ///
 /// Ownership: `out_command_traffic` (room for `capacity` records) and `out_count` are
 /// caller-provided and only written during the call. May be called from a callback.

@@ -51,6 +51,9 @@ mod relay;
 // `p2pnet_sync_status`: getheaders, getblocks, headers, block fetching.
 mod sync;
 
+// Node-defined messages: sending them and the callback that receives them.
+mod custom;
+
 // `p2pnet_reply`: a callback's answer to a peer's request.
 mod reply;
 
@@ -62,6 +65,7 @@ mod out;
 pub use bans::*;
 pub use callbacks::p2pnet_release_fn;
 pub use config::*;
+pub use custom::*;
 pub use discovery::*;
 pub use engine::*;
 pub use log::*;

@@ -90,6 +90,11 @@ pub struct p2pnet_peer_info {
     pub last_receive: i64,
     /// Blocks requested from the peer and not delivered yet.
     pub blocks_in_flight: u32,
+    /// 1: plaintext v1; 2: BIP324 encrypted v2.
+    pub transport_version: u8,
+    /// The BIP324 session id (all zero on v1), the same on both ends: comparing it out
+    /// of band shows that no one is in the middle.
+    pub session_id: [u8; 32],
 }
 
 /// How a connection came about (Bitcoin Core's getpeerinfo `connection_type`).
@@ -144,6 +149,8 @@ impl From<&PeerInfo> for p2pnet_peer_info {
             last_send: unix_secs(p.last_send),
             last_receive: unix_secs(p.last_receive),
             blocks_in_flight: u32::try_from(p.blocks_in_flight).unwrap_or(u32::MAX),
+            transport_version: p.transport_version,
+            session_id: p.session_id.unwrap_or([0; 32]),
         };
         copy_c_text(
             &mut info.address,

@@ -15,7 +15,8 @@ use super::peer::{Origin, Peer};
 use super::session::{Action, Session, SessionOffence, SessionParams};
 use super::{MessageIds, Node, NodeEvent, Now};
 use crate::addrman::netgroup;
-use crate::config::Config;
+use crate::config::{Config, TransportMode, NODE_P2P_V2};
+use crate::encrypted::TransportVersion;
 use crate::events::{DisconnectReason, PeerId};
 use crate::misbehaviour::Offence;
 use crate::relay::ItemKind;
@@ -38,6 +39,18 @@ pub(super) const ADDED_PEER_MAX_BACKOFF: Duration = Duration::from_secs(60);
 pub(crate) enum DialTarget {
     Addr(SocketAddr),
     Host(String, u16),
+}
+
+/// Which transport a connection starts with (BIP324).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TransportPlan {
+    /// Outbound, plaintext v1.
+    V1,
+    /// Outbound, encrypted v2. With `fallback`, a peer that closes before sending a
+    /// byte is dialled again with v1 (Bitcoin Core's rule).
+    V2 { fallback: bool },
+    /// Inbound: v1 or v2 by the peer's first bytes, as the engine's mode allows.
+    Detect,
 }
 
 /// Why an inbound connection was refused at accept.
@@ -225,13 +238,14 @@ impl Node {
             local_addr,
             protocol_version: self.config.protocol_version,
             min_protocol_version: self.config.min_protocol_version,
-            services: self.config.services,
+            services: self.config.advertised_services(),
             user_agent: self.config.user_agent.clone(),
             start_height: self.best_height,
             local_nonce: nonce,
             handshake_timeout: self.config.handshake_timeout,
             ping_interval: self.config.ping_interval,
             inactivity_timeout: self.config.inactivity_timeout,
+            custom_commands: self.custom.commands(),
         };
         let mut actions = Vec::new();
         let session = Session::new(params, now.mono, now.unix as i64, &mut actions);
@@ -243,6 +257,22 @@ impl Node {
         self.apply_session(peer, actions, MessageIds::default(), now);
         self.reschedule(peer);
         true
+    }
+
+    /// The runtime settled the connection's transport.
+    pub fn transport_ready(
+        &mut self,
+        peer: PeerId,
+        version: TransportVersion,
+        session_id: Option<[u8; 32]>,
+    ) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.transport_version = match version {
+                TransportVersion::V1 => 1,
+                TransportVersion::V2 => 2,
+            };
+            p.session_id = session_id;
+        }
     }
 
     /// A connection ended, for whatever reason; the node hears about it.
@@ -429,11 +459,35 @@ impl Node {
             }
             let entry = TimestampedAddress {
                 time: now.unix as u32,
-                addr: NetAddress::from_socket_addr(self.config.services, ours),
+                addr: NetAddress::from_socket_addr(self.config.advertised_services(), ours),
             };
             self.send_addresses(peer, vec![entry], now);
         }
         self.request_items(now);
+    }
+
+    /// How to dial, as Bitcoin Core decides: v2 to an address the book knows offers it
+    /// (NODE_P2P_V2), v1 to other book addresses, and v2 with a v1 fallback to peers
+    /// the node names (their services are unknown until they answer).
+    fn dial_transport(&self, target: &DialTarget) -> TransportPlan {
+        match self.config.transport {
+            TransportMode::V1Only => TransportPlan::V1,
+            TransportMode::V2Only => TransportPlan::V2 { fallback: false },
+            TransportMode::PreferV2 => match target {
+                DialTarget::Addr(addr) => {
+                    let offers_v2 = self
+                        .addrman
+                        .services(*addr)
+                        .is_some_and(|s| s & NODE_P2P_V2 != 0);
+                    if offers_v2 {
+                        TransportPlan::V2 { fallback: true }
+                    } else {
+                        TransportPlan::V1
+                    }
+                }
+                DialTarget::Host(..) => TransportPlan::V2 { fallback: true },
+            },
+        }
     }
 
     /// The address other nodes can reach us at: the listen address, with the
@@ -469,6 +523,9 @@ impl Node {
             Message::Reject(reject) => {
                 tracing::debug!(peer, message = %reject.message, code = reject.code, reason = %reject.reason, "reject received");
             }
+            Message::Unknown { command, payload } => {
+                self.on_unknown_command(peer, command, payload, now)
+            }
             other => {
                 tracing::trace!(peer, command = %other.command(), "message ignored");
             }
@@ -492,9 +549,12 @@ impl Node {
     pub fn add_peer(&mut self, host: String, port: u16) -> PeerId {
         let id = self.next_id();
         self.connections.manual_dials.insert(id);
+        let target = DialTarget::Host(host, port);
+        let transport = self.dial_transport(&target);
         self.out.push(super::Output::Dial {
             peer: id,
-            target: DialTarget::Host(host, port),
+            target,
+            transport,
         });
         id
     }
@@ -606,9 +666,12 @@ impl Node {
         }
         for (id, host, port) in due {
             self.connections.manual_dials.insert(id);
+            let target = DialTarget::Host(host, port);
+            let transport = self.dial_transport(&target);
             self.out.push(super::Output::Dial {
                 peer: id,
-                target: DialTarget::Host(host, port),
+                target,
+                transport,
             });
         }
     }
@@ -661,9 +724,12 @@ impl Node {
             automatic += 1;
             let id = self.next_id();
             self.connections.dialing.insert(id, addr);
+            let target = DialTarget::Addr(addr);
+            let transport = self.dial_transport(&target);
             self.out.push(super::Output::Dial {
                 peer: id,
-                target: DialTarget::Addr(addr),
+                target,
+                transport,
             });
         }
         automatic

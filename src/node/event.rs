@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use crate::events::{DisconnectReason, LogLevel, PeerId, PeerInfo};
 use crate::relay::ItemKind;
-use crate::wire::{BlockLocator, Hash256, Inventory};
+use crate::wire::{BlockLocator, Command, Hash256, Inventory};
 
 /// Something the node should hear about, in the order each peer produced it.
 #[derive(Debug)]
@@ -40,6 +40,12 @@ pub(crate) enum NodeEvent {
         peer: PeerId,
         headers: Vec<Bytes>,
     },
+    /// A node-defined message from a peer that offered the command.
+    CustomMessage {
+        peer: PeerId,
+        command: Command,
+        payload: Bytes,
+    },
     /// The node answers with headers, which the core sends.
     GetHeaders {
         peer: PeerId,
@@ -68,6 +74,7 @@ impl NodeEvent {
         EVENT_OVERHEAD
             + match self {
                 NodeEvent::Item { data, .. } => data.len(),
+                NodeEvent::CustomMessage { payload, .. } => payload.len(),
                 NodeEvent::Headers { headers, .. } => headers.iter().map(Bytes::len).sum(),
                 NodeEvent::GetData { items, .. } => items.len() * 36,
                 NodeEvent::GetHeaders { locator, .. } | NodeEvent::GetBlocks { locator, .. } => {

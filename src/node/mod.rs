@@ -16,6 +16,7 @@
 mod addresses;
 mod announce;
 mod connections;
+mod custom;
 mod discipline;
 pub(crate) mod event;
 pub(crate) mod eviction;
@@ -43,7 +44,7 @@ use crate::events::{DisconnectReason, PeerId, PeerInfo};
 use crate::relay::ItemIds;
 use crate::wire::{Hash256, Message};
 
-pub(crate) use connections::DialTarget;
+pub(crate) use connections::{DialTarget, TransportPlan};
 pub(crate) use discipline::BanRefused;
 pub(crate) use event::NodeEvent;
 use peer::Peer;
@@ -115,6 +116,7 @@ pub(crate) enum Output {
     Dial {
         peer: PeerId,
         target: DialTarget,
+        transport: TransportPlan,
     },
     Notify(NodeEvent),
     /// Replace a file with these bytes (a complete, enveloped snapshot).
@@ -142,6 +144,8 @@ pub(crate) struct Node {
     /// Where we listen, once bound; advertised to outbound peers.
     listen_addr: Option<SocketAddr>,
     relay: RelayState,
+    /// The node's own commands (see `custom`).
+    custom: custom::CustomCommands,
     bans: BanList,
     addrman: AddrMan,
     connections: connections::ConnectionPolicy,
@@ -167,6 +171,7 @@ impl Node {
         let connections = connections::ConnectionPolicy::new(&config, rng.random(), now);
         Node {
             relay: RelayState::new(&config),
+            custom: custom::CustomCommands::new(&config.custom_messages),
             best_height: config.start_height,
             config,
             rng,

@@ -5,7 +5,10 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use std::collections::HashMap;
+
 use super::announce::Announcements;
+use super::custom::Bucket;
 use super::serving::Serving;
 use super::session::{RemoteVersion, Session};
 use crate::config::NODE_WITNESS;
@@ -13,7 +16,7 @@ use crate::events::{ConnectionKind, PeerId, PeerInfo};
 use crate::misbehaviour::Score;
 use crate::relay::bounded::BoundedSet;
 use crate::relay::{ItemIds, ItemKind};
-use crate::wire::{Hash256, InvKind};
+use crate::wire::{Command, Hash256, InvKind};
 
 /// Ids a peer is known to have (it announced or sent them, or we announced them to it),
 /// remembered so nothing is announced to it twice. Bitcoin Core keeps 50,000 in a bloom
@@ -81,6 +84,11 @@ pub(super) struct Peer {
     pub announce: Announcements,
     /// Its GETDATA requests being served.
     pub serving: Serving,
+    /// 1 (v1) or 2 (BIP324 v2), and the v2 session id.
+    pub transport_version: u8,
+    pub session_id: Option<[u8; 32]>,
+    /// Its rate budgets for node-defined commands, allocated with the first one.
+    pub custom_buckets: HashMap<Command, Bucket>,
     /// When the queued transaction announcements go out.
     pub next_trickle: Option<Instant>,
 }
@@ -121,6 +129,9 @@ impl Peer {
             ping: None,
             announce: Announcements::default(),
             serving: Serving::default(),
+            custom_buckets: HashMap::new(),
+            transport_version: 1,
+            session_id: None,
             next_trickle: None,
         }
     }
@@ -216,6 +227,8 @@ impl Peer {
             last_send: UNIX_EPOCH,
             last_receive: UNIX_EPOCH,
             blocks_in_flight: 0,
+            transport_version: self.transport_version,
+            session_id: self.session_id,
         })
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::events::DisconnectReason;
 use crate::wire::versions::{ADDRV2_VERSION, WTXID_RELAY_VERSION};
-use crate::wire::{Message, NetAddress, VersionMessage};
+use crate::wire::{Command, Message, NetAddress, VersionMessage};
 
 /// What the local side announces in its version message and which limits it enforces.
 #[derive(Clone, Debug)]
@@ -24,6 +24,8 @@ pub struct SessionParams {
     pub handshake_timeout: Duration,
     pub ping_interval: Duration,
     pub inactivity_timeout: Duration,
+    /// The node-defined commands we accept, offered in `sendcustom` when there are any.
+    pub custom_commands: Vec<Command>,
 }
 
 /// The parts of the remote version message the engine keeps.
@@ -41,6 +43,8 @@ pub struct RemoteVersion {
     /// It sent `wtxidrelay` before its verack, and both sides speak BIP339's version:
     /// transactions are announced to it and requested from it by wtxid.
     pub wtxid_relay: bool,
+    /// The node-defined commands it accepts (its `sendcustom` before verack).
+    pub custom_commands: Vec<Command>,
 }
 
 /// Offences the session itself can detect; the engine maps them to scores.
@@ -171,6 +175,12 @@ impl Session {
                         ..remote
                     });
                 }
+                Message::SendCustom(commands) => {
+                    self.phase = Phase::AwaitingVerack(RemoteVersion {
+                        custom_commands: commands,
+                        ..remote
+                    });
+                }
                 Message::WtxidRelay => {
                     let wtxid_relay = remote.common_version >= WTXID_RELAY_VERSION;
                     self.phase = Phase::AwaitingVerack(RemoteVersion {
@@ -219,6 +229,10 @@ impl Session {
         if common >= ADDRV2_VERSION {
             out.push(Action::Send(Message::SendAddrV2));
         }
+        if !self.params.custom_commands.is_empty() {
+            let commands = self.params.custom_commands.clone();
+            out.push(Action::Send(Message::SendCustom(commands)));
+        }
         out.push(Action::Send(Message::Verack));
         self.phase = Phase::AwaitingVerack(RemoteVersion {
             version: v.version,
@@ -229,6 +243,7 @@ impl Session {
             relay: v.relay,
             wants_addrv2: false,
             wtxid_relay: false,
+            custom_commands: Vec::new(),
         });
     }
 
@@ -336,6 +351,7 @@ mod tests {
             handshake_timeout: Duration::from_secs(60),
             ping_interval: Duration::from_secs(120),
             inactivity_timeout: Duration::from_secs(1200),
+            custom_commands: Vec::new(),
         }
     }
 

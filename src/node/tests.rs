@@ -13,7 +13,7 @@ use crate::banman::BanList;
 use crate::config::{Config, Network};
 use crate::relay::{ItemIds, ItemKind, Verdict};
 use crate::wire::{
-    Hash256, InvKind, Inventory, Message, NetAddress, TimestampedAddress, VersionMessage,
+    Command, Hash256, InvKind, Inventory, Message, NetAddress, TimestampedAddress, VersionMessage,
     HEADER_LEN,
 };
 
@@ -728,7 +728,7 @@ fn added_peers_are_redialled_with_doubling_backoff() {
     let first = h.node.add_node("127.0.0.7", 18444, h.now).unwrap();
     let out = h.outputs();
     assert!(
-        matches!(&out[..], [Output::Dial { peer, target: DialTarget::Host(host, 18444) }] if *peer == first && host == "127.0.0.7")
+        matches!(&out[..], [Output::Dial { peer, target: DialTarget::Host(host, 18444), transport: TransportPlan::V2 { fallback: true } }] if *peer == first && host == "127.0.0.7")
     );
     assert_eq!(h.node.add_node("127.0.0.7", 18444, h.now), None);
     // Fails: next attempt after 2 s, then 4 s.
@@ -1284,4 +1284,160 @@ fn blocks_announced_by_headers_that_the_node_has_are_not_fetched() {
     assert!(
         matches!(sent_to(&out, b)[..], [Message::GetData(items)] if items == &vec![inv(InvKind::WITNESS_BLOCK, tx_id(2))])
     );
+}
+
+fn custom_config() -> Config {
+    let mut c = config();
+    c.add_custom_message(crate::config::CustomMessage {
+        command: "chainvote".into(),
+        max_size: 100,
+        max_per_second: 5,
+    })
+    .unwrap();
+    c
+}
+
+impl Harness {
+    /// An inbound peer that offered `commands` in its handshake.
+    fn inbound_offering(&mut self, from: &str, commands: &[&str]) -> PeerId {
+        let id = self
+            .node
+            .accept_inbound(addr(from), addr("127.0.0.1:18444"), self.now)
+            .expect("admitted");
+        self.message(id, version_from(addr(from), 1000 + id, 100));
+        let offered = commands.iter().map(|c| Command::new(c).unwrap()).collect();
+        self.message(id, Message::SendCustom(offered));
+        self.message(id, Message::Verack);
+        self.tick();
+        self.outputs();
+        id
+    }
+}
+
+#[test]
+fn node_defined_commands_are_offered_before_verack_and_sent_only_to_peers_that_offered_them() {
+    let mut h = Harness::new(custom_config());
+    let vote = Command::new("chainvote").unwrap();
+    // Our offer goes between version and verack.
+    let id = h
+        .node
+        .accept_inbound(addr("127.0.0.5:1"), addr("127.0.0.1:18444"), h.now)
+        .unwrap();
+    h.message(id, version_from(addr("127.0.0.5:1"), 77, 1));
+    assert!(matches!(
+        sent_to(&h.outputs(), id)[..],
+        [Message::Version(_), Message::WtxidRelay, Message::SendAddrV2, Message::SendCustom(c), Message::Verack]
+            if c == &vec![vote]
+    ));
+    let knows = h.inbound_offering("127.0.0.2:1", &["chainvote", "other"]);
+    let stranger = h.inbound("127.0.0.3:1");
+    let payload = Bytes::from_static(b"ballot");
+    assert_eq!(
+        h.node
+            .broadcast_custom(vote, payload.clone(), h.now)
+            .unwrap(),
+        1
+    );
+    let out = h.outputs();
+    assert!(
+        matches!(sent_to(&out, knows)[..], [Message::Unknown { command, payload: p }] if *command == vote && p == &payload)
+    );
+    assert!(sent_to(&out, stranger).is_empty());
+    assert!(h
+        .node
+        .send_custom(stranger, vote, payload.clone(), h.now)
+        .is_err());
+    let other = Command::new("other").unwrap();
+    assert!(
+        h.node.send_custom(knows, other, payload, h.now).is_err(),
+        "not ours"
+    );
+    let big = Bytes::from(vec![0u8; 101]);
+    assert!(
+        h.node.send_custom(knows, vote, big, h.now).is_err(),
+        "over the limit"
+    );
+}
+
+#[test]
+fn node_defined_messages_reach_the_node_within_their_size_and_rate() {
+    let mut h = Harness::new(custom_config());
+    let vote = Command::new("chainvote").unwrap();
+    let peer = h.inbound_offering("127.0.0.2:1", &["chainvote"]);
+    let stranger = h.inbound("127.0.0.3:1");
+    let message = |len: usize| Message::Unknown {
+        command: vote,
+        payload: Bytes::from(vec![7u8; len]),
+    };
+    // From a peer that did not offer it: ignored, no cost.
+    h.message(stranger, message(10));
+    assert!(events(&h.outputs()).is_empty());
+    assert_eq!(h.score(stranger), 0);
+    // Five a second: a burst of five arrives, the sixth is dropped and costs a point.
+    for _ in 0..6 {
+        h.message(peer, message(100));
+    }
+    let out = h.outputs();
+    let delivered = events(&out)
+        .iter()
+        .filter(|e| matches!(e, NodeEvent::CustomMessage { command, payload, .. } if *command == vote && payload.len() == 100))
+        .count();
+    assert_eq!(delivered, 5);
+    assert_eq!(h.score(peer), 1);
+    // A second later the bucket is full again.
+    h.advance(Duration::from_secs(1));
+    h.message(peer, message(1));
+    assert_eq!(events(&h.outputs()).len(), 1);
+    // Over the size limit: dropped, 20 points.
+    h.message(peer, message(101));
+    assert!(events(&h.outputs()).is_empty());
+    assert_eq!(h.score(peer), 21);
+}
+
+#[test]
+fn outbound_connections_start_as_v2_only_where_the_peer_offers_it() {
+    use crate::config::{TransportMode, NODE_P2P_V2};
+    let dials = |mode: TransportMode| {
+        let mut book = AddrMan::with_key([1; 32], true);
+        let v2 = addr("127.0.0.8:18444");
+        let v1 = addr("127.1.0.9:18444");
+        book.add(
+            &[(v2, 9 | NODE_P2P_V2, T0_UNIX as u32), (v1, 9, T0_UNIX as u32)],
+            "127.0.0.1".parse().unwrap(),
+            T0_UNIX,
+        );
+        let mut c = config();
+        c.max_outbound = 2;
+        c.transport = mode;
+        let now = Now {
+            mono: Instant::now(),
+            unix: T0_UNIX,
+        };
+        let mut node = Node::new(c, BanList::new(10), book, 1, now);
+        node.tick(now);
+        node.add_peer("node.example".into(), 18444);
+        let out = node.take_outputs();
+        let plan = |wanted: &DialTarget| {
+            out.iter().find_map(|o| match o {
+                Output::Dial {
+                    target, transport, ..
+                } if target == wanted => Some(*transport),
+                _ => None,
+            })
+        };
+        [
+            plan(&DialTarget::Addr(v2)),
+            plan(&DialTarget::Addr(v1)),
+            plan(&DialTarget::Host("node.example".into(), 18444)),
+        ]
+    };
+    let fallback = Some(TransportPlan::V2 { fallback: true });
+    assert_eq!(
+        dials(TransportMode::PreferV2),
+        [fallback, Some(TransportPlan::V1), fallback],
+        "book addresses by their service bits, named peers v2 with a fallback"
+    );
+    assert_eq!(dials(TransportMode::V1Only), [Some(TransportPlan::V1); 3]);
+    let strict = Some(TransportPlan::V2 { fallback: false });
+    assert_eq!(dials(TransportMode::V2Only), [strict; 3]);
 }

@@ -18,12 +18,13 @@ use tokio::sync::{mpsc, Notify};
 use super::budget::Reservation;
 
 use super::traffic::Traffic;
+use super::transport::{Decoded, Decoder, Encoder, Transport};
 use super::Driver;
 use crate::events::{DisconnectReason, PeerId, PeerInfo};
 use crate::misbehaviour::Offence;
 use crate::node::MessageIds;
 use crate::relay::{ItemKind, MAX_BLOCKS_TO_ANNOUNCE};
-use crate::wire::{DecodedFrame, FrameDecoder, Hash256, Message, PayloadError, HEADER_LEN};
+use crate::wire::{Hash256, Message, PayloadError};
 
 /// Messages handed to the core in one step at most.
 const MAX_BATCH: usize = 256;
@@ -131,8 +132,13 @@ impl Link {
             && self.drain_watch.swap(false, Ordering::AcqRel)
     }
 
-    fn close_requested(&self) -> Option<Exit> {
+    pub(crate) fn close_requested(&self) -> Option<Exit> {
         self.close_request.get().cloned()
+    }
+
+    /// Resolves when a close was asked for (check [`Link::close_requested`]).
+    pub(crate) async fn closed(&self) {
+        self.close_notify.notified().await
     }
 
     /// Bytes and socket times for the peer list.
@@ -144,18 +150,23 @@ impl Link {
         info.last_receive = at(&self.last_receive);
     }
 
-    fn received(&self, bytes: usize) {
+    pub(crate) fn received(&self, bytes: usize) {
         self.bytes_received
             .fetch_add(bytes as u64, Ordering::Relaxed);
         self.last_receive.store(unix_now(), Ordering::Relaxed);
         self.traffic.socket_received(bytes);
     }
 
-    fn sent(&self, bytes: usize) {
+    pub(crate) fn sent(&self, bytes: usize) {
         self.bytes_sent.fetch_add(bytes as u64, Ordering::Relaxed);
         self.last_send.store(unix_now(), Ordering::Relaxed);
         self.traffic.socket_sent(bytes);
-        self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+    }
+
+    /// The writer took a queued frame: it no longer counts against the send buffer.
+    fn dequeued(&self, frame: &[u8]) {
+        self.queued_bytes.fetch_sub(frame.len(), Ordering::AcqRel);
+        self.traffic.message_sent(frame);
     }
 }
 
@@ -235,16 +246,23 @@ pub(crate) async fn run<R, W>(
     reader: R,
     writer: W,
     outbox: mpsc::UnboundedReceiver<Bytes>,
+    transport: Transport,
 ) -> Exit
 where
     R: ReadHalf,
     W: AsyncWrite + Unpin + Send + 'static,
 {
+    let Transport {
+        decoder,
+        encoder,
+        leftover,
+        ..
+    } = transport;
     let writer_task = {
         let link = link.clone();
         let driver = driver.clone();
         tokio::spawn(async move {
-            write_loop(writer, outbox, &link, || async {
+            write_loop(writer, outbox, encoder, &link, || async {
                 if link.take_drained() {
                     driver
                         .run(|node, now| node.send_buffer_drained(id, now))
@@ -256,7 +274,7 @@ where
     };
     // Aborted when this future ends, by returning or by unwinding from a panic.
     let _writer_task = AbortOnDrop(writer_task);
-    read_loop(&driver, id, &link, reader).await
+    read_loop(&driver, id, &link, reader, decoder, leftover).await
 }
 
 /// Aborts a task when dropped.
@@ -268,10 +286,15 @@ impl Drop for AbortOnDrop {
     }
 }
 
-async fn read_loop<R: ReadHalf>(driver: &Driver, id: PeerId, link: &Link, mut reader: R) -> Exit {
+async fn read_loop<R: ReadHalf>(
+    driver: &Driver,
+    id: PeerId,
+    link: &Link,
+    mut reader: R,
+    mut decoder: Decoder,
+    mut buf: BytesMut,
+) -> Exit {
     let config = &driver.config;
-    let mut decoder = FrameDecoder::new(config.magic, config.max_message_size);
-    let mut buf = BytesMut::new();
     // The share of the receive budget held for the unfinished message, and when a peer
     // that sends no more of it is cut off.
     let mut reservation: Option<(usize, Reservation)> = None;
@@ -286,9 +309,9 @@ async fn read_loop<R: ReadHalf>(driver: &Driver, id: PeerId, link: &Link, mut re
             let mut batch = Vec::new();
             let mut violation = None;
             while batch.len() < MAX_BATCH {
-                let frame = match decoder.decode(&mut buf) {
-                    Ok(Some(DecodedFrame::Frame(frame))) => frame,
-                    Ok(Some(DecodedFrame::BadChecksum { command, length })) => {
+                let (command, payload) = match decoder.decode(&mut buf) {
+                    Ok(Some(Decoded::Message { command, payload })) => (command, payload),
+                    Ok(Some(Decoded::BadChecksum { command, length })) => {
                         tracing::debug!(peer = id, %command, length, "bad checksum, message dropped");
                         continue;
                     }
@@ -298,10 +321,9 @@ async fn read_loop<R: ReadHalf>(driver: &Driver, id: PeerId, link: &Link, mut re
                         break;
                     }
                 };
-                let command = frame.command;
                 link.traffic
-                    .message_received(command, HEADER_LEN + frame.payload.len());
-                batch.push(match Message::decode(frame.command, frame.payload) {
+                    .message_received(command, Decoder::counted_len(&payload));
+                batch.push(match Message::decode(command, payload) {
                     Ok(msg) => {
                         // Ids are computed here, on the connection's thread, not in the
                         // core.
@@ -330,8 +352,8 @@ async fn read_loop<R: ReadHalf>(driver: &Driver, id: PeerId, link: &Link, mut re
                     })
                     .await;
             }
-            if let Some(e) = violation {
-                return (DisconnectReason::ProtocolViolation, e.to_string());
+            if let Some(detail) = violation {
+                return (DisconnectReason::ProtocolViolation, detail);
             }
             if work_since_yield >= YIELD_AFTER {
                 work_since_yield = 0;
@@ -348,7 +370,7 @@ async fn read_loop<R: ReadHalf>(driver: &Driver, id: PeerId, link: &Link, mut re
         }
         // A large unfinished message is read only with a share of the engine's receive
         // budget, so memory for unfinished messages is bounded across all peers.
-        match decoder.pending_frame_len() {
+        match decoder.pending_len() {
             Some(len) if len > UNBUDGETED_FRAME => {
                 if reservation.as_ref().map(|(l, _)| *l) != Some(len) {
                     reservation = None;
@@ -397,7 +419,7 @@ async fn read_loop<R: ReadHalf>(driver: &Driver, id: PeerId, link: &Link, mut re
                     return io_exit("read", &e);
                 }
                 let wanted = decoder
-                    .pending_frame_len()
+                    .pending_len()
                     .map_or(READ_CHUNK, |len| len.saturating_sub(buf.len()))
                     .clamp(4096, READ_CHUNK);
                 buf.reserve(wanted);
@@ -472,6 +494,7 @@ fn offence_for(error: &PayloadError) -> Offence {
 async fn write_loop<W, F, Fut>(
     mut writer: W,
     mut outbox: mpsc::UnboundedReceiver<Bytes>,
+    mut encoder: Encoder,
     link: &Link,
     after_write: F,
 ) where
@@ -479,23 +502,41 @@ async fn write_loop<W, F, Fut>(
     F: Fn() -> Fut,
     Fut: Future<Output = ()>,
 {
-    let next = |outbox: &mut mpsc::UnboundedReceiver<Bytes>| {
-        let frame = outbox.try_recv().ok()?;
-        link.traffic.message_sent(&frame);
-        Some(frame)
+    // Each queued frame, as the transport puts it on the wire; an error ends the
+    // connection.
+    let mut failed: Option<io::Error> = None;
+    let mut take = |frame: Bytes, failed: &mut Option<io::Error>| {
+        link.dequeued(&frame);
+        match encoder.encode(frame) {
+            Ok(bytes) => Some(bytes),
+            Err(e) => {
+                *failed = Some(e);
+                None
+            }
+        }
     };
     while let Some(first) = outbox.recv().await {
-        link.traffic.message_sent(&first);
-        let result = match next(&mut outbox) {
+        let Some(first) = take(first, &mut failed) else {
+            break;
+        };
+        let result = match outbox.try_recv() {
             // A lone frame: no batch, no copy.
-            None => write_counted(&mut writer, &first, link).await,
-            Some(second) => {
-                let burst = [first, second]
-                    .into_iter()
-                    .chain(std::iter::from_fn(|| next(&mut outbox)));
+            Err(_) => write_counted(&mut writer, &first, link).await,
+            Ok(second) => {
+                let rest =
+                    std::iter::once(second).chain(std::iter::from_fn(|| outbox.try_recv().ok()));
+                let burst =
+                    std::iter::once(first).chain(rest.map_while(|frame| take(frame, &mut failed)));
                 write_burst(&mut writer, burst, link).await
             }
         };
+        if let Some(e) = failed.take() {
+            link.close(
+                DisconnectReason::InternalError,
+                format!("encrypting a message: {e}"),
+            );
+            return;
+        }
         if let Err(e) = result {
             let (reason, detail) = io_exit("write", &e);
             link.close(reason, detail);
@@ -507,7 +548,7 @@ async fn write_loop<W, F, Fut>(
 
 /// How a failed read or write ends the connection: a reset or broken pipe is the peer
 /// closing, anything else an I/O error.
-fn io_exit(what: &str, e: &io::Error) -> Exit {
+pub(crate) fn io_exit(what: &str, e: &io::Error) -> Exit {
     match e.kind() {
         io::ErrorKind::ConnectionReset
         | io::ErrorKind::ConnectionAborted

@@ -38,6 +38,8 @@ pub type DataProvider = Arc<dyn Fn(ItemKind, &Hash256, ItemForm) -> Option<Bytes
 pub type GetHeadersCallback = Arc<dyn Fn(PeerId, &BlockLocator) -> Vec<Bytes> + Send + Sync>;
 /// Answers a peer's getblocks with up to 500 block ids to announce.
 pub type GetBlocksCallback = Arc<dyn Fn(PeerId, &BlockLocator) -> Vec<Hash256> + Send + Sync>;
+/// Receives a node-defined message: (sender, command, payload).
+pub type CustomMessageCallback = Arc<dyn Fn(PeerId, &str, &[u8]) + Send + Sync>;
 /// Receives the 80-byte headers of a peer's headers message.
 pub type HeadersCallback = Arc<dyn Fn(PeerId, &[Bytes]) + Send + Sync>;
 
@@ -55,6 +57,7 @@ pub(crate) struct Callbacks {
     pub get_headers: Mutex<Option<GetHeadersCallback>>,
     pub get_blocks: Mutex<Option<GetBlocksCallback>>,
     pub headers: Mutex<Option<HeadersCallback>>,
+    pub custom_message: Mutex<Option<CustomMessageCallback>>,
 }
 
 fn current<T: Clone>(slot: &Mutex<Option<T>>) -> Option<T> {
@@ -77,6 +80,7 @@ impl Callbacks {
             self.get_headers.lock().take(),
             self.get_blocks.lock().take(),
             self.headers.lock().take(),
+            self.custom_message.lock().take(),
         );
         drop(taken);
     }
@@ -180,6 +184,15 @@ fn deliver(driver: &Driver, event: Event) {
         Event::Headers { peer, headers } => {
             if let Some(cb) = current(&callbacks.headers) {
                 cb(peer, &headers);
+            }
+        }
+        Event::CustomMessage {
+            peer,
+            command,
+            payload,
+        } => {
+            if let Some(cb) = current(&callbacks.custom_message) {
+                cb(peer, command.as_str(), &payload);
             }
         }
         Event::GetHeaders { peer, locator } => {

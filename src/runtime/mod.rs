@@ -25,6 +25,7 @@ pub(crate) mod storage;
 #[cfg(test)]
 mod tests;
 pub(crate) mod traffic;
+pub(crate) mod transport;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -252,7 +253,11 @@ impl Driver {
                         link.close(reason, detail);
                     }
                 }
-                Output::Dial { peer, target } => network::dial(self, peer, target),
+                Output::Dial {
+                    peer,
+                    target,
+                    transport,
+                } => network::dial(self, peer, target, transport),
                 Output::Notify(event) => events.push(event),
                 Output::Persist { file, bytes } => {
                     if let Some(storage) = self.storage.get() {

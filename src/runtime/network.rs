@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 
 use super::connection::{self, Exit, Link};
+use super::transport::{self, Negotiation, Transport, TransportPlan};
 use super::Driver;
 use crate::events::{DisconnectReason, PeerId};
 use crate::node::{DialTarget, Origin};
@@ -56,7 +57,15 @@ pub(crate) async fn accept_loop(driver: Arc<Driver>, listener: TcpListener) {
             driver.emit_later(event);
         }
         if let Some((id, ())) = admitted {
-            start_connection(&driver, id, stream, link, outbox);
+            start_connection(
+                &driver,
+                id,
+                stream,
+                link,
+                outbox,
+                TransportPlan::Detect,
+                None,
+            );
         }
     }
 }
@@ -69,18 +78,65 @@ fn local_addr_of(stream: &TcpStream) -> SocketAddr {
 
 /// Runs an open connection under a supervisor: a panic inside it (a bug, or a
 /// node-installed hash function that panics) ends that connection only.
+/// The transport is settled first (see `transport`); `redial` is the address an
+/// outbound v2 attempt falls back to with v1.
 fn start_connection(
     driver: &Arc<Driver>,
     id: PeerId,
     stream: TcpStream,
     link: Arc<Link>,
     outbox: tokio::sync::mpsc::UnboundedReceiver<bytes::Bytes>,
+    plan: TransportPlan,
+    redial: Option<SocketAddr>,
 ) {
-    let _ = stream.set_nodelay(true);
-    let (reader, writer) = stream.into_split();
     let task = {
         let driver = driver.clone();
-        tokio::spawn(connection::run(driver, id, link, reader, writer, outbox))
+        tokio::spawn(async move {
+            let _ = stream.set_nodelay(true);
+            let (mut reader, mut writer) = stream.into_split();
+            let config = &driver.config;
+            let negotiation =
+                transport::negotiate(&mut reader, &mut writer, &link, config, plan).await;
+            let transport = match negotiation {
+                Negotiation::Ready(transport) => transport,
+                Negotiation::Failed(exit) => return exit,
+                Negotiation::FallBackToV1 => {
+                    let Some(addr) = redial else {
+                        return (
+                            DisconnectReason::ClosedByPeer,
+                            "closed during the v2 handshake".into(),
+                        );
+                    };
+                    tracing::debug!(peer = id, %addr, "v2 handshake refused; dialling again with v1");
+                    match tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr))
+                        .await
+                    {
+                        Ok(Ok(stream)) => {
+                            let _ = stream.set_nodelay(true);
+                            (reader, writer) = stream.into_split();
+                            Transport::v1(config, bytes::BytesMut::new())
+                        }
+                        Ok(Err(e)) => {
+                            return (
+                                DisconnectReason::ConnectFailed,
+                                format!("v1 redial to {addr} failed: {e}"),
+                            )
+                        }
+                        Err(_) => {
+                            return (
+                                DisconnectReason::ConnectFailed,
+                                format!("v1 redial to {addr} timed out"),
+                            )
+                        }
+                    }
+                }
+            };
+            let (version, session_id) = (transport.version, transport.session_id);
+            driver
+                .run(|node, _| node.transport_ready(id, version, session_id))
+                .await;
+            connection::run(driver.clone(), id, link, reader, writer, outbox, transport).await
+        })
     };
     let driver = driver.clone();
     driver.clone().spawn(async move {
@@ -105,7 +161,7 @@ fn start_connection(
 }
 
 /// Opens an outbound connection the core asked for, in the background.
-pub(super) fn dial(driver: &Driver, id: PeerId, target: DialTarget) {
+pub(super) fn dial(driver: &Driver, id: PeerId, target: DialTarget, plan: TransportPlan) {
     let Some(driver) = driver.self_arc() else {
         return;
     };
@@ -127,7 +183,7 @@ pub(super) fn dial(driver: &Driver, id: PeerId, target: DialTarget) {
                     driver.events.send(event).await;
                 }
                 if opened.is_some() {
-                    start_connection(&driver, id, stream, link, outbox);
+                    start_connection(&driver, id, stream, link, outbox, plan, Some(addr));
                 }
             }
             Err(detail) => {

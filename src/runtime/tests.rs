@@ -11,13 +11,14 @@ use tokio::sync::mpsc;
 use super::connection::{self, Exit, Link, Peeking};
 use super::logging::{self, LogFilter};
 use super::queue::{EventSender, Queued};
+use super::transport::Transport;
 use super::Driver;
 use crate::addrman::AddrMan;
 use crate::banman::BanList;
 use crate::config::{Config, Network};
 use crate::events::DisconnectReason;
 use crate::node::Node;
-use crate::wire::{DecodedFrame, FrameDecoder, Message, NetAddress, VersionMessage};
+use crate::wire::{Command, DecodedFrame, FrameDecoder, Message, NetAddress, VersionMessage};
 
 const MAGIC: u32 = 0xDAB5_BFFA;
 
@@ -58,6 +59,7 @@ fn open(driver: &Arc<Driver>) -> (DuplexStream, tokio::task::JoinHandle<Exit>, A
         Peeking::new(reader),
         writer,
         outbox,
+        Transport::v1(&driver.config, BytesMut::new()),
     ));
     (theirs, task, link)
 }
@@ -188,4 +190,151 @@ async fn close_reasons_name_what_happened() {
         task.await.unwrap(),
         (DisconnectReason::Requested, "asked".into())
     );
+}
+
+/// An inbound connection whose remote speaks BIP324: the engine side detects v2 from
+/// the first bytes and answers the handshake, then runs the connection. Returns the
+/// remote's stream and session, the task's exit and the engine's config.
+async fn open_v2(
+    max_message_size: u32,
+) -> (
+    DuplexStream,
+    crate::encrypted::V2Session,
+    tokio::task::JoinHandle<Exit>,
+) {
+    use crate::encrypted::{Progress, Role, V2Handshake};
+    let mut config = Config::new(Network::Regtest);
+    config.max_outbound = 0;
+    config.max_message_size = max_message_size;
+    let (tx, rx) = EventSender::channel(64, 1 << 20);
+    std::mem::forget(rx);
+    let filter = Arc::new(LogFilter::default());
+    let tracing = logging::dispatch(filter.clone(), tx.clone());
+    let node = Node::new(config.clone(), BanList::new(10), AddrMan::new(true), 7, Driver::now());
+    let driver = Driver::new(config, node, tx, filter, tracing);
+    let (ours, mut theirs) = tokio::io::duplex(1 << 20);
+    let (link, outbox) = Link::new(driver.config.max_send_buffer, driver.traffic.clone());
+    let (opened, _) = driver.open_link(&link, |node, now| {
+        node.accept_inbound(
+            "127.0.0.2:1000".parse().unwrap(),
+            "127.0.0.1:18444".parse().unwrap(),
+            now,
+        )
+        .ok()
+        .map(|id| (id, ()))
+    });
+    let (id, ()) = opened.expect("admitted");
+    let task = tokio::spawn(async move {
+        let (reader, mut writer) = tokio::io::split(ours);
+        let mut reader = Peeking::new(reader);
+        let plan = super::transport::TransportPlan::Detect;
+        let negotiated =
+            super::transport::negotiate(&mut reader, &mut writer, &link, &driver.config, plan)
+                .await;
+        let super::transport::Negotiation::Ready(transport) = negotiated else {
+            panic!("the engine side did not settle a transport");
+        };
+        assert!(transport.session_id.is_some(), "v2 detected");
+        connection::run(driver.clone(), id, link, reader, writer, outbox, transport).await
+    });
+    let (mut handshake, first) = V2Handshake::new(MAGIC, Role::Initiator);
+    theirs.write_all(&first).await.unwrap();
+    let mut buf = BytesMut::new();
+    let session = loop {
+        let mut chunk = [0u8; 8192];
+        let read = tokio::time::timeout(Duration::from_secs(5), theirs.read(&mut chunk))
+            .await
+            .expect("the engine answers the handshake")
+            .unwrap();
+        assert!(read > 0, "closed during the handshake");
+        buf.extend_from_slice(&chunk[..read]);
+        match handshake.receive(&mut buf).unwrap() {
+            Progress::NeedMore => {}
+            Progress::Send(bytes) => theirs.write_all(&bytes).await.unwrap(),
+            Progress::Done { send, session } => {
+                theirs.write_all(&send).await.unwrap();
+                break session;
+            }
+        }
+    };
+    (theirs, session, task)
+}
+
+fn version_payload() -> Vec<u8> {
+    let mut payload = Vec::new();
+    version().encode_payload(&mut payload);
+    payload
+}
+
+/// Waits for the connection task's exit.
+async fn exit_of(task: tokio::task::JoinHandle<Exit>) -> Exit {
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("the connection ends")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn v2_packet_with_a_bad_tag_ends_the_connection() {
+    let (mut theirs, mut session, task) = open_v2(32 << 20).await;
+    let mut packet = Vec::new();
+    session
+        .encoder()
+        .encode(Command::VERSION, &version_payload(), &mut packet)
+        .unwrap();
+    let last = packet.len() - 1;
+    packet[last] ^= 1;
+    theirs.write_all(&packet).await.unwrap();
+    let (reason, detail) = exit_of(task).await;
+    assert_eq!(reason, DisconnectReason::ProtocolViolation);
+    assert!(detail.contains("v2"), "{detail}");
+}
+
+#[tokio::test]
+async fn v2_length_over_the_limit_ends_the_connection_before_the_rest_arrives() {
+    let (mut theirs, mut session, task) = open_v2(64 * 1024).await;
+    let mut packet = Vec::new();
+    session
+        .encoder()
+        .encode(Command::BLOCK, &vec![0u8; 64 * 1024 + 100], &mut packet)
+        .unwrap();
+    // Only the encrypted length goes out: the engine refuses at once.
+    theirs.write_all(&packet[..3]).await.unwrap();
+    let (reason, detail) = exit_of(task).await;
+    assert_eq!(reason, DisconnectReason::ProtocolViolation);
+    assert!(detail.contains("over the 65549-byte limit"), "{detail}");
+}
+
+#[tokio::test]
+async fn v2_messages_reach_the_core_and_a_truncated_packet_waits_for_the_rest() {
+    let (mut theirs, mut session, task) = open_v2(32 << 20).await;
+    // A valid version in two halves: the engine waits for the second and answers.
+    let mut packet = Vec::new();
+    session
+        .encoder()
+        .encode(Command::VERSION, &version_payload(), &mut packet)
+        .unwrap();
+    let half = packet.len() / 2;
+    theirs.write_all(&packet[..half]).await.unwrap();
+    tokio::task::yield_now().await;
+    assert!(!task.is_finished(), "half a packet is no violation");
+    theirs.write_all(&packet[half..]).await.unwrap();
+    // The engine's answer (version, ...) arrives encrypted.
+    let mut buf = BytesMut::new();
+    let (command, _) = loop {
+        if let Some(message) = session.decoder().decode(&mut buf, 32 << 20).unwrap() {
+            break message;
+        }
+        let mut chunk = [0u8; 4096];
+        let read = tokio::time::timeout(Duration::from_secs(5), theirs.read(&mut chunk))
+            .await
+            .expect("an answer")
+            .unwrap();
+        assert!(read > 0);
+        buf.extend_from_slice(&chunk[..read]);
+    };
+    assert_eq!(command, Command::VERSION);
+    drop(theirs);
+    let (reason, _) = exit_of(task).await;
+    assert_eq!(reason, DisconnectReason::ClosedByPeer);
 }

@@ -9,7 +9,7 @@ use crate::wire::frame::Command;
 
 /// The commands counted on their own, sorted; every other command is counted under
 /// [`OTHER`].
-const KNOWN: [&str; 21] = [
+const KNOWN: [&str; 22] = [
     "addr",
     "addrv2",
     "block",
@@ -26,6 +26,7 @@ const KNOWN: [&str; 21] = [
     "reject",
     "sendaddrv2",
     "sendcmpct",
+    "sendcustom",
     "sendheaders",
     "tx",
     "verack",

@@ -26,4 +26,6 @@ pub enum PayloadError {
     CompactSizeTooLarge { value: u64 },
     #[error("{command} contains a string that is not valid UTF-8")]
     InvalidUtf8 { command: &'static str },
+    #[error("{command} lists a name that is not a valid command")]
+    InvalidCommandName { command: &'static str },
 }

@@ -23,6 +23,52 @@ pub const COMMAND_LEN: usize = 12;
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Command([u8; COMMAND_LEN]);
 
+/// Every command of the Bitcoin P2P protocol (Bitcoin Core's `protocol.h`, BIP37,
+/// BIP152, BIP157, BIP330 and the retired `alert`), plus p2pnet's `sendcustom`.
+const RESERVED_COMMANDS: [&str; 41] = [
+    "addr",
+    "addrv2",
+    "alert",
+    "block",
+    "blocktxn",
+    "cfcheckpt",
+    "cfheaders",
+    "cfilter",
+    "cmpctblock",
+    "feefilter",
+    "filteradd",
+    "filterclear",
+    "filterload",
+    "getaddr",
+    "getblocks",
+    "getblocktxn",
+    "getcfcheckpt",
+    "getcfheaders",
+    "getcfilters",
+    "getdata",
+    "getheaders",
+    "headers",
+    "inv",
+    "mempool",
+    "merkleblock",
+    "notfound",
+    "ping",
+    "pong",
+    "reject",
+    "sendaddrv2",
+    "sendcmpct",
+    "sendcustom",
+    "sendheaders",
+    "sendtxrcncl",
+    "tx",
+    "verack",
+    "version",
+    "wtxidrelay",
+    "reqrecon",
+    "sketch",
+    "reconcildiff",
+];
+
 impl Command {
     pub const VERSION: Command = Command::literal("version");
     pub const VERACK: Command = Command::literal("verack");
@@ -40,10 +86,17 @@ impl Command {
     pub const SENDHEADERS: Command = Command::literal("sendheaders");
     pub const SENDADDRV2: Command = Command::literal("sendaddrv2");
     pub const WTXIDRELAY: Command = Command::literal("wtxidrelay");
+    pub const SENDCUSTOM: Command = Command::literal("sendcustom");
     pub const FEEFILTER: Command = Command::literal("feefilter");
     pub const ADDRV2: Command = Command::literal("addrv2");
     pub const BLOCK: Command = Command::literal("block");
     pub const TX: Command = Command::literal("tx");
+
+    /// Whether the name belongs to the Bitcoin protocol (any BIP's message, implemented
+    /// here or not) or to p2pnet's own negotiation: a node may not define it.
+    pub fn is_reserved(name: &str) -> bool {
+        RESERVED_COMMANDS.contains(&name)
+    }
 
     /// Builds a command from its name. Returns `None` unless the name is at
     /// most 12 bytes of printable ASCII (`0x20..=0x7E`), the same rule Bitcoin
@@ -347,6 +400,7 @@ mod tests {
             (Command::SENDHEADERS, "sendheaders"),
             (Command::SENDADDRV2, "sendaddrv2"),
             (Command::WTXIDRELAY, "wtxidrelay"),
+            (Command::SENDCUSTOM, "sendcustom"),
             (Command::FEEFILTER, "feefilter"),
             (Command::ADDRV2, "addrv2"),
             (Command::BLOCK, "block"),

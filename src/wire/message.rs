@@ -15,8 +15,8 @@ use super::encoding::{write_count, write_var_bytes, Reader};
 pub use super::error::PayloadError;
 use super::frame::{frame_header, Command, RawFrame};
 use super::{
-    Hash256, HEADER_LEN, MAX_ADDR_ENTRIES, MAX_HEADERS, MAX_INV_ENTRIES, MAX_LOCATOR_HASHES,
-    MAX_USER_AGENT_LEN,
+    Hash256, HEADER_LEN, MAX_ADDR_ENTRIES, MAX_CUSTOM_COMMANDS, MAX_HEADERS, MAX_INV_ENTRIES,
+    MAX_LOCATOR_HASHES, MAX_USER_AGENT_LEN,
 };
 
 /// Serialized size of a block header (without the trailing tx count).
@@ -302,6 +302,10 @@ pub enum Message {
     /// BIP339: the sender announces and requests transactions by wtxid (sent before
     /// `verack`).
     WtxidRelay,
+    /// The node-defined commands the sender accepts (sent before `verack`, only by
+    /// engines whose node registered some): p2pnet's own negotiation, so that a peer
+    /// never receives a command it did not ask for.
+    SendCustom(Vec<Command>),
     /// BIP155 addresses, any network.
     AddrV2(Vec<AddrV2Entry>),
     /// Serialized block, undecoded.
@@ -343,6 +347,7 @@ impl Message {
             Message::SendHeaders => Command::SENDHEADERS,
             Message::SendAddrV2 => Command::SENDADDRV2,
             Message::WtxidRelay => Command::WTXIDRELAY,
+            Message::SendCustom(_) => Command::SENDCUSTOM,
             Message::FeeFilter(_) => Command::FEEFILTER,
             Message::AddrV2(_) => Command::ADDRV2,
             Message::Block(_) => Command::BLOCK,
@@ -366,6 +371,16 @@ impl Message {
             "sendheaders" => Message::SendHeaders,
             "sendaddrv2" => Message::SendAddrV2,
             "wtxidrelay" => Message::WtxidRelay,
+            "sendcustom" => Message::SendCustom(Reader::new(&payload, "sendcustom").read_list(
+                MAX_CUSTOM_COMMANDS,
+                2,
+                |r| {
+                    let name = r.read_var_string()?;
+                    Command::new(&name).ok_or(PayloadError::InvalidCommandName {
+                        command: "sendcustom",
+                    })
+                },
+            )?),
             "feefilter" => Message::FeeFilter(Reader::new(&payload, "feefilter").read_i64_le()?),
             "addrv2" => Message::AddrV2(read_addrv2(&payload)?),
             "ping" => Message::Ping(Reader::new(&payload, "ping").read_u64_le()?),
@@ -418,6 +433,12 @@ impl Message {
             | Message::SendAddrV2
             | Message::WtxidRelay => {}
             Message::AddrV2(entries) => write_addrv2(out, entries),
+            Message::SendCustom(commands) => {
+                write_count(out, commands.len());
+                for command in commands {
+                    write_var_bytes(out, command.as_str().as_bytes());
+                }
+            }
             Message::FeeFilter(rate) => out.extend_from_slice(&rate.to_le_bytes()),
             Message::Ping(nonce) | Message::Pong(nonce) => {
                 out.extend_from_slice(&nonce.to_le_bytes())

@@ -78,6 +78,8 @@ pub const MAX_LOCATOR_HASHES: usize = 101;
 /// Longest `version` user agent accepted, in bytes (Bitcoin Core's
 /// `MAX_SUBVERSION_LENGTH`).
 pub const MAX_USER_AGENT_LEN: usize = 256;
+/// Node-defined commands an engine accepts, and a `sendcustom` may list, at most.
+pub const MAX_CUSTOM_COMMANDS: usize = 64;
 /// Size of the frame header: magic, command, payload length, checksum.
 pub const HEADER_LEN: usize = 24;
 /// Default payload-size ceiling for [`FrameDecoder`]; equal to Bitcoin Core's

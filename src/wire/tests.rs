@@ -15,7 +15,7 @@ use super::*;
 /// layout).
 fn hex(s: &str) -> Vec<u8> {
     let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    assert!(digits.len() % 2 == 0, "odd hex length");
+    assert!(digits.len().is_multiple_of(2), "odd hex length");
     digits
         .chunks(2)
         .map(|pair| {
@@ -66,7 +66,7 @@ fn inv(i: u32) -> Inventory {
     hash[..4].copy_from_slice(&i.to_le_bytes());
     hash[31] = 0xAB;
     Inventory {
-        kind: if i % 2 == 0 {
+        kind: if i.is_multiple_of(2) {
             InvKind::WITNESS_TX
         } else {
             InvKind::BLOCK
@@ -80,7 +80,7 @@ fn ts_addr(i: u32) -> TimestampedAddress {
         time: 1_700_000_000 + i,
         addr: NetAddress {
             services: u64::from(i) | 0x409,
-            ip: if i % 2 == 0 {
+            ip: if i.is_multiple_of(2) {
                 mapped(10, 0, (i >> 8) as u8, i as u8)
             } else {
                 Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, (i >> 16) as u16, i as u16)
@@ -152,6 +152,10 @@ fn samples() -> Vec<Message> {
         Message::SendHeaders,
         Message::SendAddrV2,
         Message::WtxidRelay,
+        Message::SendCustom(vec![
+            Command::new("chainvote").unwrap(),
+            Command::new("x").unwrap(),
+        ]),
         Message::FeeFilter(1000),
         Message::Block(Bytes::from_static(b"not really a block")),
         Message::Tx(Bytes::from_static(&[1, 0, 0, 0, 0])),
@@ -164,7 +168,7 @@ fn samples() -> Vec<Message> {
 
 /// Every command whose decoding round-trips (`addrv2` drops entries of unknown
 /// networks when re-encoded, and has its own tests).
-const ALL_COMMANDS: [Command; 19] = [
+const ALL_COMMANDS: [Command; 20] = [
     Command::VERSION,
     Command::VERACK,
     Command::PING,
@@ -181,6 +185,7 @@ const ALL_COMMANDS: [Command; 19] = [
     Command::SENDHEADERS,
     Command::SENDADDRV2,
     Command::WTXIDRELAY,
+    Command::SENDCUSTOM,
     Command::FEEFILTER,
     Command::BLOCK,
     Command::TX,
@@ -883,7 +888,7 @@ fn truncated_payloads_of_every_message_type_are_errors() {
             }
         }
     }
-    assert_eq!(structured, 12, "every structured message type was covered");
+    assert_eq!(structured, 13, "every structured message type was covered");
 }
 
 #[test]
