@@ -1402,7 +1402,10 @@ fn outbound_connections_start_as_v2_only_where_the_peer_offers_it() {
         let v2 = addr("127.0.0.8:18444");
         let v1 = addr("127.1.0.9:18444");
         book.add(
-            &[(v2, 9 | NODE_P2P_V2, T0_UNIX as u32), (v1, 9, T0_UNIX as u32)],
+            &[
+                (v2, 9 | NODE_P2P_V2, T0_UNIX as u32),
+                (v1, 9, T0_UNIX as u32),
+            ],
             "127.0.0.1".parse().unwrap(),
             T0_UNIX,
         );

@@ -210,7 +210,13 @@ async fn open_v2(
     std::mem::forget(rx);
     let filter = Arc::new(LogFilter::default());
     let tracing = logging::dispatch(filter.clone(), tx.clone());
-    let node = Node::new(config.clone(), BanList::new(10), AddrMan::new(true), 7, Driver::now());
+    let node = Node::new(
+        config.clone(),
+        BanList::new(10),
+        AddrMan::new(true),
+        7,
+        Driver::now(),
+    );
     let driver = Driver::new(config, node, tx, filter, tracing);
     let (ours, mut theirs) = tokio::io::duplex(1 << 20);
     let (link, outbox) = Link::new(driver.config.max_send_buffer, driver.traffic.clone());
