@@ -25,7 +25,7 @@ pub(crate) mod subnet;
 pub mod wire;
 
 pub use banman::BanEntry;
-pub use config::{Config, CustomMessage, Network};
+pub use config::{Config, CustomMessage, Network, TransportMode};
 pub use engine::{Engine, SyncStatus};
 pub use error::{Error, Result};
 pub use events::{

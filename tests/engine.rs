@@ -62,7 +62,14 @@ fn two_engines_handshake_and_list_each_other() {
     assert_eq!(seen_by_a.start_height, 20);
     assert_eq!(seen_by_b.start_height, 10);
     assert_eq!(seen_by_a.version, 70016);
-    assert_eq!(seen_by_a.services, 9, "NODE_NETWORK | NODE_WITNESS");
+    assert_eq!(
+        seen_by_a.services,
+        9 | 1 << 11,
+        "NODE_NETWORK | NODE_WITNESS | NODE_P2P_V2"
+    );
+    assert_eq!(seen_by_a.transport_version, 2, "BIP324 by default");
+    assert_eq!(seen_by_a.session_id, seen_by_b.session_id);
+    assert!(seen_by_a.session_id.is_some());
     assert_eq!(a.peers().unwrap().len(), 1);
     assert_eq!(b.peers().unwrap().len(), 1);
     a.stop().unwrap();
@@ -103,7 +110,7 @@ fn lifecycle_misuse_is_reported() {
     let b = Engine::new(taken).unwrap();
     assert!(matches!(b.start(), Err(p2pnet::Error::Io(_))));
     a.stop().unwrap();
-    assert!(a.stop().is_err());
+    a.stop().unwrap();
     assert!(a.start().is_err());
     assert!(a.add_peer("127.0.0.1", 1).is_err());
 }

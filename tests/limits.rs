@@ -10,7 +10,7 @@ use bytes::BytesMut;
 use p2pnet::wire::{
     DecodedFrame, FrameDecoder, Message, NetAddress, TimestampedAddress, VersionMessage,
 };
-use p2pnet::{Config, Engine, Network};
+use p2pnet::{Config, Engine, Network, TransportMode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::time::timeout;
@@ -298,7 +298,11 @@ fn outbound_target_is_kept_filled() {
     let listeners: Vec<Engine> = (0..6u8)
         .map(|i| engine(&format!("127.0.6.{}:0", 10 + i), |_| {}))
         .collect();
-    let node = engine("127.0.6.1:0", |c| c.max_outbound = 3);
+    // The raw peer it dials speaks v1 only and would not survive a v2 key.
+    let node = engine("127.0.6.1:0", |c| {
+        c.max_outbound = 3;
+        c.transport = TransportMode::V1Only;
+    });
     let (tx, rx) = std::sync::mpsc::channel();
     let tx = parking_lot::Mutex::new(tx);
     node.set_on_peer_connected(Some(std::sync::Arc::new(move |p: &p2pnet::PeerInfo| {
@@ -364,7 +368,8 @@ fn outbound_target_is_kept_filled() {
 /// allows; the addresses an outbound peer gave in answer to getaddr all stay.
 #[test]
 fn addr_flood_is_dropped_and_honest_addresses_stay() {
-    let node = engine("127.0.7.1:0", |_| {});
+    // The raw peer it dials speaks v1 only and would not survive a v2 key.
+    let node = engine("127.0.7.1:0", |c| c.transport = TransportMode::V1Only);
     let to = listen_addr(&node);
     runtime().block_on(async {
         // An outbound peer answers the node's getaddr with 20 addresses.
