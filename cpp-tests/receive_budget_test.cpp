@@ -299,12 +299,21 @@ class DisconnectTimes {
   std::map<uint64_t, Entry> entries_;
 };
 
+/// Blocks of 20 MiB and more are beyond what a BIP324 packet carries (16 MiB):
+/// these tests speak v1.
+p2pnet::Config V1Config() {
+  p2pnet::Config config = RelayConfig();
+  config.SetTransport(p2pnet::TransportMode::V1Only);
+  return config;
+}
+
 /// A target engine for the budget tests: RelayConfig with room for `inbound`
 /// peers, the given budget and partial-message timeout, and its disconnects
 /// timed.
 struct BudgetTarget {
   BudgetTarget(std::size_t inbound, std::size_t budget, milliseconds timeout)
       : node(RelayConfig()
+                 .SetTransport(p2pnet::TransportMode::V1Only)
                  .SetMaxInbound(static_cast<uint32_t>(inbound))
                  .SetMaxConnections(static_cast<uint32_t>(inbound + 8))
                  .SetReceiveBudget(budget)
@@ -497,7 +506,7 @@ TEST(ReceiveBudget, HonestBlockIsReadOnceStalledHoldersAreCutOff) {
   constexpr milliseconds kReadOnceFree{2000};
 
   BudgetTarget target(16, kBudget, kTimeout);
-  TestNode honest(RelayConfig());
+  TestNode honest(V1Config());
   honest.Start();
   ASSERT_NE(Connect(honest, target.node), 0u);
   std::vector<std::unique_ptr<StallingPeer>> stallers;
@@ -542,7 +551,7 @@ TEST(ReceiveBudget, HonestBlockThatFitsIsNotHeldBehindWaitingStallers) {
   constexpr std::size_t kBlockBody = 20 * kMiB;
 
   BudgetTarget target(16, kBudget, kTimeout);
-  TestNode honest(RelayConfig());
+  TestNode honest(V1Config());
   honest.Start();
   ASSERT_NE(Connect(honest, target.node), 0u);
   std::vector<std::unique_ptr<StallingPeer>> stallers;

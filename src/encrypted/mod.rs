@@ -49,7 +49,7 @@ mod tests;
 pub use classify::{classify_inbound, TransportVersion};
 pub use error::V2Error;
 pub use handshake::{Progress, V2Handshake, MAX_GARBAGE_LEN, MAX_HANDSHAKE_CONTENTS};
-pub use packets::{PacketDecoder, PacketEncoder, V2Session, MAX_CONTENTS_LEN};
+pub use packets::{PacketDecoder, PacketEncoder, V2Session, MAX_CONTENTS_LEN, MAX_V2_PAYLOAD};
 
 /// Which side of the connection we are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -21,6 +21,9 @@ use super::V2Error;
 
 /// Largest packet contents the 3-byte length field can express.
 pub const MAX_CONTENTS_LEN: usize = (1 << 24) - 1;
+/// The largest payload any message can have on a v2 connection: the contents minus a
+/// 12-byte long message type and its marker byte.
+pub const MAX_V2_PAYLOAD: usize = MAX_CONTENTS_LEN - LONG_TYPE_LEN;
 
 /// The v2 packet header (flags) byte.
 pub(super) const HEADER_LEN_V2: usize = 1;

@@ -113,7 +113,11 @@ impl Node {
                 }
             })
             .collect();
-        self.send_addresses(peer, items, now);
+        // An empty answer is never sent: btcd disconnects a peer for one, and Core
+        // sends none.
+        if !items.is_empty() {
+            self.send_addresses(peer, items, now);
+        }
     }
 
     /// BIP155 addresses: IPv4 and IPv6 entries are taken like `addr` ones; Tor, I2P and

@@ -12,6 +12,7 @@ use super::custom::Bucket;
 use super::serving::Serving;
 use super::session::{RemoteVersion, Session};
 use crate::config::NODE_WITNESS;
+use crate::encrypted::MAX_V2_PAYLOAD;
 use crate::events::{ConnectionKind, PeerId, PeerInfo};
 use crate::misbehaviour::Score;
 use crate::relay::bounded::BoundedSet;
@@ -164,6 +165,13 @@ impl Peer {
         } else {
             kind.request_kind(self.serves_witness())
         }
+    }
+
+    /// Whether a message with `payload_len` bytes can go to the peer: a BIP324 packet
+    /// carries at most 16 MiB, so larger items (beyond Bitcoin's 4 MB) reach v2 peers
+    /// never; v1 frames carry up to the engine's message limit.
+    pub fn can_carry(&self, payload_len: usize) -> bool {
+        self.transport_version == 1 || payload_len <= MAX_V2_PAYLOAD
     }
 
     /// Whether the peer has an item, as far as we know.

@@ -415,13 +415,14 @@ impl Node {
         let hash = ids.id;
         let below_filter =
             |p: &Peer| kind == ItemKind::Tx && fee_rate.is_some_and(|r| r < p.fee_filter);
+        let payload_len = frame.len().saturating_sub(HEADER_LEN);
         let targets: Vec<PeerId> = self
             .established_ids()
             .into_iter()
             .filter(|id| {
-                self.peers
-                    .get_mut(id)
-                    .is_some_and(|p| !below_filter(p) && p.mark_known_item(&ids))
+                self.peers.get_mut(id).is_some_and(|p| {
+                    !below_filter(p) && p.can_carry(payload_len) && p.mark_known_item(&ids)
+                })
             })
             .collect();
         self.relay.cache.insert(ids, frame, targets.len() as u32);

@@ -144,6 +144,9 @@ impl Node {
             frame = item_message(kind, legacy.into()).to_frame(self.config.magic);
         }
         let len = frame.len();
+        if !self.peers.get(&peer)?.can_carry(len.saturating_sub(HEADER_LEN)) {
+            return None;
+        }
         if let Some(p) = self.peers.get_mut(&peer) {
             p.mark_known_item(&ids);
         }
@@ -270,7 +273,11 @@ impl Node {
                 sent += len;
                 continue;
             }
-            match data {
+            let fits = self
+                .peers
+                .get(&peer)
+                .is_some_and(|p| data.as_ref().is_some_and(|d| p.can_carry(d.len())));
+            match data.filter(|_| fits) {
                 Some(data) => {
                     if let Some(p) = self.peers.get_mut(&peer) {
                         p.mark_known(item.hash);

@@ -1444,3 +1444,27 @@ fn outbound_connections_start_as_v2_only_where_the_peer_offers_it() {
     let strict = Some(TransportPlan::V2 { fallback: false });
     assert_eq!(dials(TransportMode::V2Only), [strict; 3]);
 }
+
+#[test]
+fn items_larger_than_a_bip324_packet_do_not_go_to_v2_peers() {
+    use crate::encrypted::{TransportVersion, MAX_V2_PAYLOAD};
+    let mut h = Harness::new(config());
+    let v1 = h.inbound("127.0.0.2:1000");
+    let v2 = h.inbound("127.0.0.3:1000");
+    h.node
+        .transport_ready(v2, TransportVersion::V2, Some([9; 32]));
+    let big = Message::Block(Bytes::from(vec![0u8; MAX_V2_PAYLOAD + 1])).to_frame(config().magic);
+    let id = ItemIds::single(tx_id(1));
+    h.node.broadcast(ItemKind::Block, id, big, None, h.now);
+    let out = h.outputs();
+    assert_eq!(invs_to(&out, v1), vec![1]);
+    assert!(invs_to(&out, v2).is_empty(), "not announced over v2");
+    // Asked for it anyway, the v2 peer is told it is not found.
+    h.message(
+        v2,
+        Message::GetData(vec![inv(InvKind::WITNESS_BLOCK, tx_id(1))]),
+    );
+    let out = h.outputs();
+    assert_eq!(frames_to(&out, v2), 0);
+    assert!(matches!(sent_to(&out, v2)[..], [Message::NotFound(items)] if items.len() == 1));
+}

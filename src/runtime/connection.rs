@@ -261,7 +261,7 @@ where
     let writer_task = {
         let link = link.clone();
         let driver = driver.clone();
-        tokio::spawn(async move {
+        driver.clone().spawn_joinable(async move {
             write_loop(writer, outbox, encoder, &link, || async {
                 if link.take_drained() {
                     driver

@@ -142,6 +142,16 @@ impl Driver {
         }
     }
 
+    /// Spawns a task on the current runtime with this engine's log subscriber attached,
+    /// so that what it logs reaches the node's log callback; returns its handle.
+    pub fn spawn_joinable<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        tokio::spawn(future.with_subscriber(self.tracing.clone()))
+    }
+
     /// Attaches the started runtime and begins the background tasks.
     pub fn attach(self: &Arc<Self>, handle: tokio::runtime::Handle) {
         let _ = self.runtime.set(handle);

@@ -91,7 +91,7 @@ fn start_connection(
 ) {
     let task = {
         let driver = driver.clone();
-        tokio::spawn(async move {
+        driver.clone().spawn_joinable(async move {
             let _ = stream.set_nodelay(true);
             let (mut reader, mut writer) = stream.into_split();
             let config = &driver.config;
