@@ -4,17 +4,28 @@
 //
 // With p2pnet's default regtest preset (protocol version and services untouched: the
 // point is that the defaults are what a real node needs) the program, step by step:
-//   a. shakes hands with btcd and prints what each side announced;
+//   a. shakes hands with btcd, prints what each side announced and checks the
+//      transport both ends use: with --transport v1 p2pnet runs TransportMode::V1Only
+//      against a btcd without v2, with --transport v2 it keeps the default PreferV2
+//      against a btcd started with --v2transport and the connection must be BIP324 v2,
+//      with the same session id on both ends (btcd's log, with --btcd-log);
 //   b. asks btcd for headers and checks they chain from the regtest genesis block;
 //   c. downloads every block through the engine and checks ids and merkle roots;
 //   d. receives a block btcd mines while connected, announced and fetched unasked;
 //   e. mines a block of its own on btcd's tip, broadcasts it, and checks btcd made it
 //      its best block;
-//   f. stays connected for a while and checks neither side dropped or blamed the other.
+//   f. stays connected for a while and checks neither side dropped or blamed the other;
+//   g. closes its connection and has btcd dial it (btcctl addnode ... onetry): p2pnet
+//      tells the transport from btcd's first bytes, and a block btcd mines arrives
+//      over that inbound connection;
+//   h. dials btcd from a second engine with the other transport mode: with v1, the
+//      default PreferV2, whose v2 attempt btcd closes, so it must fall back to v1; with
+//      v2, V1Only, which btcd must answer as v1.
 // btcd's side is read through btcctl, whose command line follows "--". Each step ends
 // with PASS or FAIL; the exit status is 0 only when every step passed.
 //
-//   p2pnet_interop_btcd --connect 127.0.0.1:18444 [--soak SECONDS] [--verbose]
+//   p2pnet_interop_btcd --connect 127.0.0.1:18444 [--transport v1|v2]
+//       [--btcd-log PATH] [--soak SECONDS] [--verbose]
 //       -- btcctl --regtest --notls --rpcserver=127.0.0.1:18334 --rpcuser=u --rpcpass=p
 
 #include "console.hpp"
@@ -38,6 +49,7 @@
 #include <cstring>
 #include <ctime>
 #include <exception>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -74,6 +86,8 @@ constexpr int32_t kBlockVersion = 0x20000000;
 /// Bitcoin's service bits, for printing and for the checks of step a.
 constexpr uint64_t kNodeNetwork = 1;
 constexpr uint64_t kNodeWitness = 1 << 3;
+/// BIP324's NODE_P2P_V2 (bit 11): btcd announces it only with --v2transport.
+constexpr uint64_t kNodeP2pV2 = 1 << 11;
 
 /// Timeouts of the steps; only reached when something is broken.
 constexpr auto kHandshakeTimeout = 15s;
@@ -82,6 +96,8 @@ constexpr auto kBlockDownloadTimeout = 60s;
 constexpr auto kLiveBlockTimeout = 20s;
 constexpr auto kBtcdAcceptTimeout = 20s;
 constexpr auto kBtcctlTimeout = 20s;
+/// How long a line is awaited in btcd's log (it is written through a pipe, shortly after).
+constexpr auto kBtcdLogTimeout = 5s;
 /// How often btcd's state is polled through btcctl when nothing can be awaited.
 constexpr auto kPollInterval = 100ms;
 /// Pings are every 2 minutes by default; the soak step wants several round trips.
@@ -1040,9 +1056,21 @@ class EventLog {
 // The scenario
 // ---------------------------------------------------------------------------------
 
+/// Which transport run this is (--transport).
+enum class Run {
+  /// p2pnet in TransportMode::V1Only against a btcd without --v2transport.
+  V1,
+  /// p2pnet with its default, TransportMode::PreferV2, against btcd --v2transport.
+  V2,
+};
+
 struct Options {
   std::string host = "127.0.0.1";
   uint16_t port = 18444;
+  Run run = Run::V2;
+  /// btcd's log file; when set, session ids and btcd's account of the transport
+  /// attempts are checked in it.
+  std::string btcd_log;
   std::chrono::seconds soak{20};
   bool verbose = false;
   std::vector<std::string> btcctl;
@@ -1059,15 +1087,88 @@ StepResult Fail(std::string detail) { return {false, std::move(detail)}; }
 /// This program's user agent, by which btcd's getpeerinfo entry for it is found.
 std::string InteropUserAgent() { return "/p2pnet:" + p2pnet::Version() + "/interop-btcd:1.0/"; }
 
+/// The user agent of step h's second engine, told apart from the first in getpeerinfo.
+std::string SecondUserAgent() {
+  return "/p2pnet:" + p2pnet::Version() + "/interop-btcd:1.0(second-engine)/";
+}
+
+const char* TransportModeName(p2pnet::TransportMode mode) {
+  switch (mode) {
+    case p2pnet::TransportMode::V1Only: return "V1Only";
+    case p2pnet::TransportMode::PreferV2: return "PreferV2";
+    case p2pnet::TransportMode::V2Only: return "V2Only";
+  }
+  return "?";
+}
+
 /// p2pnet's regtest preset; only the listener (loopback, any port: btcd may hold
-/// 18444), the user agent and the ping interval (so the soak sees pings) change.
-/// Protocol version and services stay the defaults.
-p2pnet::Config InteropConfig() {
+/// 18444), the user agent and the ping interval (so the soak sees pings) change, and
+/// the transport when @p mode is given. Protocol version and services stay the
+/// defaults.
+p2pnet::Config InteropConfig(const std::string& user_agent,
+                             std::optional<p2pnet::TransportMode> mode) {
   p2pnet::Config config(p2pnet::Network::Regtest);
-  config.SetListenAddress("127.0.0.1:0")
-      .SetUserAgent(InteropUserAgent())
-      .SetPingInterval(kPingInterval);
+  config.SetListenAddress("127.0.0.1:0").SetUserAgent(user_agent).SetPingInterval(kPingInterval);
+  if (mode) {
+    config.SetTransport(*mode);
+  }
   return config;
+}
+
+/// The main engine's transport: V1Only for the v1 run; untouched (the default,
+/// PreferV2) for the v2 run.
+std::optional<p2pnet::TransportMode> MainTransport(Run run) {
+  if (run == Run::V1) {
+    return p2pnet::TransportMode::V1Only;
+  }
+  return std::nullopt;
+}
+
+int ExpectedTransportVersion(Run run) { return run == Run::V1 ? 1 : 2; }
+
+std::string SessionIdHex(const p2pnet::PeerInfo& info) {
+  return info.session_id ? Hex(info.session_id->data(), info.session_id->size())
+                         : std::string("(none)");
+}
+
+/// "v1" or "v2, session id <hex>".
+std::string TransportText(const p2pnet::PeerInfo& info) {
+  if (info.transport_version == 2) {
+    return "v2 (BIP324), session id " + SessionIdHex(info);
+  }
+  return "v" + std::to_string(info.transport_version) + " (plaintext)";
+}
+
+/// Lines of btcd's log that contain @p needle (0 when the log cannot be read).
+std::size_t CountInFile(const std::string& path, const std::string& needle) {
+  std::ifstream file(path);
+  std::size_t count = 0;
+  std::string line;
+  while (std::getline(file, line)) {
+    count += line.find(needle) != std::string::npos ? 1 : 0;
+  }
+  return count;
+}
+
+/// The line of @p path that contains @p needle, the first after @p skip such lines,
+/// awaited for up to kBtcdLogTimeout (btcd writes its log through a pipe).
+std::optional<std::string> AwaitInFile(const std::string& path, const std::string& needle,
+                                       std::size_t skip = 0) {
+  const Clock::time_point deadline = Clock::now() + kBtcdLogTimeout;
+  for (;;) {
+    std::ifstream file(path);
+    std::string line;
+    std::size_t seen = 0;
+    while (std::getline(file, line)) {
+      if (line.find(needle) != std::string::npos && seen++ >= skip) {
+        return line;
+      }
+    }
+    if (Clock::now() >= deadline) {
+      return std::nullopt;
+    }
+    std::this_thread::sleep_for(kPollInterval);
+  }
 }
 
 class Interop {
@@ -1077,7 +1178,7 @@ class Interop {
         options_(std::move(options)),
         btcctl_(options_.btcctl),
         user_agent_(InteropUserAgent()),
-        network_(InteropConfig()) {
+        network_(InteropConfig(user_agent_, MainTransport(options_.run))) {
     network_.SetLogger(options_.verbose ? p2pnet::LogLevel::Debug : p2pnet::LogLevel::Warn,
                        [this](p2pnet::LogLevel level, const std::string& target,
                               const std::string& message) {
@@ -1115,6 +1216,8 @@ class Interop {
     struct Step {
       const char* label;
       StepResult (Interop::*run)();
+      /// Runs even when an earlier step failed (it needs nothing they set up).
+      bool independent = false;
     };
     const Step steps[] = {
         {"a. handshake with btcd", &Interop::Handshake},
@@ -1123,14 +1226,24 @@ class Interop {
         {"d. live block btcd -> p2pnet", &Interop::LiveBlockFromBtcd},
         {"e. block p2pnet -> btcd", &Interop::BlockToBtcd},
         {"f. connection stays healthy", &Interop::Soak},
+        {"g. btcd dials in, block flows", &Interop::InboundFromBtcd},
+        {options_.run == Run::V1 ? "h. PreferV2 falls back to v1" : "h. V1Only to v2 btcd: v1",
+         &Interop::SecondEngine, true},
     };
+    console_.Text(std::string("transport run ") + (options_.run == Run::V1 ? "v1" : "v2") +
+                  ": p2pnet TransportMode::" +
+                  (options_.run == Run::V1 ? "V1Only (set)" : "PreferV2 (the default, untouched)") +
+                  ", btcd " +
+                  (options_.run == Run::V1 ? "without --v2transport" : "with --v2transport") +
+                  "; expected transport v" +
+                  std::to_string(ExpectedTransportVersion(options_.run)));
     network_.Start();
     std::vector<std::pair<std::string, StepResult>> results;
     std::string failed_step;
     for (const Step& step : steps) {
       console_.Heading(step.label);
       StepResult result;
-      if (!failed_step.empty()) {
+      if (!failed_step.empty() && !step.independent) {
         result = Fail("not run: step " + failed_step.substr(0, 1) + " failed");
       } else {
         try {
@@ -1199,6 +1312,13 @@ class Interop {
       return Fail("btcd does not announce NODE_NETWORK|NODE_WITNESS: " +
                   HexNumber(info->services));
     }
+    // btcd announces NODE_P2P_V2 exactly when it runs with --v2transport.
+    const bool announces_v2 = (info->services & kNodeP2pV2) != 0;
+    if (announces_v2 != (options_.run == Run::V2)) {
+      return Fail(std::string("btcd ") + (announces_v2 ? "announces" : "does not announce") +
+                  " NODE_P2P_V2 in the " + (options_.run == Run::V1 ? "v1" : "v2") +
+                  " run: is it started with the right --v2transport setting?");
+    }
 
     // The handshake is complete on btcd's side once btcd lists the peer.
     std::optional<Json> entry;
@@ -1213,10 +1333,61 @@ class Interop {
                                ", inbound " + JsonField(*entry, "inbound") + ", version " +
                                JsonField(*entry, "version") + ", services " +
                                JsonField(*entry, "services") + ", subver " +
-                               JsonField(*entry, "subver"));
+                               JsonField(*entry, "subver") + ", v2_connection " +
+                               JsonField(*entry, "v2_connection"));
+    std::string transport;
+    if (const std::optional<std::string> problem = CheckTransport(*info, *entry, transport)) {
+      return Fail(*problem);
+    }
     return Pass("btcd " + info->user_agent + " protocol " + std::to_string(info->version) +
                 " services " + HexNumber(info->services) + "; btcd sees p2pnet at version " +
-                JsonField(*entry, "version") + " services " + JsonField(*entry, "services"));
+                JsonField(*entry, "version") + " services " + JsonField(*entry, "services") +
+                "; " + transport);
+  }
+
+  /// Checks the transport of a connection to btcd: p2pnet's view @p info against this
+  /// run, btcd's getpeerinfo @p entry (v2_connection), and for v2 that btcd derived the
+  /// same session id (its log, V2TR at trace level). Returns the problem, if any;
+  /// @p summary receives a one-line account.
+  std::optional<std::string> CheckTransport(const p2pnet::PeerInfo& info, const Json& entry,
+                                            std::string& summary) {
+    const int expected = ExpectedTransportVersion(options_.run);
+    const std::string v2_connection = JsonField(entry, "v2_connection");
+    console_.Event("p2pnet", "peer " + std::to_string(info.id) + ": transport " +
+                                 TransportText(info));
+    if (info.transport_version != expected) {
+      return "p2pnet's connection is transport v" + std::to_string(info.transport_version) +
+             ", this run expects v" + std::to_string(expected);
+    }
+    if (v2_connection != (expected == 2 ? "true" : "false")) {
+      return "btcd's getpeerinfo says v2_connection " + v2_connection + " for a v" +
+             std::to_string(expected) + " connection";
+    }
+    if (expected == 1) {
+      if (info.session_id) {
+        return std::string("p2pnet reports a session id on a v1 connection");
+      }
+      summary = "transport v1 on both ends (btcd: v2_connection false)";
+      return std::nullopt;
+    }
+    if (!info.session_id) {
+      return std::string("p2pnet reports no session id on a v2 connection");
+    }
+    const std::string session = SessionIdHex(info);
+    summary = "transport v2 on both ends (btcd: v2_connection true), session id " +
+              session.substr(0, 16) + "..";
+    if (!options_.btcd_log.empty()) {
+      const std::optional<std::string> line =
+          AwaitInFile(options_.btcd_log, "session_id=" + session);
+      if (!line) {
+        return "btcd's log has no \"Derived session_id=" + session +
+               "\": the two ends disagree on the session id (or V2TR is not at trace level)";
+      }
+      const std::size_t from = line->find("V2TR");
+      console_.Event("btcd", "log: " + (from == std::string::npos ? *line : line->substr(from)));
+      summary += " (the same in btcd's log)";
+    }
+    return std::nullopt;
   }
 
   StepResult HeadersFromBtcd() {
@@ -1507,6 +1678,9 @@ class Interop {
       return Fail("p2pnet's misbehaviour score for btcd is " +
                   std::to_string(peer->misbehaviour_score));
     }
+    if (peer->transport_version != ExpectedTransportVersion(options_.run)) {
+      return Fail("the connection is now transport v" + std::to_string(peer->transport_version));
+    }
     if (!peer->ping_time) {
       return Fail("no ping round trip was measured");
     }
@@ -1538,18 +1712,251 @@ class Interop {
     if (banscore != "(absent)" && banscore != "0") {
       return Fail("btcd's ban score for p2pnet is " + banscore);
     }
-    return Pass(std::to_string(options_.soak.count()) + " s without a disconnect; p2pnet: " +
+    return Pass(std::to_string(options_.soak.count()) + " s without a disconnect, still v" +
+                std::to_string(peer->transport_version) + "; p2pnet: " +
                 "misbehaviour 0, last ping " + ping + "; btcd: banscore " + banscore);
   }
 
+  StepResult InboundFromBtcd() {
+    // p2pnet's own connection goes first, so that the block can only come over btcd's.
+    const uint64_t outbound = btcd_;
+    network_.DisconnectPeer(outbound);
+    console_.Event("p2pnet", "DisconnectPeer(" + std::to_string(outbound) +
+                                 "): closing p2pnet's own connection to btcd");
+    if (!events_.Wait(kHandshakeTimeout, [&](const EventLog& log) {
+          return log.Disconnected(outbound) != nullptr;
+        })) {
+      return Fail("p2pnet's connection to btcd did not close");
+    }
+    if (!PollUntil(kHandshakeTimeout, [&] { return !OurPeerEntry(); })) {
+      return Fail("btcd still lists p2pnet's closed connection");
+    }
+    const std::string listen = network_.ListenAddress();
+    const std::size_t mark =
+        events_.Read([](const EventLog& log) { return log.connected.size(); });
+    const Clock::time_point asked = Clock::now();
+    btcctl_.Call({"addnode", listen, "onetry"});
+    console_.Event("btcd", "addnode " + listen + " onetry: btcd dials p2pnet's listener" +
+                               (options_.run == Run::V2 ? " (btcd starts v2)" : " (v1)"));
+    std::optional<p2pnet::PeerInfo> info;
+    events_.Wait(kHandshakeTimeout, [&](const EventLog& log) {
+      for (std::size_t i = mark; i < log.connected.size(); ++i) {
+        if (log.connected[i].kind == p2pnet::ConnectionKind::Inbound) {
+          info = log.connected[i];
+          return true;
+        }
+      }
+      return false;
+    });
+    if (!info) {
+      return Fail("no inbound connection from btcd completed its handshake within " +
+                  std::to_string(kHandshakeTimeout.count()) + " s of addnode");
+    }
+    const Clock::duration took = Clock::now() - asked;
+    console_.Event("p2pnet", "inbound peer " + std::to_string(info->id) + " from " +
+                                 info->address + ":" + std::to_string(info->port) +
+                                 ", user agent " + info->user_agent + ", inbound " +
+                                 (info->inbound ? "true" : "false") + ", transport v" +
+                                 std::to_string(info->transport_version) + ", handshake done " +
+                                 Millis(took) + " after addnode");
+    if (info->user_agent.find("btcd") == std::string::npos || !info->inbound) {
+      return Fail("the inbound peer is " + info->user_agent + ", not btcd");
+    }
+    const uint64_t inbound = info->id;
+    const auto closed = [&] {
+      return events_.Read(
+          [&](const EventLog& log) { return log.Disconnected(inbound) != nullptr; });
+    };
+    std::optional<Json> entry;
+    PollUntil(kHandshakeTimeout, [&] {
+      entry = OurPeerEntry();
+      return entry.has_value() || closed();
+    });
+    if (closed()) {
+      const Disconnection ended =
+          events_.Read([&](const EventLog& log) { return *log.Disconnected(inbound); });
+      const std::optional<std::string> why = BtcdComplaintAbout(listen);
+      return Fail("btcd dropped the connection " + Millis(Clock::now() - asked) +
+                  " after addnode (p2pnet: " + p2pnet::ToString(ended.reason) + ")" +
+                  (why ? "; btcd's log: " + *why : std::string()));
+    }
+    if (!entry) {
+      return Fail("btcd's getpeerinfo does not list its connection to p2pnet");
+    }
+    console_.Event("btcd", "getpeerinfo lists p2pnet: addr " + JsonField(*entry, "addr") +
+                               ", inbound " + JsonField(*entry, "inbound") + ", v2_connection " +
+                               JsonField(*entry, "v2_connection"));
+    if (JsonField(*entry, "inbound") != "false") {
+      return Fail("btcd does not list its connection to p2pnet as outbound");
+    }
+    std::string transport;
+    if (const std::optional<std::string> problem = CheckTransport(*info, *entry, transport)) {
+      return Fail(*problem);
+    }
+    btcd_ = info->id;
+    const StepResult block = LiveBlockFromBtcd();
+    if (!block.passed) {
+      return Fail("over btcd's connection: " + block.detail);
+    }
+    std::size_t to_btcd = 0;
+    for (const p2pnet::PeerInfo& peer : network_.GetPeers()) {
+      to_btcd += peer.user_agent.find("btcd") != std::string::npos ? 1 : 0;
+    }
+    if (to_btcd != 1) {
+      return Fail(std::to_string(to_btcd) + " connections to btcd; expected only btcd's own");
+    }
+    return Pass("btcd dialled p2pnet (addnode onetry), handshake " + Millis(took) + "; " +
+                transport + "; " + block.detail);
+  }
+
+  StepResult SecondEngine() {
+    // v1 run: the default PreferV2 tries v2 with btcd, which reads the 64-byte key as a
+    // v1 header and closes the connection; the engine must dial again with v1.
+    // v2 run: V1Only sends a v1 version message, which btcd must recognise and answer
+    // as v1.
+    const bool fallback = options_.run == Run::V1;
+    const p2pnet::TransportMode mode =
+        fallback ? p2pnet::TransportMode::PreferV2 : p2pnet::TransportMode::V1Only;
+    const std::string btcd_says = fallback ? "Cannot start peer" : "downgraded to v1";
+    const std::size_t before =
+        options_.btcd_log.empty() ? 0 : CountInFile(options_.btcd_log, btcd_says);
+    EventLog events;
+    const std::string agent = SecondUserAgent();
+    // The default (PreferV2) is left untouched rather than set.
+    p2pnet::NetworkManager engine(
+        InteropConfig(agent, fallback ? std::nullopt : std::optional<p2pnet::TransportMode>(mode)));
+    engine.SetLogger(p2pnet::LogLevel::Debug, [&](p2pnet::LogLevel level, const std::string& target,
+                                                  const std::string& message) {
+      if (options_.verbose || message.find("v1") != std::string::npos ||
+          message.find("v2") != std::string::npos) {
+        console_.Event("engine2", p2pnet::ToString(level) + " " + target + ": " + message);
+      }
+    });
+    engine.SetOnPeerConnected([&](const p2pnet::PeerInfo& peer) {
+      events.Update([&](EventLog& log) { log.connected.push_back(peer); });
+    });
+    engine.SetOnPeerDisconnected(
+        [&](uint64_t peer, p2pnet::DisconnectReason reason, const std::string& detail) {
+          console_.Event("engine2", "peer " + std::to_string(peer) + " disconnected: " +
+                                        p2pnet::ToString(reason) +
+                                        (detail.empty() ? "" : " (" + detail + ")"));
+          events.Update([&](EventLog& log) { log.disconnected.push_back({peer, reason, detail}); });
+        });
+    engine.Start();
+    console_.Event("engine2", std::string("a second engine, TransportMode::") +
+                                  TransportModeName(mode) +
+                                  (fallback ? " (the default)" : " (set)") + ", user agent " +
+                                  agent + ", dials btcd at " + options_.host + ":" +
+                                  std::to_string(options_.port));
+    const Clock::time_point dialled = Clock::now();
+    const uint64_t id = engine.AddPeer(options_.host, options_.port);
+    events.Wait(kHandshakeTimeout, [&](const EventLog& log) {
+      return log.Connected(id) != nullptr || log.Disconnected(id) != nullptr;
+    });
+    std::optional<p2pnet::PeerInfo> info;
+    std::optional<Disconnection> ended;
+    events.Read([&](const EventLog& log) {
+      if (const p2pnet::PeerInfo* connected = log.Connected(id)) {
+        info = *connected;
+      }
+      if (const Disconnection* disconnected = log.Disconnected(id)) {
+        ended = *disconnected;
+      }
+      return 0;
+    });
+    const Clock::duration took = Clock::now() - dialled;
+    StepResult result = [&]() -> StepResult {
+      if (!info) {
+        return Fail("no handshake: " + (ended ? p2pnet::ToString(ended->reason) + " " +
+                                                    ended->detail
+                                              : std::string("timed out")));
+      }
+      console_.Event("engine2", "connected to " + info->user_agent + " in " + Millis(took) +
+                                    ", transport " + TransportText(*info));
+      if (info->transport_version != 1 || info->session_id) {
+        return Fail("the connection is transport v" + std::to_string(info->transport_version) +
+                    ", expected v1");
+      }
+      std::optional<Json> entry;
+      PollUntil(kHandshakeTimeout, [&] {
+        entry = PeerEntry(agent);
+        return entry.has_value();
+      });
+      if (!entry) {
+        return Fail("btcd's getpeerinfo does not list the second engine");
+      }
+      console_.Event("btcd", "getpeerinfo lists the second engine: addr " +
+                                 JsonField(*entry, "addr") + ", v2_connection " +
+                                 JsonField(*entry, "v2_connection"));
+      if (JsonField(*entry, "v2_connection") != "false") {
+        return Fail("btcd says v2_connection " + JsonField(*entry, "v2_connection"));
+      }
+      std::string evidence;
+      if (!options_.btcd_log.empty()) {
+        const std::optional<std::string> line =
+            AwaitInFile(options_.btcd_log, btcd_says, before);
+        if (!line) {
+          return Fail("btcd's log has no new \"" + btcd_says + "\" line: " +
+                      (fallback ? "no v2 attempt was made and closed"
+                                : "btcd did not take the v1 version message for v1"));
+        }
+        const std::size_t from = line->find("PEER:");
+        console_.Event("btcd", "log: " + (from == std::string::npos ? *line : line->substr(from)));
+        evidence = fallback ? "; btcd's log: the v2 attempt was closed (\"Cannot start peer\")"
+                            : "; btcd's log: \"downgraded to v1\"";
+      }
+      return Pass(std::string(fallback ? "PreferV2 (default) engine: v2 attempt, then v1"
+                                       : "V1Only engine: v1") +
+                  " with btcd in " + Millis(took) + "; btcd: v2_connection false" + evidence);
+    }();
+    engine.Stop();
+    return result;
+  }
+
+  /// The last error or warning btcd logged about the peer at @p address (not from its
+  /// V2TR subsystem, which logs every closed v2 connection as an error).
+  std::optional<std::string> BtcdComplaintAbout(const std::string& address) const {
+    if (options_.btcd_log.empty()) {
+      return std::nullopt;
+    }
+    std::this_thread::sleep_for(kPollInterval);  // btcd's log goes through a pipe
+    std::ifstream file(options_.btcd_log);
+    std::optional<std::string> last;
+    std::string line;
+    while (std::getline(file, line)) {
+      if (line.find(address) != std::string::npos && line.find("V2TR") == std::string::npos &&
+          (line.find("[ERR]") != std::string::npos || line.find("[WRN]") != std::string::npos)) {
+        const std::size_t from = line.find('[');
+        last = from == std::string::npos ? line : line.substr(from);
+      }
+    }
+    return last;
+  }
+
   /// btcd's getpeerinfo entry for this program, if btcd lists it.
-  std::optional<Json> OurPeerEntry() const {
+  std::optional<Json> OurPeerEntry() const { return PeerEntry(user_agent_); }
+
+  /// btcd's getpeerinfo entry for the peer with user agent @p agent, if btcd lists it.
+  std::optional<Json> PeerEntry(const std::string& agent) const {
     for (const Json& item : btcctl_.PeerInfo().items) {
-      if (JsonField(item, "subver") == user_agent_) {
+      if (JsonField(item, "subver") == agent) {
         return item;
       }
     }
     return std::nullopt;
+  }
+
+  /// Asks @p done every kPollInterval until it returns true or @p timeout passes.
+  template <typename Attempt>
+  bool PollUntil(Clock::duration timeout, Attempt done) {
+    const Clock::time_point deadline = Clock::now() + timeout;
+    while (!done()) {
+      if (Clock::now() >= deadline) {
+        return false;
+      }
+      std::this_thread::sleep_for(kPollInterval);
+    }
+    return true;
   }
 
   /// Asks @p done every kPollInterval until it returns true or @p timeout passes;
@@ -1623,10 +2030,15 @@ class Watchdog {
 
 void PrintUsage() {
   std::printf(
-      "usage: p2pnet_interop_btcd --connect HOST:PORT [--soak SECONDS] [--verbose]\n"
-      "                           -- BTCCTL [BTCCTL OPTIONS...]\n"
+      "usage: p2pnet_interop_btcd --connect HOST:PORT [--transport v1|v2] [--btcd-log PATH]\n"
+      "                           [--soak SECONDS] [--verbose] -- BTCCTL [BTCCTL OPTIONS...]\n"
       "Checks p2pnet against a btcd regtest node (see scripts/interop_btcd.sh).\n"
       "  --connect HOST:PORT  btcd's P2P address (default 127.0.0.1:18444)\n"
+      "  --transport v1|v2    v1: p2pnet in TransportMode::V1Only, btcd without\n"
+      "                       --v2transport; v2 (default): p2pnet's default PreferV2,\n"
+      "                       btcd with --v2transport; the connections must use it\n"
+      "  --btcd-log PATH      btcd's log (V2TR at trace level): session ids and btcd's\n"
+      "                       account of each transport attempt are checked in it\n"
       "  --soak SECONDS       how long step f stays connected (default 20)\n"
       "  --verbose            print the engine's debug log\n"
       "  -- BTCCTL ...        btcctl with the options reaching btcd's RPC server\n");
@@ -1651,6 +2063,17 @@ std::optional<Options> ParseArguments(int argc, char** argv) {
       options.port = static_cast<uint16_t>(std::stoi(value.substr(colon + 1)));
     } else if (arg == "--soak" && i + 1 < argc) {
       options.soak = std::chrono::seconds(std::stoi(argv[++i]));
+    } else if (arg == "--transport" && i + 1 < argc) {
+      const std::string value = argv[++i];
+      if (value == "v1") {
+        options.run = Run::V1;
+      } else if (value == "v2") {
+        options.run = Run::V2;
+      } else {
+        return std::nullopt;
+      }
+    } else if (arg == "--btcd-log" && i + 1 < argc) {
+      options.btcd_log = argv[++i];
     } else if (arg == "--verbose") {
       options.verbose = true;
     } else {

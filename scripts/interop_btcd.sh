@@ -2,17 +2,31 @@
 # Interoperability check of p2pnet against btcd, an independent full node written in
 # Go. Run by hand, as root:
 #
-#   sudo ./scripts/interop_btcd.sh [--soak SECONDS] [--verbose]
+#   sudo ./scripts/interop_btcd.sh [--transport v1|v2|both] [--soak SECONDS] [--verbose]
 #
 # It installs btcd and btcctl with `go install` into build-interop/bin (once), builds
-# p2pnet (Release) and examples/interop_btcd.cpp into build-interop/, then, inside a
-# fresh network namespace that has only a loopback interface (`unshare -n`, hence
-# root: nothing can leave the machine), starts btcd in regtest, mines 101 blocks with
-# btcctl and runs the check program against it. The program, with p2pnet's default
-# regtest preset, shakes hands with btcd, syncs headers and blocks from it, receives a
-# block btcd mines while connected, hands btcd a block of its own and stays connected
-# for a while (--soak, default 20 s). It ends with a summary and exits 0 only if every
-# step passed. btcd's log of the last run is kept in build-interop/last-run/.
+# p2pnet (Release) and examples/interop_btcd.cpp into build-interop/, then, once per
+# transport run, inside a fresh network namespace that has only a loopback interface
+# (`unshare -n`, hence root: nothing can leave the machine), starts btcd in regtest,
+# mines 101 blocks with btcctl and runs the check program against it. The program,
+# with p2pnet's default regtest preset, shakes hands with btcd, syncs headers and
+# blocks from it, receives a block btcd mines while connected, hands btcd a block of
+# its own, stays connected for a while (--soak, default 20 s), then has btcd dial it
+# (inbound) and receives a block over that connection, and dials btcd from a second
+# engine with the other transport mode.
+#
+# btcd v0.26.2 implements BIP324 (its v2transport module) behind --v2transport (off by
+# default; with it btcd announces NODE_P2P_V2, answers v2 and v1 inbound, and dials
+# out v2). The transport runs (--transport, default both, v1 first):
+#   v1  p2pnet in TransportMode::V1Only, btcd without --v2transport: every connection
+#       must be v1; the second engine, with the default PreferV2, must fall back to
+#       v1 after btcd closes its v2 attempt.
+#   v2  p2pnet's default TransportMode::PreferV2, btcd --v2transport: both connections
+#       (p2pnet dialling btcd, btcd dialling p2pnet) must be BIP324 v2, and btcd's log
+#       (V2TR at trace level; it also logs this throwaway node's session keys) must
+#       hold the session id p2pnet reports; the second engine, V1Only, must get v1.
+# It ends with a summary and exits 0 only if every step of every run passed. btcd's
+# log and the program's output of the last runs are kept in build-interop/last-run/RUN/.
 #
 # Needs go, cargo, cmake, a C++17 compiler, unshare (util-linux) and ip (iproute2).
 # BTCD_VERSION, BUILD_DIR and JOBS override the btcd release, build directory and
@@ -43,8 +57,8 @@ btcd_stop_tries=100 # x 0.2 s
 # ---------------------------------------------------------------------------------
 if [ "${1:-}" = "__scenario" ]; then
   shift
-  work=$1 bin=$2 program=$3
-  shift 3
+  work=$1 bin=$2 program=$3 transport=$4
+  shift 4
   results="$work/results"
   btcd_pid=""
   program_pid=""
@@ -94,14 +108,23 @@ if [ "${1:-}" = "__scenario" ]; then
   fi
   record PASS "network namespace" "loopback (lo) is the only interface"
 
+  # v2: BIP324 on (btcd's default is off), and its V2TR log at trace level, where
+  # btcd writes each connection's session id ("Derived session_id=...") for the
+  # program to compare with p2pnet's.
+  btcd_transport=()
+  debuglevel="PEER=debug,SYNC=debug,SRVR=debug"
+  if [ "$transport" = v2 ]; then
+    btcd_transport=(--v2transport)
+    debuglevel="$debuglevel,V2TR=trace"
+  fi
   echo "== starting btcd $btcd_version (regtest, P2P 127.0.0.1:$btcd_p2p_port," \
-    "RPC 127.0.0.1:$btcd_rpc_port)"
+    "RPC 127.0.0.1:$btcd_rpc_port, ${btcd_transport[*]:-without --v2transport})"
   "$bin/btcd" --configfile="$work/btcd.conf" --regtest \
     --datadir="$work/data" --logdir="$work/logs" \
     --listen="127.0.0.1:$btcd_p2p_port" --rpclisten="127.0.0.1:$btcd_rpc_port" \
     --rpcuser="$rpc_user" --rpcpass="$rpc_pass" --notls \
-    --miningaddr="$mining_address" \
-    --debuglevel="PEER=debug,SYNC=debug,SRVR=debug" \
+    --miningaddr="$mining_address" "${btcd_transport[@]}" \
+    --debuglevel="$debuglevel" \
     >"$work/btcd.stdout" 2>&1 &
   btcd_pid=$!
   echo "$btcd_pid" >"$work/btcd.pid"
@@ -128,7 +151,9 @@ if [ "${1:-}" = "__scenario" ]; then
     fi
     exit 1
   fi
-  record PASS "btcd RPC up" "$("$bin/btcd" --version | tr -d '\n') (pid $btcd_pid), RPC answered after $((SECONDS - started)) s"
+  version=$("$bin/btcd" --version | tr -d '\n')
+  record PASS "btcd RPC up" \
+    "$version ${btcd_transport[*]:-(v1 only)} (pid $btcd_pid), RPC answered after $((SECONDS - started)) s"
 
   echo "== btcctl generate $initial_blocks"
   if ! timeout "$generate_timeout" "${btcctl[@]}" generate "$initial_blocks" >"$work/generate.out" 2>&1; then
@@ -145,10 +170,12 @@ if [ "${1:-}" = "__scenario" ]; then
   fi
   record PASS "generate $initial_blocks" "height $height, best block ${best:0:16}.."
 
-  echo "== running $(basename "$program")"
+  log="$work/logs/regtest/btcd.log"
+  echo "== running $(basename "$program") --transport $transport"
   # In the background, so that a signal to this shell is handled at once (a trap
   # waits for a foreground command to finish).
-  timeout "$program_timeout" "$program" --connect "127.0.0.1:$btcd_p2p_port" "$@" \
+  timeout "$program_timeout" "$program" --connect "127.0.0.1:$btcd_p2p_port" \
+    --transport "$transport" --btcd-log "$log" "$@" \
     -- "${btcctl[@]}" > >(tee "$work/program.log") 2>&1 &
   program_pid=$!
   status=0
@@ -162,16 +189,17 @@ if [ "${1:-}" = "__scenario" ]; then
     record PASS "check program" "exit status 0"
   fi
 
-  # btcd's own account: any misbehaviour it scored, bans, or disconnects of the peer.
-  log="$work/logs/regtest/btcd.log"
-  complaints=$(grep -E "Misbehaving|[Bb]anned|ban score|disconnecting|Rejected|protocol violation" \
+  # btcd's own account: any misbehaviour it scored, bans, or disconnects of the peer,
+  # and errors about a peer (such as a message btcd found invalid and dropped the
+  # peer for). Not V2TR's: it logs every v2 connection that closes as an error.
+  complaints=$(grep -E "Misbehaving|[Bb]anned|ban score|disconnecting|Rejected|protocol violation|\[ERR\] (PEER|SRVR|SYNC):" \
     "$log" 2>/dev/null || true)
   if [ -n "$complaints" ]; then
     echo "== btcd's log has complaints:"
     echo "$complaints" | tail -n 20
-    record FAIL "btcd log" "$(echo "$complaints" | wc -l) complaint line(s) (misbehaving/ban/disconnect/reject)"
+    record FAIL "btcd log" "$(echo "$complaints" | wc -l) complaint line(s) (misbehaving/ban/disconnect/reject/peer error)"
   else
-    record PASS "btcd log" "no misbehaviour, ban, rejection or disconnect lines ($(wc -l <"$log") lines)"
+    record PASS "btcd log" "no misbehaviour, ban, rejection, disconnect or peer error lines ($(wc -l <"$log") lines)"
   fi
   stop_btcd
   if [ "$status" -eq 0 ] && [ -z "$complaints" ]; then exit 0; else exit 1; fi
@@ -203,6 +231,34 @@ finish() {
   if [ "$1" -eq 0 ]; then echo "RESULT: PASS"; else echo "RESULT: FAIL"; fi
   exit "$1"
 }
+
+# --transport is this script's; everything else goes to the program.
+transport_choice=both
+program_args=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --transport)
+      transport_choice=${2:-}
+      shift $(($# >= 2 ? 2 : 1))
+      ;;
+    --transport=*)
+      transport_choice=${1#--transport=}
+      shift
+      ;;
+    *)
+      program_args+=("$1")
+      shift
+      ;;
+  esac
+done
+case $transport_choice in
+  v1 | v2) runs=("$transport_choice") ;;
+  both) runs=(v1 v2) ;;
+  *)
+    echo "interop_btcd.sh: --transport takes v1, v2 or both, not '$transport_choice'" >&2
+    exit 2
+    ;;
+esac
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "interop_btcd.sh: needs root for the network namespace (unshare -n); run it with sudo" >&2
@@ -246,10 +302,10 @@ if ! {
 fi
 note PASS "build" "p2pnet + p2pnet_interop_btcd in $((SECONDS - started)) s"
 
-# 3. The scenario, in its own network namespace -----------------------------------
-work=$(mktemp -d "${TMPDIR:-/tmp}/p2pnet-interop-btcd.XXXXXX")
-: >"$work/results"
+# 3. The scenarios, each in its own network namespace ------------------------------
+work=""
 cleanup() {
+  [ -n "$work" ] || return 0
   # The namespace stops its btcd itself; this is for an interrupted run.
   if [ -s "$work/btcd.pid" ]; then
     pid=$(cat "$work/btcd.pid")
@@ -257,43 +313,69 @@ cleanup() {
       kill -KILL "$pid" 2>/dev/null || true
     fi
   fi
-  rm -rf "$build_dir/last-run"
-  mkdir -p "$build_dir/last-run"
-  cp -r "$work/logs" "$work/program.log" "$work/btcd.stdout" "$build_dir/last-run/" 2>/dev/null || true
+  rm -rf "$build_dir/last-run/$run"
+  mkdir -p "$build_dir/last-run/$run"
+  cp -r "$work/logs" "$work/program.log" "$work/btcd.stdout" "$build_dir/last-run/$run/" \
+    2>/dev/null || true
   rm -rf "$work"
+  work=""
 }
 trap cleanup EXIT
 
-echo "== entering a new network namespace (unshare -n)"
-# `timeout` runs the namespace in a process group of its own, out of reach of the
-# terminal's Ctrl-C; an interrupt here is passed on, and the namespace stops its btcd.
-timeout $((program_timeout + 120)) unshare -n -- "$self" __scenario "$work" "$bin" "$program" "$@" &
-scenario_pid=$!
-interrupted=""
-trap 'interrupted=yes; kill -TERM "$scenario_pid" 2>/dev/null || true' INT TERM
-scenario_status=0
-wait "$scenario_pid" || scenario_status=$?
-while kill -0 "$scenario_pid" 2>/dev/null; do # interrupted: wait for its cleanup
+describe_run() {
+  case $1 in
+    v1) echo "p2pnet TransportMode::V1Only <-> btcd without --v2transport" ;;
+    v2) echo "p2pnet's default TransportMode::PreferV2 <-> btcd --v2transport" ;;
+  esac
+}
+
+rm -rf "$build_dir/last-run"
+overall=0
+for run in "${runs[@]}"; do
+  summary+=("  -- transport run $run: $(describe_run "$run")")
+  work=$(mktemp -d "${TMPDIR:-/tmp}/p2pnet-interop-btcd.XXXXXX")
+  : >"$work/results"
+  run_started=$SECONDS
+  echo
+  echo "== transport run $run: $(describe_run "$run")"
+  echo "== entering a new network namespace (unshare -n)"
+  # `timeout` runs the namespace in a process group of its own, out of reach of the
+  # terminal's Ctrl-C; an interrupt here is passed on, and the namespace stops its btcd.
+  timeout $((program_timeout + 120)) unshare -n -- "$self" __scenario "$work" "$bin" "$program" \
+    "$run" "${program_args[@]}" &
+  scenario_pid=$!
+  interrupted=""
+  trap 'interrupted=yes; kill -TERM "$scenario_pid" 2>/dev/null || true' INT TERM
   scenario_status=0
   wait "$scenario_pid" || scenario_status=$?
+  while kill -0 "$scenario_pid" 2>/dev/null; do # interrupted: wait for its cleanup
+    scenario_status=0
+    wait "$scenario_pid" || scenario_status=$?
+  done
+  trap - INT TERM
+  if [ -n "$interrupted" ]; then
+    note FAIL "scenario" "interrupted"
+    scenario_status=130
+  elif [ "$scenario_status" -eq 124 ]; then
+    note FAIL "scenario" "killed after $((program_timeout + 120)) s"
+  elif [ "$scenario_status" -ne 0 ] && [ ! -s "$work/results" ]; then
+    note FAIL "scenario" "unshare -n or the namespace setup failed (exit $scenario_status)"
+  fi
+
+  while IFS=$'\t' read -r verdict name detail; do
+    note "$verdict" "$name" "$detail"
+  done <"$work/results"
+  # The program's own per-step summary lines ("  PASS  a. handshake ...").
+  while IFS= read -r line; do
+    summary+=("    $line")
+  done < <(sed -n '/^== summary/,/^RESULT/p' "$work/program.log" 2>/dev/null | grep -E '^  (PASS|FAIL)' || true)
+  verdict=$([ "$scenario_status" -eq 0 ] && echo PASS || echo FAIL)
+  summary+=("  run $run: $verdict in $((SECONDS - run_started)) s; \
+btcd's log and the program's output: $build_dir/last-run/$run/")
+  cleanup
+  [ "$scenario_status" -eq 0 ] || overall=$scenario_status
+  [ -z "$interrupted" ] || break
 done
-trap - INT TERM
-if [ -n "$interrupted" ]; then
-  note FAIL "scenario" "interrupted"
-  scenario_status=130
-elif [ "$scenario_status" -eq 124 ]; then
-  note FAIL "scenario" "killed after $((program_timeout + 120)) s"
-elif [ "$scenario_status" -ne 0 ] && [ ! -s "$work/results" ]; then
-  note FAIL "scenario" "unshare -n or the namespace setup failed (exit $scenario_status)"
-fi
+trap - EXIT
 
-while IFS=$'\t' read -r verdict name detail; do
-  note "$verdict" "$name" "$detail"
-done <"$work/results"
-# The program's own per-step summary lines ("  PASS  a. handshake ...").
-while IFS= read -r line; do
-  summary+=("    $line")
-done < <(sed -n '/^== summary/,/^RESULT/p' "$work/program.log" 2>/dev/null | grep -E '^  (PASS|FAIL)' || true)
-summary+=("  btcd's log of this run: $build_dir/last-run/")
-
-finish "$scenario_status"
+finish "$overall"
