@@ -314,9 +314,12 @@ typedef struct p2pnet_reply p2pnet_reply;
  */
 typedef struct p2pnet_socket_address {
   /**
-   * NUL-terminated.
+   * The IP address as text, NUL-terminated.
    */
   char ip[64];
+  /**
+   * The TCP port.
+   */
   uint16_t port;
 } p2pnet_socket_address;
 
@@ -406,9 +409,12 @@ typedef struct p2pnet_peer_info {
    */
   enum p2pnet_connection_kind kind;
   /**
-   * When bytes last went to / came from the peer's socket, in Unix seconds.
+   * When bytes last went to the peer's socket, in Unix seconds.
    */
   int64_t last_send;
+  /**
+   * When bytes last came from the peer's socket, in Unix seconds.
+   */
   int64_t last_receive;
   /**
    * Blocks requested from the peer and not delivered yet.
@@ -447,14 +453,20 @@ typedef void (*p2pnet_peer_disconnected_fn)(void *user_data,
  */
 typedef struct p2pnet_net_totals {
   /**
-   * Bytes written to and read from peer sockets.
+   * Bytes written to peer sockets.
    */
   uint64_t bytes_sent;
+  /**
+   * Bytes read from peer sockets.
+   */
   uint64_t bytes_received;
   /**
-   * Messages sent and received.
+   * Messages sent.
    */
   uint64_t messages_sent;
+  /**
+   * Messages received.
+   */
   uint64_t messages_received;
 } p2pnet_net_totals;
 
@@ -467,9 +479,21 @@ typedef struct p2pnet_command_traffic {
    * The command, NUL-terminated.
    */
   char command[13];
+  /**
+   * Messages of this command sent.
+   */
   uint64_t messages_sent;
+  /**
+   * Their bytes, 24-byte header included.
+   */
   uint64_t bytes_sent;
+  /**
+   * Messages of this command received.
+   */
   uint64_t messages_received;
+  /**
+   * Their bytes, 24-byte header included.
+   */
   uint64_t bytes_received;
 } p2pnet_command_traffic;
 

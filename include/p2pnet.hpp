@@ -292,8 +292,9 @@ struct PeerInfo {
   uint64_t announcements_queued = 0;
   /** How the connection came about. */
   ConnectionKind kind = ConnectionKind::Inbound;
-  /** When bytes last went to / came from the peer's socket (second resolution). */
+  /** When bytes last went to the peer's socket (second resolution). */
   std::chrono::system_clock::time_point last_send;
+  /** When bytes last came from the peer's socket (second resolution). */
   std::chrono::system_clock::time_point last_receive;
   /** Blocks requested from the peer and not delivered yet. */
   uint32_t blocks_in_flight = 0;
@@ -305,11 +306,13 @@ struct PeerInfo {
 
 /** @brief Engine-wide traffic since the engine was created (p2pnet_net_totals). */
 struct NetTotals {
-  /** Bytes written to and read from peer sockets. */
+  /** Bytes written to peer sockets. */
   uint64_t bytes_sent = 0;
+  /** Bytes read from peer sockets. */
   uint64_t bytes_received = 0;
-  /** Messages sent and received. */
+  /** Messages sent. */
   uint64_t messages_sent = 0;
+  /** Messages received. */
   uint64_t messages_received = 0;
 };
 
@@ -317,9 +320,13 @@ struct NetTotals {
 struct CommandTraffic {
   /** The command; "*other*" sums the commands without a name of their own. */
   std::string command;
+  /** Messages of this command sent. */
   uint64_t messages_sent = 0;
+  /** Their bytes, header included. */
   uint64_t bytes_sent = 0;
+  /** Messages of this command received. */
   uint64_t messages_received = 0;
+  /** Their bytes, header included. */
   uint64_t bytes_received = 0;
 };
 
@@ -380,8 +387,11 @@ inline std::string Version() {
 
 /** @brief A version as MAJOR.MINOR.PATCH numbers. */
 struct VersionNumbers {
+  /** Incompatible changes (from 1.0). */
   int major = 0;
+  /** During 0.x, incompatible changes too. */
   int minor = 0;
+  /** Fixes. */
   int patch = 0;
 };
 

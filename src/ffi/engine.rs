@@ -93,8 +93,9 @@ pub unsafe extern "C" fn p2pnet_engine_free(engine: *mut p2pnet_engine) {
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct p2pnet_socket_address {
-    /// NUL-terminated.
+    /// The IP address as text, NUL-terminated.
     pub ip: [c_char; 64],
+    /// The TCP port.
     pub port: u16,
 }
 

@@ -17,11 +17,13 @@ use crate::events::{CommandTraffic, NetTotals};
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct p2pnet_net_totals {
-    /// Bytes written to and read from peer sockets.
+    /// Bytes written to peer sockets.
     pub bytes_sent: u64,
+    /// Bytes read from peer sockets.
     pub bytes_received: u64,
-    /// Messages sent and received.
+    /// Messages sent.
     pub messages_sent: u64,
+    /// Messages received.
     pub messages_received: u64,
 }
 
@@ -32,9 +34,13 @@ pub struct p2pnet_net_totals {
 pub struct p2pnet_command_traffic {
     /// The command, NUL-terminated.
     pub command: [c_char; 13],
+    /// Messages of this command sent.
     pub messages_sent: u64,
+    /// Their bytes, 24-byte header included.
     pub bytes_sent: u64,
+    /// Messages of this command received.
     pub messages_received: u64,
+    /// Their bytes, 24-byte header included.
     pub bytes_received: u64,
 }
 

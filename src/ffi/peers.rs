@@ -85,8 +85,9 @@ pub struct p2pnet_peer_info {
     pub announcements_queued: u64,
     /// How the connection came about.
     pub kind: p2pnet_connection_kind,
-    /// When bytes last went to / came from the peer's socket, in Unix seconds.
+    /// When bytes last went to the peer's socket, in Unix seconds.
     pub last_send: i64,
+    /// When bytes last came from the peer's socket, in Unix seconds.
     pub last_receive: i64,
     /// Blocks requested from the peer and not delivered yet.
     pub blocks_in_flight: u32,
