@@ -144,7 +144,11 @@ impl Node {
             frame = item_message(kind, legacy.into()).to_frame(self.config.magic);
         }
         let len = frame.len();
-        if !self.peers.get(&peer)?.can_carry(len.saturating_sub(HEADER_LEN)) {
+        if !self
+            .peers
+            .get(&peer)?
+            .can_carry(len.saturating_sub(HEADER_LEN))
+        {
             return None;
         }
         if let Some(p) = self.peers.get_mut(&peer) {

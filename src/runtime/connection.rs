@@ -5,22 +5,18 @@
 
 use std::future::Future;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-#[cfg(test)]
-use tokio::io::{AsyncRead, ReadBuf};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 
 use super::budget::Reservation;
-
-use super::traffic::Traffic;
+use super::link::{io_exit, Exit, Link, ReadHalf};
 use super::transport::{Decoded, Decoder, Encoder, Transport};
 use super::Driver;
-use crate::events::{DisconnectReason, PeerId, PeerInfo};
+use crate::events::{DisconnectReason, PeerId};
 use crate::misbehaviour::Offence;
 use crate::node::MessageIds;
 use crate::relay::{ItemKind, MAX_BLOCKS_TO_ANNOUNCE};
@@ -47,195 +43,8 @@ const YIELD_AFTER: usize = 64 * 1024;
 const MESSAGE_WORK: usize = 256;
 /// Small frames queued together are written with one system call up to this size.
 const WRITE_BATCH: usize = 64 * 1024;
-/// A send buffer below this is drained: the core may queue its next GETDATA answers.
-const DRAINED: usize = 256 * 1024;
 /// Unfinished messages up to this size are read without drawing on the receive budget.
 pub(crate) const UNBUDGETED_FRAME: usize = 64 * 1024;
-
-/// Why a connection ended.
-pub(crate) type Exit = (DisconnectReason, String);
-
-/// The runtime's handle on one connection: its outbox, its close signal and counters.
-pub(crate) struct Link {
-    outbox: mpsc::UnboundedSender<Bytes>,
-    max_send_buffer: usize,
-    queued_bytes: AtomicUsize,
-    bytes_sent: AtomicU64,
-    bytes_received: AtomicU64,
-    /// Unix seconds of the last write and read on the socket.
-    last_send: AtomicU64,
-    last_receive: AtomicU64,
-    /// The engine's totals, which outlive this connection.
-    traffic: Arc<Traffic>,
-    /// The first close reason wins.
-    close_request: OnceLock<Exit>,
-    close_notify: Notify,
-    /// The core waits to hear that the send buffer drained.
-    drain_watch: AtomicBool,
-}
-
-impl Link {
-    /// A link and the receiving end of its outbox.
-    pub fn new(
-        max_send_buffer: usize,
-        traffic: Arc<Traffic>,
-    ) -> (Arc<Link>, mpsc::UnboundedReceiver<Bytes>) {
-        let (outbox, rx) = mpsc::unbounded_channel();
-        let opened = unix_now();
-        let link = Arc::new(Link {
-            outbox,
-            max_send_buffer,
-            queued_bytes: AtomicUsize::new(0),
-            bytes_sent: AtomicU64::new(0),
-            bytes_received: AtomicU64::new(0),
-            last_send: AtomicU64::new(opened),
-            last_receive: AtomicU64::new(opened),
-            traffic,
-            close_request: OnceLock::new(),
-            close_notify: Notify::new(),
-            drain_watch: AtomicBool::new(false),
-        });
-        (link, rx)
-    }
-
-    /// Queues a frame. A peer whose queue exceeds the send-buffer limit is not reading;
-    /// it is disconnected rather than allowed to grow memory.
-    pub fn send(&self, frame: Bytes) {
-        let queued = self.queued_bytes.fetch_add(frame.len(), Ordering::AcqRel) + frame.len();
-        if queued > self.max_send_buffer {
-            self.close(
-                DisconnectReason::SendBufferFull,
-                format!("{queued} bytes queued, limit {}", self.max_send_buffer),
-            );
-            return;
-        }
-        // The receiver is gone only while the connection is closing.
-        let _ = self.outbox.send(frame);
-    }
-
-    /// Asks the connection to close; the first reason wins.
-    pub fn close(&self, reason: DisconnectReason, detail: String) {
-        let _ = self.close_request.set((reason, detail));
-        self.close_notify.notify_one();
-    }
-
-    /// Arms the drained report; true when the buffer is drained already (the caller
-    /// reports it then).
-    pub fn watch_drain(&self) -> bool {
-        self.drain_watch.store(true, Ordering::Release);
-        self.take_drained()
-    }
-
-    /// Disarms and returns true when a report is wanted and the buffer is drained.
-    fn take_drained(&self) -> bool {
-        self.queued_bytes.load(Ordering::Acquire) < DRAINED
-            && self.drain_watch.swap(false, Ordering::AcqRel)
-    }
-
-    pub(crate) fn close_requested(&self) -> Option<Exit> {
-        self.close_request.get().cloned()
-    }
-
-    /// Resolves when a close was asked for (check [`Link::close_requested`]).
-    pub(crate) async fn closed(&self) {
-        self.close_notify.notified().await
-    }
-
-    /// Bytes and socket times for the peer list.
-    pub fn fill_stats(&self, info: &mut PeerInfo) {
-        info.bytes_sent = self.bytes_sent.load(Ordering::Relaxed);
-        info.bytes_received = self.bytes_received.load(Ordering::Relaxed);
-        let at = |secs: &AtomicU64| UNIX_EPOCH + Duration::from_secs(secs.load(Ordering::Relaxed));
-        info.last_send = at(&self.last_send);
-        info.last_receive = at(&self.last_receive);
-    }
-
-    pub(crate) fn received(&self, bytes: usize) {
-        self.bytes_received
-            .fetch_add(bytes as u64, Ordering::Relaxed);
-        self.last_receive.store(unix_now(), Ordering::Relaxed);
-        self.traffic.socket_received(bytes);
-    }
-
-    pub(crate) fn sent(&self, bytes: usize) {
-        self.bytes_sent.fetch_add(bytes as u64, Ordering::Relaxed);
-        self.last_send.store(unix_now(), Ordering::Relaxed);
-        self.traffic.socket_sent(bytes);
-    }
-
-    /// The writer took a queued frame: it no longer counts against the send buffer.
-    fn dequeued(&self, frame: &[u8]) {
-        self.queued_bytes.fetch_sub(frame.len(), Ordering::AcqRel);
-        self.traffic.message_sent(frame);
-    }
-}
-
-/// The read side of a byte stream, waited on without holding a buffer: an idle
-/// connection holds no receive buffer.
-pub(crate) trait ReadHalf: Send + 'static {
-    /// Waits until a read would not block.
-    fn readable(&mut self) -> impl Future<Output = io::Result<()>> + Send;
-    /// Reads what is there without waiting; `WouldBlock` when nothing is.
-    fn try_read_buf(&mut self, buf: &mut BytesMut) -> io::Result<usize>;
-}
-
-impl ReadHalf for tokio::net::tcp::OwnedReadHalf {
-    async fn readable(&mut self) -> io::Result<()> {
-        tokio::net::tcp::OwnedReadHalf::readable(self).await
-    }
-
-    fn try_read_buf(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
-        tokio::net::tcp::OwnedReadHalf::try_read_buf(self, buf)
-    }
-}
-
-/// Any `AsyncRead` as a [`ReadHalf`]: readiness is learnt by reading one byte, kept
-/// until the next read. For streams without a readiness API (in-memory streams).
-#[cfg(test)]
-pub(crate) struct Peeking<R> {
-    inner: R,
-    peeked: Option<u8>,
-}
-
-#[cfg(test)]
-impl<R> Peeking<R> {
-    pub fn new(inner: R) -> Self {
-        Peeking {
-            inner,
-            peeked: None,
-        }
-    }
-}
-
-#[cfg(test)]
-impl<R: AsyncRead + Unpin + Send + 'static> ReadHalf for Peeking<R> {
-    async fn readable(&mut self) -> io::Result<()> {
-        if self.peeked.is_some() {
-            return Ok(());
-        }
-        let mut byte = [0u8; 1];
-        let n = std::future::poll_fn(|cx| {
-            let mut buf = ReadBuf::new(&mut byte);
-            std::pin::Pin::new(&mut self.inner)
-                .poll_read(cx, &mut buf)
-                .map_ok(|()| buf.filled().len())
-        })
-        .await?;
-        // End of stream is reported by the next read returning 0.
-        self.peeked = (n == 1).then_some(byte[0]);
-        Ok(())
-    }
-
-    fn try_read_buf(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
-        match self.peeked.take() {
-            Some(byte) => {
-                buf.extend_from_slice(&[byte]);
-                Ok(1)
-            }
-            None => Ok(0),
-        }
-    }
-}
 
 /// Runs a connection the core opened as `id` from the first byte to its end, and
 /// returns why it ended. The caller tells the core.
@@ -378,7 +187,7 @@ async fn read_loop<R: ReadHalf>(
                     let budget = driver.receive_budget.clone();
                     tokio::select! {
                         biased;
-                        _ = link.close_notify.notified() => {
+                        _ = link.closed() => {
                             if let Some(exit) = link.close_requested() {
                                 return exit;
                             }
@@ -398,7 +207,7 @@ async fn read_loop<R: ReadHalf>(
         }
         tokio::select! {
             biased;
-            _ = link.close_notify.notified() => {
+            _ = link.closed() => {
                 if let Some(exit) = link.close_requested() {
                     return exit;
                 }
@@ -546,21 +355,6 @@ async fn write_loop<W, F, Fut>(
     }
 }
 
-/// How a failed read or write ends the connection: a reset or broken pipe is the peer
-/// closing, anything else an I/O error.
-pub(crate) fn io_exit(what: &str, e: &io::Error) -> Exit {
-    match e.kind() {
-        io::ErrorKind::ConnectionReset
-        | io::ErrorKind::ConnectionAborted
-        | io::ErrorKind::BrokenPipe
-        | io::ErrorKind::UnexpectedEof => (
-            DisconnectReason::ClosedByPeer,
-            format!("connection closed by peer ({what}: {e})"),
-        ),
-        _ => (DisconnectReason::IoError, format!("{what} failed: {e}")),
-    }
-}
-
 /// Writes frames that were queued together, coalescing the small ones. The batch is
 /// freed afterwards, so an idle peer keeps no write buffer.
 async fn write_burst<W: AsyncWrite + Unpin>(
@@ -605,9 +399,4 @@ async fn write_counted<W: AsyncWrite + Unpin>(
     writer.write_all(bytes).await?;
     link.sent(bytes.len());
     Ok(())
-}
-
-/// The wall clock in Unix seconds, for the last send and receive times.
-fn unix_now() -> u64 {
-    crate::node::unix_seconds(SystemTime::now())
 }

@@ -18,6 +18,7 @@ pub(crate) mod budget;
 pub(crate) mod connection;
 pub(crate) mod dispatcher;
 mod dns;
+pub(crate) mod link;
 pub(crate) mod logging;
 pub(crate) mod network;
 pub(crate) mod queue;
@@ -43,8 +44,8 @@ use crate::events::PeerId;
 use crate::node::{Node, NodeEvent, Now, Outgoing, Output};
 use crate::relay::{bitcoin_item_id, HaveFunction, ItemHasher, ItemIds, ItemKind};
 use crate::wire::{encode_frame, Command, Hash256};
-use connection::Link;
 use dispatcher::Callbacks;
+use link::Link;
 use logging::LogFilter;
 use queue::EventSender;
 

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 
-use super::connection::{self, Exit, Link};
+use super::connection;
+use super::link::{Exit, Link};
 use super::transport::{self, Negotiation, Transport, TransportPlan};
 use super::Driver;
 use crate::events::{DisconnectReason, PeerId};

@@ -8,7 +8,8 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::sync::mpsc;
 
-use super::connection::{self, Exit, Link, Peeking};
+use super::connection;
+use super::link::{Exit, Link, Peeking};
 use super::logging::{self, LogFilter};
 use super::queue::{EventSender, Queued};
 use super::transport::Transport;

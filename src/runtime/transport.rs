@@ -10,7 +10,7 @@ use std::io;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::connection::{Exit, Link, ReadHalf};
+use super::link::{io_exit, Exit, Link, ReadHalf};
 use crate::config::{Config, TransportMode};
 use crate::encrypted::{
     classify_inbound, PacketDecoder, PacketEncoder, Progress, Role, TransportVersion, V2Handshake,
@@ -285,7 +285,7 @@ async fn read_some<R: ReadHalf>(
                 }
             }
             ready = reader.readable() => {
-                ready.map_err(|e| super::connection::io_exit("read", &e))?;
+                ready.map_err(|e| io_exit("read", &e))?;
                 buf.reserve(HANDSHAKE_READ);
                 match reader.try_read_buf(buf) {
                     Ok(0) => {
@@ -296,7 +296,7 @@ async fn read_some<R: ReadHalf>(
                         return Ok(());
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(super::connection::io_exit("read", &e)),
+                    Err(e) => return Err(io_exit("read", &e)),
                 }
             }
         }
@@ -314,7 +314,7 @@ async fn write_handshake<W: AsyncWrite + Unpin>(
     writer
         .write_all(bytes)
         .await
-        .map_err(|e| super::connection::io_exit("write", &e))?;
+        .map_err(|e| io_exit("write", &e))?;
     link.sent(bytes.len());
     Ok(())
 }
