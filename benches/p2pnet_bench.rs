@@ -3,10 +3,13 @@
 //!
 //! ```text
 //! cargo bench --bench p2pnet_bench -- [--json FILE] [--quick] [--only NAME[,NAME...]]
+//!     [--transport v1|v2|both]
 //! ```
 //!
 //! Figures (names for `--only`): `block_relay`, `tx_relay`, `latency`, `scale`,
-//! `propagation`. Everything runs over loopback TCP. The connection-scale figure re-runs
+//! `propagation`. Block relay, tx relay and latency run over plaintext v1 and over
+//! BIP324 v2 in the same run (`--transport both`, the default), reported as `NAME` and
+//! `NAME_v2`; the others run over v1. Everything runs over loopback TCP. The connection-scale figure re-runs
 //! this binary as child processes (a holder that owns the engine, and a client swarm) so
 //! that the memory it reports belongs to the engine alone.
 
@@ -39,10 +42,15 @@ static ALLOCATOR: alloc_stats::CountingAllocator = alloc_stats::CountingAllocato
 /// Every figure, in the order they run.
 const FIGURES: [&str; 5] = ["block_relay", "tx_relay", "latency", "scale", "propagation"];
 
+/// Figures measured once per transport.
+const PER_TRANSPORT: [&str; 3] = ["block_relay", "tx_relay", "latency"];
+
 struct Options {
     json_path: Option<String>,
     quick: bool,
     only: Vec<String>,
+    /// Run the per-transport figures over v1, over v2.
+    transports: Vec<bool>,
 }
 
 fn main() {
@@ -56,7 +64,8 @@ fn main() {
         Err(message) => {
             eprintln!("{message}");
             eprintln!(
-                "usage: p2pnet_bench [--json FILE] [--quick] [--only NAME[,NAME...]]\n\
+                "usage: p2pnet_bench [--json FILE] [--quick] [--only NAME[,NAME...]] \
+                 [--transport v1|v2|both]\n\
                  figures: {}",
                 FIGURES.join(", ")
             );
@@ -75,16 +84,33 @@ fn main() {
         if !options.only.is_empty() && !options.only.iter().any(|o| o == name) {
             continue;
         }
-        println!();
-        let figure = match name {
-            "block_relay" => throughput::block_relay(options.quick),
-            "tx_relay" => throughput::tx_relay(options.quick),
-            "latency" => latency::one_hop(options.quick),
-            "scale" => scale::connection_scale(options.quick),
-            "propagation" => propagation::mesh(options.quick),
-            _ => unreachable!("figure list and dispatch agree"),
+        let transports = if PER_TRANSPORT.contains(&name) {
+            options.transports.clone()
+        } else {
+            vec![false]
         };
-        figures.push((name.to_string(), figure));
+        for v2 in transports {
+            support::use_transport(v2);
+            println!();
+            if PER_TRANSPORT.contains(&name) {
+                println!("[transport {}]", support::transport_name());
+            }
+            let figure = match name {
+                "block_relay" => throughput::block_relay(options.quick),
+                "tx_relay" => throughput::tx_relay(options.quick),
+                "latency" => latency::one_hop(options.quick),
+                "scale" => scale::connection_scale(options.quick),
+                "propagation" => propagation::mesh(options.quick),
+                _ => unreachable!("figure list and dispatch agree"),
+            };
+            let key = if v2 {
+                format!("{name}_v2")
+            } else {
+                name.to_string()
+            };
+            figures.push((key, figure));
+        }
+        support::use_transport(false);
     }
     let elapsed = started.elapsed().as_secs_f64();
     println!("\nfinished in {elapsed:.1} s");
@@ -108,6 +134,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         json_path: None,
         quick: false,
         only: Vec::new(),
+        transports: vec![false, true],
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -117,6 +144,14 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                 options.json_path = Some(path.clone());
             }
             "--quick" => options.quick = true,
+            "--transport" => {
+                options.transports = match args.next().map(String::as_str) {
+                    Some("v1") => vec![false],
+                    Some("v2") => vec![true],
+                    Some("both") => vec![false, true],
+                    _ => return Err("--transport needs v1, v2 or both".into()),
+                };
+            }
             "--only" => {
                 let names = args.next().ok_or("--only needs a figure name")?;
                 for name in names.split(',').filter(|n| !n.is_empty()) {

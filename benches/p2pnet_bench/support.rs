@@ -1,11 +1,11 @@
 //! Shared pieces: engine setup on loopback, unique items, arrival bookkeeping, statistics
 //! and the report format.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use p2pnet::{Config, Engine, ItemKind, Network, Verdict};
+use p2pnet::{Config, Engine, ItemKind, Network, TransportMode, Verdict};
 use parking_lot::{Condvar, Mutex};
 
 use crate::json::Json;
@@ -14,10 +14,33 @@ use crate::profile;
 /// How long any wait for the engine may take before the figure is declared failed.
 pub const WAIT_LIMIT: Duration = Duration::from_secs(60);
 
+/// The transport the engines of the figure being run speak: 0 v1, 1 BIP324 v2.
+static TRANSPORT_V2: AtomicBool = AtomicBool::new(false);
+
+/// Sets the transport for the engines made from now on.
+pub fn use_transport(v2: bool) {
+    TRANSPORT_V2.store(v2, Ordering::Relaxed);
+}
+
+/// "v1" or "v2": the transport figures are being run with.
+pub fn transport_name() -> &'static str {
+    if TRANSPORT_V2.load(Ordering::Relaxed) {
+        "v2"
+    } else {
+        "v1"
+    }
+}
+
 /// Regtest with a loopback listener on a free port, no automatic dialling and no
-/// transaction trickle, so that every figure measures the relay path itself.
+/// transaction trickle, so that every figure measures the relay path itself; v1 only
+/// or v2 only as [`use_transport`] said, so a figure never mixes the two.
 pub fn bench_config() -> Config {
     let mut config = Config::new(Network::Regtest);
+    config.transport = if TRANSPORT_V2.load(Ordering::Relaxed) {
+        TransportMode::V2Only
+    } else {
+        TransportMode::V1Only
+    };
     config
         .set_listen_address("127.0.0.1:0")
         .expect("loopback listen address parses");
