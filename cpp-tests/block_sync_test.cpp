@@ -166,6 +166,9 @@ TEST(BlockSync, FreshNodeCatchesUp2000Blocks) {
   const uint64_t a_on_b = Connect(b, a);
   ASSERT_NE(a_on_b, 0u);
 
+  // B's tip is the genesis block: headers building on it tell B how far A is.
+  b.net.SetBestBlock(0, genesis_only.tip());
+  EXPECT_EQ(b.net.GetSyncStatus().best_peer_height, 0) << "A announced height 0 in its version";
   const auto started = std::chrono::steady_clock::now();
   b.net.SendGetHeaders(a_on_b, {genesis_only.tip()});
   const bool synced = syncer.WaitForSync(kChainLength, kLongDeadline);
@@ -198,6 +201,10 @@ TEST(BlockSync, FreshNodeCatchesUp2000Blocks) {
   EXPECT_EQ(status.blocks_in_flight, 0u);
   EXPECT_EQ(status.blocks_queued, 0u);
   EXPECT_EQ(status.peer_count, 1u);
+  EXPECT_EQ(status.current_height, 0) << "the node has not reported a new tip";
+  EXPECT_EQ(status.best_peer_height, static_cast<int32_t>(kChainLength))
+      << "A's height, learnt from the headers it sent";
+  EXPECT_EQ(b.net.GetPeers().at(0).best_known_height, static_cast<int32_t>(kChainLength));
   // Every block is known now: fetching them again queues nothing.
   std::vector<Hash> all;
   for (std::size_t h = 1; h <= kChainLength; ++h) {

@@ -142,7 +142,9 @@ int main() {
       }
     });
     a.SetOnBlock([&](uint64_t, const Hash& id, p2pnet::ByteView data) {
-      std::size_t height = 0;  // set when a progress line is due
+      bool report = false;  // a progress line is due
+      std::size_t height = 0;
+      Hash tip{};
       {
         std::lock_guard<std::mutex> lock(mutex);
         if (data.size() < 80 || IdOf(data.data()) != id) return p2pnet::Verdict::Invalid;
@@ -152,23 +154,28 @@ int main() {
           ++a_height;
         }
         if (a_height >= next_report) {
-          height = a_height;
+          report = true;
           next_report += 50;
         }
+        height = a_height;
+        tip = a_headers[a_height];
         changed.notify_all();
       }
-      if (height != 0) {  // the seed's target height and progress: see docs/porting.md
-        const p2pnet::SyncStatus status = a.GetSyncStatus();  // best_peer_height is B's 300
-        std::cout << "A: height " << height << " of " << status.best_peer_height << " ("
-                  << 100 * height / std::max<std::size_t>(status.best_peer_height, 1)
-                  << "%), blocks in flight " << status.blocks_in_flight << ", queued "
-                  << status.blocks_queued << ", peers " << status.peer_count << "\n";
+      // The new tip: announced to later peers, and the anchor for peers' heights.
+      a.SetBestBlock(static_cast<int32_t>(height), tip);
+      if (report) {  // the seed's current height, target height and progress
+        const p2pnet::SyncStatus status = a.GetSyncStatus();
+        std::cout << "A: height " << status.current_height << " of " << status.best_peer_height
+                  << " (" << static_cast<int>(status.ProgressPercent()) << "%), blocks in flight "
+                  << status.blocks_in_flight << ", queued " << status.blocks_queued
+                  << ", peers " << status.peer_count << "\n";
       }
       return p2pnet::Verdict::Accepted;
     });
 
     a.Start();
     b.Start();
+    a.SetBestBlock(0, a_headers.front());  // A's tip: the genesis block
     a.AddPeer("127.0.0.1", b.ListenPort());
     std::unique_lock<std::mutex> lock(mutex);
     const bool synced = changed.wait_for(lock, std::chrono::seconds(20),

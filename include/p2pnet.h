@@ -421,6 +421,11 @@ typedef struct p2pnet_peer_info {
    */
   uint32_t blocks_in_flight;
   /**
+   * The highest block height the peer is known to have: `start_height`, raised by the
+   * headers, announcements and blocks it sent whose height the engine can tell.
+   */
+  int32_t best_known_height;
+  /**
    * 1: plaintext v1; 2: BIP324 encrypted v2.
    */
   uint8_t transport_version;
@@ -602,7 +607,15 @@ typedef void (*p2pnet_headers_fn)(void *user_data,
  */
 typedef struct p2pnet_sync_status {
   /**
-   * The highest start height announced by a connected peer (0 with no peers).
+   * The node's own height as it last reported it (`p2pnet_engine_set_best_block`), or
+   * the configured start height.
+   */
+  int32_t current_height;
+  /**
+   * The highest block height a connected peer is known to have (0 with no peers): the
+   * start heights of their version messages, raised by the headers, announcements and
+   * blocks they sent since, where the engine can tell the height (see
+   * `p2pnet_engine_set_best_block`). The target of a sync.
    */
   int32_t best_peer_height;
   /**
@@ -1068,13 +1081,26 @@ enum p2pnet_result p2pnet_engine_set_fee_filter(struct p2pnet_engine *engine,
                                                 uint64_t fee_rate);
 
 /**
- * Sets the best height announced in version messages of new connections.
- *
+ * Sets the best height announced in version messages of new connections. Prefer
+ * `p2pnet_engine_set_best_block`, which also lets the engine tell peers' heights.
  *
  * Ownership: `engine` is borrowed for the call. May be called from a callback.
  */
 enum p2pnet_result p2pnet_engine_set_best_height(struct p2pnet_engine *engine,
                                                  int32_t height);
+
+/**
+ * Reports the node's tip: `height` is announced in version messages of new
+ * connections, and headers, announcements and blocks from peers that build on `hash`
+ * (32 bytes, the block id) or on blocks above it tell the engine how far each peer is
+ * (`best_known_height` in `p2pnet_peer_info`, `best_peer_height` in
+ * `p2pnet_sync_status`). Call it whenever the tip changes.
+ *
+ * Ownership: `hash` is borrowed for the call. May be called from a callback.
+ */
+enum p2pnet_result p2pnet_engine_set_best_block(struct p2pnet_engine *engine,
+                                                int32_t height,
+                                                const uint8_t *hash);
 
 /**
  * Registers the log callback, receiving records at `max_level` (a `p2pnet_log_level`)

@@ -298,6 +298,8 @@ struct PeerInfo {
   std::chrono::system_clock::time_point last_receive;
   /** Blocks requested from the peer and not delivered yet. */
   uint32_t blocks_in_flight = 0;
+  /** The highest block height the peer is known to have (see SyncStatus::best_peer_height). */
+  int32_t best_known_height = 0;
   /** 1: plaintext v1; 2: BIP324 encrypted v2. */
   int transport_version = 1;
   /** The BIP324 session id (v2 only), the same on both ends of the connection. */
@@ -332,7 +334,13 @@ struct CommandTraffic {
 
 /** @brief Block download progress (p2pnet_sync_status). */
 struct SyncStatus {
-  /** The highest start height announced by a connected peer (0 with no peers). */
+  /** The node's own height as it last reported it (SetBestBlock). */
+  int32_t current_height = 0;
+  /**
+   * The highest block height a connected peer is known to have: version start
+   * heights, raised by the headers, announcements and blocks peers sent (where the
+   * engine can tell the height from the tip given to SetBestBlock). The sync target.
+   */
   int32_t best_peer_height = 0;
   /** Peers that completed the handshake. */
   uint32_t peer_count = 0;
@@ -340,6 +348,12 @@ struct SyncStatus {
   uint32_t blocks_in_flight = 0;
   /** Blocks passed to FetchBlocks waiting for a free peer slot. */
   uint32_t blocks_queued = 0;
+
+  /** @brief How far the node is towards the best peer, in percent (100 when level). */
+  double ProgressPercent() const {
+    const int32_t target = best_peer_height > current_height ? best_peer_height : current_height;
+    return target <= 0 ? 100.0 : 100.0 * current_height / target;
+  }
 };
 
 /** @brief One ban in force (p2pnet_ban_entry); a value type. */
@@ -586,6 +600,7 @@ inline PeerInfo ToPeerInfo(const p2pnet_peer_info& raw) {
   info.last_send = FromUnixSeconds(raw.last_send);
   info.last_receive = FromUnixSeconds(raw.last_receive);
   info.blocks_in_flight = raw.blocks_in_flight;
+  info.best_known_height = raw.best_known_height;
   info.transport_version = raw.transport_version;
   if (raw.transport_version == 2) {
     std::array<uint8_t, 32> id{};
@@ -1116,6 +1131,14 @@ class NetworkManager {
     detail::Check(p2pnet_engine_set_best_height(engine_, height));
   }
 
+  /**
+   * @brief Reports the node's tip (p2pnet_engine_set_best_block): announced to new
+   * peers, and the anchor from which the engine tells how far each peer is.
+   */
+  void SetBestBlock(int32_t height, const Hash& id) {
+    detail::Check(p2pnet_engine_set_best_block(engine_, height, id.data()));
+  }
+
   /** @brief Registers the peer-connected callback; an empty function unregisters. */
   void SetOnPeerConnected(PeerConnectedCallback callback) {
     if (!callback) {
@@ -1390,6 +1413,7 @@ class NetworkManager {
     p2pnet_sync_status raw{};
     detail::Check(p2pnet_engine_get_sync_status(engine_, &raw));
     SyncStatus status;
+    status.current_height = raw.current_height;
     status.best_peer_height = raw.best_peer_height;
     status.peer_count = raw.peer_count;
     status.blocks_in_flight = raw.blocks_in_flight;

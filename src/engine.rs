@@ -361,6 +361,16 @@ impl Engine {
         Ok(())
     }
 
+    /// The node's tip: its height is announced in future version messages, and headers
+    /// building on it let the engine tell the heights peers have.
+    pub fn set_best_block(&self, height: i32, hash: &Hash256) -> Result<()> {
+        self.not_stopped()?;
+        let hash = *hash;
+        self.driver
+            .run_now(|node, _| node.set_best_block(height, hash));
+        Ok(())
+    }
+
     /// The node's fee floor (satoshis per 1,000 vbytes), sent to peers as `feefilter`
     /// (BIP133) so they need not announce cheaper transactions.
     pub fn set_fee_filter(&self, rate: u64) -> Result<()> {

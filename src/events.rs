@@ -87,6 +87,10 @@ pub struct PeerInfo {
     pub last_receive: SystemTime,
     /// Blocks requested from the peer and not delivered yet.
     pub blocks_in_flight: usize,
+    /// The highest block height the peer is known to have: its version's start height,
+    /// raised by the headers, announcements and blocks it sent whose height the engine
+    /// can tell from the node's tip (`set_best_block`).
+    pub best_known_height: i32,
     /// 1: plaintext v1; 2: BIP324 encrypted v2.
     pub transport_version: u8,
     /// BIP324's session id (v2 only), the same on both ends: comparing it out of band

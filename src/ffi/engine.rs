@@ -3,7 +3,7 @@
 
 use std::ffi::c_char;
 
-use super::args::ref_arg;
+use super::args::{hash_arg, ref_arg};
 use super::config::p2pnet_config;
 use super::out::{copy_c_text, free_object, new_object, out_arg};
 use super::result::{boundary, boundary_value, p2pnet_result, FfiError};
@@ -164,8 +164,8 @@ pub unsafe extern "C" fn p2pnet_engine_set_fee_filter(
     boundary(|| Ok(engine_ref(engine)?.set_fee_filter(fee_rate)?))
 }
 
-/// Sets the best height announced in version messages of new connections.
-///
+/// Sets the best height announced in version messages of new connections. Prefer
+/// `p2pnet_engine_set_best_block`, which also lets the engine tell peers' heights.
 ///
 /// Ownership: `engine` is borrowed for the call. May be called from a callback.
 #[no_mangle]
@@ -174,4 +174,25 @@ pub unsafe extern "C" fn p2pnet_engine_set_best_height(
     height: i32,
 ) -> p2pnet_result {
     boundary(|| Ok(engine_ref(engine)?.set_best_height(height)?))
+}
+
+/// Reports the node's tip: `height` is announced in version messages of new
+/// connections, and headers, announcements and blocks from peers that build on `hash`
+/// (32 bytes, the block id) or on blocks above it tell the engine how far each peer is
+/// (`best_known_height` in `p2pnet_peer_info`, `best_peer_height` in
+/// `p2pnet_sync_status`). Call it whenever the tip changes.
+///
+/// Ownership: `hash` is borrowed for the call. May be called from a callback.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_engine_set_best_block(
+    engine: *mut p2pnet_engine,
+    height: i32,
+    hash: *const u8,
+) -> p2pnet_result {
+    boundary(|| {
+        let engine = engine_ref(engine)?;
+        // SAFETY: `hash` is NULL or 32 readable bytes, per the C contract.
+        let hash = unsafe { hash_arg(hash, "hash") }?;
+        Ok(engine.set_best_block(height, &hash)?)
+    })
 }

@@ -91,6 +91,9 @@ pub struct p2pnet_peer_info {
     pub last_receive: i64,
     /// Blocks requested from the peer and not delivered yet.
     pub blocks_in_flight: u32,
+    /// The highest block height the peer is known to have: `start_height`, raised by the
+    /// headers, announcements and blocks it sent whose height the engine can tell.
+    pub best_known_height: i32,
     /// 1: plaintext v1; 2: BIP324 encrypted v2.
     pub transport_version: u8,
     /// The BIP324 session id (all zero on v1), the same on both ends: comparing it out
@@ -150,6 +153,7 @@ impl From<&PeerInfo> for p2pnet_peer_info {
             last_send: unix_secs(p.last_send),
             last_receive: unix_secs(p.last_receive),
             blocks_in_flight: u32::try_from(p.blocks_in_flight).unwrap_or(u32::MAX),
+            best_known_height: p.best_known_height,
             transport_version: p.transport_version,
             session_id: p.session_id.unwrap_or([0; 32]),
         };

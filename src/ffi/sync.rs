@@ -20,7 +20,13 @@ use crate::wire::BlockLocator;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct p2pnet_sync_status {
-    /// The highest start height announced by a connected peer (0 with no peers).
+    /// The node's own height as it last reported it (`p2pnet_engine_set_best_block`), or
+    /// the configured start height.
+    pub current_height: i32,
+    /// The highest block height a connected peer is known to have (0 with no peers): the
+    /// start heights of their version messages, raised by the headers, announcements and
+    /// blocks they sent since, where the engine can tell the height (see
+    /// `p2pnet_engine_set_best_block`). The target of a sync.
     pub best_peer_height: i32,
     /// Peers that completed the handshake.
     pub peer_count: u32,
@@ -232,6 +238,7 @@ pub unsafe extern "C" fn p2pnet_engine_get_sync_status(
         let status = engine_ref(engine)?.sync_status()?;
         let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         *out = p2pnet_sync_status {
+            current_height: status.current_height,
             best_peer_height: status.best_peer_height,
             peer_count: clamp(status.peer_count),
             blocks_in_flight: clamp(status.blocks_in_flight),

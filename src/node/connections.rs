@@ -429,6 +429,7 @@ impl Node {
         };
         tracing::info!(peer, addr = %p.addr, version = remote.version, user_agent = %remote.user_agent, "peer connected");
         let common_version = remote.common_version;
+        p.best_known_height = remote.start_height;
         p.remote = Some(remote);
         let (inbound, addr, local_addr) = (p.inbound(), p.addr, p.local_addr);
         if !inbound {

@@ -20,6 +20,7 @@ mod custom;
 mod discipline;
 pub(crate) mod event;
 pub(crate) mod eviction;
+mod heights;
 mod peer;
 mod relay;
 mod relay_cache;
@@ -141,6 +142,8 @@ pub(crate) struct Node {
     /// Version nonces of our own connections, to detect connecting to ourselves.
     local_nonces: HashSet<u64>,
     best_height: i32,
+    /// Block heights the engine can tell (see `heights`).
+    heights: heights::Heights,
     /// Where we listen, once bound; advertised to outbound peers.
     listen_addr: Option<SocketAddr>,
     relay: RelayState,
@@ -173,6 +176,7 @@ impl Node {
             relay: RelayState::new(&config),
             custom: custom::CustomCommands::new(&config.custom_messages),
             best_height: config.start_height,
+            heights: heights::Heights::default(),
             config,
             rng,
             peers: HashMap::new(),
@@ -203,6 +207,13 @@ impl Node {
 
     pub fn set_best_height(&mut self, height: i32) {
         self.best_height = height;
+    }
+
+    /// The node's tip: its height goes into version messages, and headers building on
+    /// it let the engine tell the heights peers announce.
+    pub fn set_best_block(&mut self, height: i32, hash: Hash256) {
+        self.best_height = height;
+        self.heights.set(hash, height);
     }
 
     /// A fresh peer id; ids are never reused within one engine.

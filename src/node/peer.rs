@@ -79,6 +79,9 @@ pub(super) struct Peer {
     /// When the peer last gave us a block or transaction new to us (eviction protects
     /// peers that do).
     pub last_block: Option<Instant>,
+    /// The highest block height the peer is known to have: its version's start height,
+    /// raised by headers, announcements and blocks whose height the engine can tell.
+    pub best_known_height: i32,
     pub last_tx: Option<Instant>,
     pub ping: Option<Duration>,
     /// Announcements waiting for room, and those the peer has not settled.
@@ -126,6 +129,7 @@ impl Peer {
                 known: None,
             },
             last_block: None,
+            best_known_height: 0,
             last_tx: None,
             ping: None,
             announce: Announcements::default(),
@@ -196,6 +200,13 @@ impl Peer {
         new
     }
 
+    /// The peer has a block at `height`.
+    pub fn has_height(&mut self, height: Option<i32>) {
+        if let Some(height) = height {
+            self.best_known_height = self.best_known_height.max(height);
+        }
+    }
+
     /// The earliest of the session's deadlines, the trickle timer and the lapse of
     /// outstanding announcements.
     pub fn next_deadline(&self) -> Option<Instant> {
@@ -235,6 +246,7 @@ impl Peer {
             last_send: UNIX_EPOCH,
             last_receive: UNIX_EPOCH,
             blocks_in_flight: 0,
+            best_known_height: self.best_known_height,
             transport_version: self.transport_version,
             session_id: self.session_id,
         })

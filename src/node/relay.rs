@@ -47,7 +47,11 @@ pub(crate) struct Unjudged {
 /// What the node can read about block download progress.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SyncStatus {
-    /// The highest start height announced by a connected peer.
+    /// The node's own height, as it last reported it (`set_best_block`,
+    /// `set_best_height`) or the configured start height.
+    pub current_height: i32,
+    /// The highest block height a connected peer is known to have (see
+    /// `PeerInfo::best_known_height`): the target of a sync.
     pub best_peer_height: i32,
     pub peer_count: usize,
     pub blocks_in_flight: usize,
@@ -185,6 +189,9 @@ impl Node {
             if kind == ItemKind::Tx && item.kind != tx_kind {
                 continue;
             }
+            if kind == ItemKind::Block {
+                p.has_height(self.heights.of(&item.hash));
+            }
             p.mark_known(item.hash);
             if let Some(ids) = self
                 .relay
@@ -242,9 +249,16 @@ impl Node {
             return;
         };
         let hash = ids.id;
+        let height = match kind {
+            ItemKind::Block => data
+                .get(..BLOCK_HEADER_LEN)
+                .and_then(|h| self.heights.learn(hash, h)),
+            ItemKind::Tx => None,
+        };
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
+        p.has_height(height);
         p.mark_known_item(&ids);
         let delivery = self.relay.tracker.on_delivered_item(peer, &ids);
         self.relay.tracker_changed = true;
@@ -298,9 +312,15 @@ impl Node {
         for hash in node_has {
             self.relay.seen.insert(*hash);
         }
+        let best = headers
+            .iter()
+            .zip(ids)
+            .filter_map(|(header, id)| self.heights.learn(*id, header))
+            .max();
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
+        p.has_height(best);
         for id in ids {
             p.mark_known(*id);
         }
@@ -360,6 +380,11 @@ impl Node {
         for id in ids.all() {
             self.relay.seen.insert(id);
             self.relay.tracker.forget(&id);
+        }
+        if kind == ItemKind::Block {
+            if let Some(header) = frame.get(HEADER_LEN..HEADER_LEN + BLOCK_HEADER_LEN) {
+                self.heights.learn(ids.id, header);
+            }
         }
         self.relay_item(kind, ids, frame, fee_rate, now);
     }
@@ -692,11 +717,13 @@ impl Node {
     }
 
     pub fn sync_status(&self) -> SyncStatus {
-        let established = self.peers.values().filter_map(|p| p.remote.as_ref());
-        let (peer_count, best_peer_height) =
-            established.fold((0, 0), |(n, best), r| (n + 1, best.max(r.start_height)));
+        let established = self.peers.values().filter(|p| p.is_established());
+        let (peer_count, best_peer_height) = established.fold((0, 0), |(n, best), p| {
+            (n + 1, best.max(p.best_known_height))
+        });
         let (blocks_in_flight, blocks_queued) = self.relay.tracker.counts();
         SyncStatus {
+            current_height: self.best_height,
             best_peer_height,
             peer_count,
             blocks_in_flight,

@@ -1468,3 +1468,39 @@ fn items_larger_than_a_bip324_packet_do_not_go_to_v2_peers() {
     assert_eq!(frames_to(&out, v2), 0);
     assert!(matches!(sent_to(&out, v2)[..], [Message::NotFound(items)] if items.len() == 1));
 }
+
+#[test]
+fn peers_best_known_heights_follow_their_headers_announcements_and_blocks() {
+    let mut h = Harness::new(config());
+    let b = h.inbound("127.0.0.2:1000");
+    assert_eq!(
+        h.node.sync_status().best_peer_height,
+        100,
+        "version start height"
+    );
+    let tip = tx_id(0);
+    h.node.set_best_block(150, tip);
+    // Headers on our tip: 151 and 152.
+    let mut first = vec![0u8; 80];
+    first[4..36].copy_from_slice(&tip);
+    let mut second = vec![0u8; 80];
+    second[4..36].copy_from_slice(&tx_id(1));
+    let ids = MessageIds {
+        headers: vec![tx_id(1), tx_id(2)],
+        ..MessageIds::default()
+    };
+    let headers = vec![Bytes::from(first), Bytes::from(second)];
+    h.node.on_message(b, Message::Headers(headers), ids, h.now);
+    let status = h.node.sync_status();
+    assert_eq!((status.current_height, status.best_peer_height), (150, 152));
+    // A block building on 152 delivered by the peer: 153.
+    let mut block = vec![0u8; 81];
+    block[4..36].copy_from_slice(&tx_id(2));
+    h.message(b, Message::Inv(vec![inv(InvKind::BLOCK, tx_id(3))]));
+    h.item(b, ItemKind::Block, tx_id(3), &block);
+    assert_eq!(h.node.peers[&b].best_known_height, 153);
+    // Another peer announcing a block of known height by inv catches up at once.
+    let c = h.inbound("127.0.0.3:1000");
+    h.message(c, Message::Inv(vec![inv(InvKind::BLOCK, tx_id(3))]));
+    assert_eq!(h.node.peers[&c].best_known_height, 153);
+}
