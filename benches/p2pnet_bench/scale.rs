@@ -47,14 +47,14 @@ pub fn run_role(role: &str, args: &[String]) -> i32 {
             .unwrap_or_default()
     };
     let count: usize = value("--count").parse().unwrap_or(0);
-    let handshake = value("--mode") == "engine";
+    let mode = value("--mode");
     match role {
         "holder" => {
             alloc_stats::enable();
-            if handshake {
-                hold_with_engine(count)
-            } else {
-                hold_plain(count)
+            match mode.as_str() {
+                "engine" => hold_with_engine(count, false),
+                "engine-v2" => hold_with_engine(count, true),
+                _ => hold_plain(count),
             }
         }
         "clients" => {
@@ -65,7 +65,7 @@ pub fn run_role(role: &str, args: &[String]) -> i32 {
                     return 2;
                 }
             };
-            run_clients(target, count, handshake)
+            run_clients(target, count, &mode)
         }
         other => {
             eprintln!("unknown role {other:?}");
@@ -140,9 +140,14 @@ pub fn connection_scale(_quick: bool) -> Json {
         "peers", "engine: time", "RSS/peer", "heap/peer", "plain tokio: time", "RSS/peer"
     );
     let mut rows = Vec::new();
+    let mut v2_rows = Vec::new();
     for &count in &PEER_COUNTS {
         let engine = measure("engine", count);
         let plain = measure("plain", count);
+        // The same over BIP324: the swarm's clients speak v2, the engine v2 only.
+        if let Some(v2) = measure("engine-v2", count) {
+            v2_rows.push((count, v2));
+        }
         let (Some(engine), Some(plain)) = (engine, plain) else {
             println!("   {count:>6}  measurement failed (see stderr)");
             rows.push(Json::object([
@@ -201,8 +206,24 @@ pub fn connection_scale(_quick: bool) -> Json {
         }
         rows.push(Json::Obj(row));
     }
+    println!("   Over BIP324 v2 (engine v2 only, clients v2):");
+    let mut v2_json = Vec::new();
+    for (count, v2) in &v2_rows {
+        println!(
+            "   {:>6}  {:>12.2} s  {:>11.1} KiB  {:>11.1} KiB",
+            count,
+            v2.seconds,
+            v2.rss_per_peer() / 1024.0,
+            v2.heap_per_peer() / 1024.0
+        );
+        v2_json.push(Json::object([
+            ("peers", Json::count(*count)),
+            ("engine_v2", v2.to_json()),
+        ]));
+    }
     Json::object([
         ("rows", Json::Arr(rows)),
+        ("rows_v2", Json::Arr(v2_json)),
         (
             "baseline",
             Json::str("tokio task per accepted socket reading into a 512-byte buffer"),
@@ -294,7 +315,8 @@ fn release_clients(mut child: Child) {
     let _ = child.wait();
 }
 
-fn hold_with_engine(count: usize) -> i32 {
+fn hold_with_engine(count: usize, v2: bool) -> i32 {
+    support::use_transport(v2);
     let mut config = support::bench_config();
     config.max_inbound = count + 64;
     config.max_connections = count + 64;
@@ -314,7 +336,8 @@ fn hold_with_engine(count: usize) -> i32 {
     let heap_before = alloc_stats::snapshot();
     alloc_stats::start_tracing(2);
     let started = Instant::now();
-    let Ok(clients) = spawn_clients(target, count, "engine") else {
+    let mode = if v2 { "engine-v2" } else { "engine" };
+    let Ok(clients) = spawn_clients(target, count, mode) else {
         eprintln!("cannot start the client swarm");
         return 1;
     };
@@ -387,7 +410,8 @@ async fn idle_reader(mut stream: TcpStream) {
 /// The client swarm: `count` sockets from distinct loopback addresses (127.1.x.y), so
 /// no per-address inbound limit applies, each completing the handshake when asked to
 /// and then answering pings until stdin closes.
-fn run_clients(target: SocketAddr, count: usize, handshake: bool) -> i32 {
+fn run_clients(target: SocketAddr, count: usize, mode: &str) -> i32 {
+    let mode = mode.to_owned();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -399,9 +423,25 @@ fn run_clients(target: SocketAddr, count: usize, handshake: bool) -> i32 {
         for i in 0..count {
             let permit = dials.clone().acquire_owned().await.expect("semaphore open");
             let (ready, failed) = (ready.clone(), failed.clone());
+            let mode = mode.clone();
             tokio::spawn(async move {
                 let source = Ipv4Addr::new(127, 1, (i / 250) as u8, (i % 250 + 1) as u8);
-                match client(source, target, handshake).await {
+                if mode == "engine-v2" {
+                    match client_v2(source, target).await {
+                        Ok(protocol) => {
+                            ready.fetch_add(1, Ordering::Relaxed);
+                            drop(permit);
+                            stay_idle_v2(protocol).await;
+                        }
+                        Err(e) => {
+                            if failed.fetch_add(1, Ordering::Relaxed) == 0 {
+                                eprintln!("v2 client from {source}: {e}");
+                            }
+                        }
+                    }
+                    return;
+                }
+                match client(source, target, mode == "engine").await {
                     Ok(stream) => {
                         ready.fetch_add(1, Ordering::Relaxed);
                         drop(permit);
@@ -516,6 +556,102 @@ async fn stay_idle(mut reader: WireReader) {
     while let Ok(msg) = reader.next().await {
         if let Message::Ping(nonce) = msg {
             if reader.send(&Message::Pong(nonce)).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// A BIP324 client: the handshake and the messages through the `bip324` crate's own
+/// tokio protocol, an implementation independent of the engine's.
+type V2Protocol = bip324::futures::Protocol<
+    tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>,
+    tokio::net::tcp::OwnedWriteHalf,
+>;
+
+/// BIP324's one-byte message ids for ping and pong.
+const V2_PING: u8 = 18;
+const V2_PONG: u8 = 19;
+
+/// A message's contents with its 12-byte message type (BIP324's long form).
+fn v2_long(command: &str, payload: &[u8]) -> Vec<u8> {
+    let mut contents = vec![0u8; 13];
+    contents[1..1 + command.len()].copy_from_slice(command.as_bytes());
+    contents.extend_from_slice(payload);
+    contents
+}
+
+/// The long message type of `contents`, if it has one.
+fn v2_long_type(contents: &[u8]) -> Option<&str> {
+    let name = contents
+        .get(1..13)
+        .filter(|_| contents.first() == Some(&0))?;
+    std::str::from_utf8(name)
+        .ok()
+        .map(|n| n.trim_end_matches('\0'))
+}
+
+async fn client_v2(source: Ipv4Addr, target: SocketAddr) -> std::io::Result<V2Protocol> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((source, 0)))?;
+    let stream = socket.connect(target).await?;
+    let local = stream.local_addr()?;
+    let (reader, writer) = stream.into_split();
+    let magic = Network::Regtest.magic().to_le_bytes();
+    let mut protocol = bip324::futures::Protocol::new(
+        magic,
+        bip324::Role::Initiator,
+        None,
+        None,
+        tokio::io::BufReader::new(reader),
+        writer,
+    )
+    .await
+    .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let version = Message::Version(VersionMessage {
+        version: p2pnet::config::DEFAULT_PROTOCOL_VERSION,
+        services: 0,
+        timestamp: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+        receiver: NetAddress::from_socket_addr(0, target),
+        sender: NetAddress::from_socket_addr(0, local),
+        nonce: rand::random(),
+        user_agent: "/p2pnet-bench-client-v2/".into(),
+        start_height: 0,
+        relay: true,
+    });
+    let mut payload = Vec::new();
+    version.encode_payload(&mut payload);
+    let send = |contents: Vec<u8>| bip324::io::Payload::genuine(contents);
+    let io_error = |e: bip324::io::ProtocolError| std::io::Error::other(e.to_string());
+    protocol
+        .write(&send(v2_long("version", &payload)))
+        .await
+        .map_err(io_error)?;
+    loop {
+        let received = protocol.read().await.map_err(io_error)?;
+        let contents = received.contents();
+        match v2_long_type(contents) {
+            Some("version") => protocol
+                .write(&send(v2_long("verack", &[])))
+                .await
+                .map_err(io_error)?,
+            Some("verack") => return Ok(protocol),
+            _ => {}
+        }
+    }
+}
+
+/// Answers pings until the connection closes; otherwise idle.
+async fn stay_idle_v2(mut protocol: V2Protocol) {
+    while let Ok(received) = protocol.read().await {
+        let contents = received.contents();
+        if contents.first() == Some(&V2_PING) {
+            let mut pong = vec![V2_PONG];
+            pong.extend_from_slice(contents.get(1..).unwrap_or_default());
+            let payload = bip324::io::Payload::genuine(pong);
+            if protocol.write(&payload).await.is_err() {
                 return;
             }
         }

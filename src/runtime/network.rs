@@ -96,8 +96,11 @@ fn start_connection(
             let _ = stream.set_nodelay(true);
             let (mut reader, mut writer) = stream.into_split();
             let config = &driver.config;
+            // Boxed: the handshake's state is freed once it is done, so an idle
+            // connection's task does not carry it.
             let negotiation =
-                transport::negotiate(&mut reader, &mut writer, &link, config, plan).await;
+                Box::pin(transport::negotiate(&mut reader, &mut writer, &link, config, plan))
+                    .await;
             let transport = match negotiation {
                 Negotiation::Ready(transport) => transport,
                 Negotiation::Failed(exit) => return exit,
