@@ -251,7 +251,9 @@ impl Node {
         let session = Session::new(params, now.mono, now.unix as i64, &mut actions);
         self.peers.insert(
             peer,
-            Peer::new(peer, addr, local_addr, origin, session, nonce, now),
+            Box::new(Peer::new(
+                peer, addr, local_addr, origin, session, nonce, now,
+            )),
         );
         tracing::debug!(peer, %addr, inbound = origin == Origin::Inbound, "connection opened");
         self.apply_session(peer, actions, MessageIds::default(), now);
@@ -388,7 +390,7 @@ impl Node {
             .peers
             .get(&peer)
             .filter(|p| !p.closing)
-            .and_then(Peer::next_deadline);
+            .and_then(|p| p.next_deadline());
         self.timers.schedule(peer, at);
     }
 

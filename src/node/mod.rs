@@ -137,7 +137,9 @@ pub(crate) enum Output {
 pub(crate) struct Node {
     config: Config,
     rng: StdRng,
-    peers: HashMap<PeerId, Peer>,
+    /// Boxed: the map's table stays small (a peer's record is over a kilobyte), so an
+    /// idle peer costs its record and a slot, not twice the record for the table's slack.
+    peers: HashMap<PeerId, Box<Peer>>,
     next_peer_id: PeerId,
     /// Version nonces of our own connections, to detect connecting to ourselves.
     local_nonces: HashSet<u64>,
@@ -351,7 +353,7 @@ impl Node {
     /// Snapshots of every peer that completed the handshake, ordered by id. Byte counters
     /// and socket times are the runtime's and are filled in there.
     pub fn peer_infos(&self) -> Vec<PeerInfo> {
-        let mut peers: Vec<PeerInfo> = self.peers.values().filter_map(Peer::info).collect();
+        let mut peers: Vec<PeerInfo> = self.peers.values().filter_map(|p| p.info()).collect();
         for peer in &mut peers {
             peer.blocks_in_flight = self.relay.tracker.blocks_in_flight(peer.id);
         }

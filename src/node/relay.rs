@@ -505,7 +505,7 @@ impl Node {
             self.send(peer, Message::Headers(headers), now);
             batch.blocks.clear();
         }
-        let by_wtxid = self.peers.get(&peer).is_some_and(Peer::relays_wtxid);
+        let by_wtxid = self.peers.get(&peer).is_some_and(|p| p.relays_wtxid());
         let cache = &self.relay.cache;
         let tx_inventory = |hash: &Hash256| match by_wtxid {
             true => Inventory {
