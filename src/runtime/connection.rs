@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWrite;
 use tokio::sync::mpsc;
 
 use super::budget::Reservation;
-use super::link::{io_exit, Exit, Link, ReadHalf};
+use super::link::{io_exit, read_ready, write_counted, Exit, Link, ReadHalf};
 use super::transport::{Decoded, Decoder, Encoder, Transport};
 use super::Driver;
 use crate::events::{DisconnectReason, PeerId};
@@ -232,17 +232,15 @@ async fn read_loop<R: ReadHalf>(
                     .map_or(READ_CHUNK, |len| len.saturating_sub(buf.len()))
                     .clamp(4096, READ_CHUNK);
                 buf.reserve(wanted);
-                match reader.try_read_buf(&mut buf) {
-                    Ok(0) => return (DisconnectReason::ClosedByPeer, "connection closed by peer".into()),
-                    Ok(n) => {
-                        link.received(n);
+                match read_ready(&mut reader, link, &mut buf) {
+                    Ok(Some(n)) => {
                         work_since_yield += n;
                         if reservation.is_some() {
                             stall_deadline = Some(Instant::now() + config.partial_message_timeout);
                         }
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => return io_exit("read", &e),
+                    Ok(None) => {}
+                    Err(exit) => return exit,
                 }
             }
         }
@@ -389,14 +387,4 @@ async fn flush<W: AsyncWrite + Unpin>(
     let result = write_counted(writer, batch, link).await;
     batch.clear();
     result
-}
-
-async fn write_counted<W: AsyncWrite + Unpin>(
-    writer: &mut W,
-    bytes: &[u8],
-    link: &Link,
-) -> io::Result<()> {
-    writer.write_all(bytes).await?;
-    link.sent(bytes.len());
-    Ok(())
 }

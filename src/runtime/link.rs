@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::{Bytes, BytesMut};
 #[cfg(test)]
 use tokio::io::{AsyncRead, ReadBuf};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, Notify};
 
 use super::traffic::Traffic;
@@ -222,4 +223,36 @@ pub(crate) fn io_exit(what: &str, e: &io::Error) -> Exit {
 /// The wall clock in Unix seconds, for the last send and receive times.
 fn unix_now() -> u64 {
     crate::node::unix_seconds(SystemTime::now())
+}
+
+/// Reads what is there after `readable` said so: the bytes read (counted on the
+/// link), `None` when nothing was there after all, or why the connection ended.
+pub(crate) fn read_ready<R: ReadHalf>(
+    reader: &mut R,
+    link: &Link,
+    buf: &mut BytesMut,
+) -> Result<Option<usize>, Exit> {
+    match reader.try_read_buf(buf) {
+        Ok(0) => Err((
+            DisconnectReason::ClosedByPeer,
+            "connection closed by peer".into(),
+        )),
+        Ok(n) => {
+            link.received(n);
+            Ok(Some(n))
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        Err(e) => Err(io_exit("read", &e)),
+    }
+}
+
+/// Writes bytes and counts them on the link.
+pub(crate) async fn write_counted<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    bytes: &[u8],
+    link: &Link,
+) -> io::Result<()> {
+    writer.write_all(bytes).await?;
+    link.sent(bytes.len());
+    Ok(())
 }

@@ -8,9 +8,9 @@
 use std::io;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWrite;
 
-use super::link::{io_exit, Exit, Link, ReadHalf};
+use super::link::{io_exit, read_ready, write_counted, Exit, Link, ReadHalf};
 use crate::config::{Config, TransportMode};
 use crate::encrypted::{
     classify_inbound, PacketDecoder, PacketEncoder, Progress, Role, TransportVersion, V2Handshake,
@@ -287,16 +287,8 @@ async fn read_some<R: ReadHalf>(
             ready = reader.readable() => {
                 ready.map_err(|e| io_exit("read", &e))?;
                 buf.reserve(HANDSHAKE_READ);
-                match reader.try_read_buf(buf) {
-                    Ok(0) => {
-                        return Err((DisconnectReason::ClosedByPeer, "connection closed by peer".into()))
-                    }
-                    Ok(n) => {
-                        link.received(n);
-                        return Ok(());
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(io_exit("read", &e)),
+                if read_ready(reader, link, buf)?.is_some() {
+                    return Ok(());
                 }
             }
         }
@@ -311,10 +303,7 @@ async fn write_handshake<W: AsyncWrite + Unpin>(
     if bytes.is_empty() {
         return Ok(());
     }
-    writer
-        .write_all(bytes)
+    write_counted(writer, bytes, link)
         .await
-        .map_err(|e| io_exit("write", &e))?;
-    link.sent(bytes.len());
-    Ok(())
+        .map_err(|e| io_exit("write", &e))
 }
