@@ -62,11 +62,7 @@ impl Node {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
-        let negotiated = p
-            .remote
-            .as_ref()
-            .is_some_and(|r| r.custom_commands.contains(&command));
-        if !negotiated {
+        if !p.offered(&command) {
             tracing::debug!(peer, %command, "node-defined command from a peer that did not offer it; ignored");
             return;
         }
@@ -105,9 +101,8 @@ impl Node {
         let offered = self
             .peers
             .get(&peer)
-            .filter(|p| !p.closing)
-            .and_then(|p| p.remote.as_ref())
-            .map(|r| r.custom_commands.contains(&command))
+            .filter(|p| !p.closing && p.is_established())
+            .map(|p| p.offered(&command))
             .ok_or_else(|| Error::NotFound(format!("no connected peer with id {peer}")))?;
         if !offered {
             return Err(Error::InvalidArgument(format!(
@@ -130,12 +125,7 @@ impl Node {
         let targets: Vec<PeerId> = self
             .established_ids()
             .into_iter()
-            .filter(|id| {
-                self.peers
-                    .get(id)
-                    .and_then(|p| p.remote.as_ref())
-                    .is_some_and(|r| r.custom_commands.contains(&command))
-            })
+            .filter(|id| self.peers.get(id).is_some_and(|p| p.offered(&command)))
             .collect();
         for &peer in &targets {
             let message = Message::Unknown {

@@ -161,6 +161,13 @@ impl Peer {
         self.remote.as_ref().is_some_and(|r| r.wtxid_relay)
     }
 
+    /// The peer listed `command` in its `sendcustom`: it may be sent that command.
+    pub fn offered(&self, command: &Command) -> bool {
+        self.remote
+            .as_ref()
+            .is_some_and(|r| r.custom_commands.contains(command))
+    }
+
     /// The inventory type to request an item by from this peer: MSG_WTX from a BIP339
     /// peer (it announced the wtxid), else the witness form from peers that serve it.
     pub fn request_kind(&self, kind: ItemKind) -> InvKind {

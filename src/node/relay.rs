@@ -193,12 +193,7 @@ impl Node {
                 p.has_height(self.heights.of(&item.hash));
             }
             p.mark_known(item.hash);
-            if let Some(ids) = self
-                .relay
-                .cache
-                .resolve(&item.hash)
-                .and_then(|id| self.relay.cache.ids(&id))
-            {
+            if let Some(ids) = self.relay.cache.ids(&item.hash) {
                 p.mark_known_item(&ids);
                 if p.announce.has(&ids.id) {
                     self.relay.cache.unpin(&ids.id);

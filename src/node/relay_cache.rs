@@ -71,13 +71,11 @@ impl RelayCache {
         self.by_wtxid.get(hash).copied()
     }
 
-    /// A cached item's ids.
-    pub fn ids(&self, id: &Hash256) -> Option<ItemIds> {
-        let e = self.entries.get(id)?;
-        Some(ItemIds {
-            id: *id,
-            wtxid: e.wtxid,
-        })
+    /// A cached item's ids, given its id or its wtxid.
+    pub fn ids(&self, hash: &Hash256) -> Option<ItemIds> {
+        let id = self.resolve(hash)?;
+        let e = self.entries.get(&id)?;
+        Some(ItemIds { id, wtxid: e.wtxid })
     }
 
     /// Bytes held.
@@ -254,6 +252,7 @@ mod tests {
         assert_eq!(cache.resolve(&id(2)), Some(id(1)));
         assert_eq!(cache.resolve(&id(1)), Some(id(1)));
         assert_eq!(cache.ids(&id(1)), Some(ids));
+        assert_eq!(cache.ids(&id(2)), Some(ids), "found by wtxid");
         assert!(cache.contains(&id(2)));
         cache.insert(ItemIds::single(id(3)), Bytes::from_static(b"tx"), 0);
         assert!(!cache.contains(&id(1)) && !cache.contains(&id(2)));

@@ -134,10 +134,7 @@ impl Node {
     /// MSG_BLOCK is sent without its witnesses (BIP144).
     fn send_cached(&mut self, peer: PeerId, item: &Inventory, now: Now) -> Option<usize> {
         let kind = ItemKind::from_inv(item.kind)?;
-        let ids = self
-            .relay
-            .cache
-            .ids(&self.relay.cache.resolve(&item.hash)?)?;
+        let ids = self.relay.cache.ids(&item.hash)?;
         let mut frame = self.relay.cache.get(&ids.id)?.clone();
         let payload = frame.get(HEADER_LEN..).unwrap_or_default();
         if let Some(legacy) = ItemForm::of(item.kind).convert(kind, payload) {
