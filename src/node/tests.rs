@@ -93,15 +93,35 @@ impl Harness {
 
     /// An inbound peer that announces NODE_NETWORK only (no witness data).
     fn node_without_witness(&mut self, from: &str) -> PeerId {
+        self.inbound_with(from, 1, Vec::new())
+    }
+
+    /// An inbound peer that negotiated BIP339 (wtxidrelay before its verack).
+    fn inbound_wtxid_relay(&mut self, from: &str) -> PeerId {
+        self.inbound_with(from, 9, vec![Message::WtxidRelay])
+    }
+
+    /// An inbound peer that offered `commands` in its handshake.
+    fn inbound_offering(&mut self, from: &str, commands: &[&str]) -> PeerId {
+        let offered = commands.iter().map(|c| Command::new(c).unwrap()).collect();
+        self.inbound_with(from, 9, vec![Message::SendCustom(offered)])
+    }
+
+    /// An inbound peer announcing `services` that sends `before_verack` between its
+    /// version and its verack.
+    fn inbound_with(&mut self, from: &str, services: u64, before_verack: Vec<Message>) -> PeerId {
         let id = self
             .node
             .accept_inbound(addr(from), addr("127.0.0.1:18444"), self.now)
             .expect("admitted");
         let mut version = version_from(addr(from), 1000 + id, 100);
         if let Message::Version(v) = &mut version {
-            v.services = 1;
+            v.services = services;
         }
         self.message(id, version);
+        for message in before_verack {
+            self.message(id, message);
+        }
         self.message(id, Message::Verack);
         self.tick();
         self.outputs();
@@ -166,13 +186,21 @@ fn sent_to(outputs: &[Output], peer: PeerId) -> Vec<&Message> {
         .collect()
 }
 
-fn frames_to(outputs: &[Output], peer: PeerId) -> usize {
+fn frames_sent(outputs: &[Output], peer: PeerId) -> Vec<&Bytes> {
     outputs
         .iter()
-        .filter(
-            |o| matches!(o, Output::Send { peer: p, message: Outgoing::Frame(_) } if *p == peer),
-        )
-        .count()
+        .filter_map(|o| match o {
+            Output::Send {
+                peer: p,
+                message: Outgoing::Frame(f),
+            } if *p == peer => Some(f),
+            _ => None,
+        })
+        .collect()
+}
+
+fn frames_to(outputs: &[Output], peer: PeerId) -> usize {
+    frames_sent(outputs, peer).len()
 }
 
 fn closes(outputs: &[Output]) -> Vec<(PeerId, DisconnectReason)> {
@@ -1122,35 +1150,6 @@ fn items_are_requested_in_witness_form_only_from_witness_peers() {
     assert_eq!(requested(legacy), vec![InvKind::TX, InvKind::BLOCK]);
 }
 
-impl Harness {
-    /// An inbound peer that negotiated BIP339 (wtxidrelay before its verack).
-    fn inbound_wtxid_relay(&mut self, from: &str) -> PeerId {
-        let id = self
-            .node
-            .accept_inbound(addr(from), addr("127.0.0.1:18444"), self.now)
-            .expect("admitted");
-        self.message(id, version_from(addr(from), 1000 + id, 100));
-        self.message(id, Message::WtxidRelay);
-        self.message(id, Message::Verack);
-        self.tick();
-        self.outputs();
-        id
-    }
-}
-
-fn frames_sent(outputs: &[Output], peer: PeerId) -> Vec<&Bytes> {
-    outputs
-        .iter()
-        .filter_map(|o| match o {
-            Output::Send {
-                peer: p,
-                message: Outgoing::Frame(f),
-            } if *p == peer => Some(f),
-            _ => None,
-        })
-        .collect()
-}
-
 /// BIP143's segwit transaction: its bytes, its ids and its `tx` frame.
 fn segwit_tx() -> (Vec<u8>, ItemIds, Bytes) {
     use crate::wire::transaction::tests::{hex, BIP143_P2WPKH};
@@ -1295,23 +1294,6 @@ fn custom_config() -> Config {
     })
     .unwrap();
     c
-}
-
-impl Harness {
-    /// An inbound peer that offered `commands` in its handshake.
-    fn inbound_offering(&mut self, from: &str, commands: &[&str]) -> PeerId {
-        let id = self
-            .node
-            .accept_inbound(addr(from), addr("127.0.0.1:18444"), self.now)
-            .expect("admitted");
-        self.message(id, version_from(addr(from), 1000 + id, 100));
-        let offered = commands.iter().map(|c| Command::new(c).unwrap()).collect();
-        self.message(id, Message::SendCustom(offered));
-        self.message(id, Message::Verack);
-        self.tick();
-        self.outputs();
-        id
-    }
 }
 
 #[test]
