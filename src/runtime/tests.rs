@@ -17,16 +17,21 @@ use super::Driver;
 use crate::addrman::AddrMan;
 use crate::banman::BanList;
 use crate::config::{Config, Network};
-use crate::events::DisconnectReason;
+use crate::events::{DisconnectReason, PeerId};
 use crate::node::Node;
 use crate::wire::{Command, DecodedFrame, FrameDecoder, Message, NetAddress, VersionMessage};
 
 const MAGIC: u32 = 0xDAB5_BFFA;
 
 fn driver(max_send_buffer: usize) -> (Arc<Driver>, mpsc::Receiver<Queued>) {
+    driver_with(|config| config.max_send_buffer = max_send_buffer)
+}
+
+/// A driver on the regtest preset without automatic dialling, adjusted by `adjust`.
+fn driver_with(adjust: impl FnOnce(&mut Config)) -> (Arc<Driver>, mpsc::Receiver<Queued>) {
     let mut config = Config::new(Network::Regtest);
     config.max_outbound = 0;
-    config.max_send_buffer = max_send_buffer;
+    adjust(&mut config);
     let (tx, rx) = EventSender::channel(64, 1 << 20);
     let filter = Arc::new(LogFilter::default());
     let tracing = logging::dispatch(filter.clone(), tx.clone());
@@ -36,10 +41,8 @@ fn driver(max_send_buffer: usize) -> (Arc<Driver>, mpsc::Receiver<Queued>) {
     (driver, rx)
 }
 
-/// Opens an inbound connection in the core and runs it over one end of a duplex stream;
-/// returns the other end and the task's exit.
-fn open(driver: &Arc<Driver>) -> (DuplexStream, tokio::task::JoinHandle<Exit>, Arc<Link>) {
-    let (ours, theirs) = tokio::io::duplex(1 << 20);
+/// An inbound connection the core admitted: its id, link and outbox.
+fn admit_inbound(driver: &Arc<Driver>) -> (PeerId, Arc<Link>, mpsc::UnboundedReceiver<Bytes>) {
     let (link, outbox) = Link::new(driver.config.max_send_buffer, driver.traffic.clone());
     let (opened, events) = driver.open_link(&link, |node, now| {
         node.accept_inbound(
@@ -52,6 +55,14 @@ fn open(driver: &Arc<Driver>) -> (DuplexStream, tokio::task::JoinHandle<Exit>, A
     });
     assert!(events.is_empty());
     let (id, ()) = opened.expect("admitted");
+    (id, link, outbox)
+}
+
+/// Opens an inbound connection in the core and runs it over one end of a duplex stream;
+/// returns the other end and the task's exit.
+fn open(driver: &Arc<Driver>) -> (DuplexStream, tokio::task::JoinHandle<Exit>, Arc<Link>) {
+    let (ours, theirs) = tokio::io::duplex(1 << 20);
+    let (id, link, outbox) = admit_inbound(driver);
     let (reader, writer) = tokio::io::split(ours);
     let task = tokio::spawn(connection::run(
         driver.clone(),
@@ -204,33 +215,11 @@ async fn open_v2(
     tokio::task::JoinHandle<Exit>,
 ) {
     use crate::encrypted::{Progress, Role, V2Handshake};
-    let mut config = Config::new(Network::Regtest);
-    config.max_outbound = 0;
-    config.max_message_size = max_message_size;
-    let (tx, rx) = EventSender::channel(64, 1 << 20);
-    std::mem::forget(rx);
-    let filter = Arc::new(LogFilter::default());
-    let tracing = logging::dispatch(filter.clone(), tx.clone());
-    let node = Node::new(
-        config.clone(),
-        BanList::new(10),
-        AddrMan::new(true),
-        7,
-        Driver::now(),
-    );
-    let driver = Driver::new(config, node, tx, filter, tracing);
+    let (driver, events) = driver_with(|config| config.max_message_size = max_message_size);
+    // Events are not read here; the queue is kept open for the connection's lifetime.
+    std::mem::forget(events);
     let (ours, mut theirs) = tokio::io::duplex(1 << 20);
-    let (link, outbox) = Link::new(driver.config.max_send_buffer, driver.traffic.clone());
-    let (opened, _) = driver.open_link(&link, |node, now| {
-        node.accept_inbound(
-            "127.0.0.2:1000".parse().unwrap(),
-            "127.0.0.1:18444".parse().unwrap(),
-            now,
-        )
-        .ok()
-        .map(|id| (id, ()))
-    });
-    let (id, ()) = opened.expect("admitted");
+    let (id, link, outbox) = admit_inbound(&driver);
     let task = tokio::spawn(async move {
         let (reader, mut writer) = tokio::io::split(ours);
         let mut reader = Peeking::new(reader);
