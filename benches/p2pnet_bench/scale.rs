@@ -527,19 +527,7 @@ async fn client(
     }
     let local = reader.stream.local_addr()?;
     reader
-        .send(&Message::Version(VersionMessage {
-            version: p2pnet::config::DEFAULT_PROTOCOL_VERSION,
-            services: 0,
-            timestamp: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64),
-            receiver: NetAddress::from_socket_addr(0, target),
-            sender: NetAddress::from_socket_addr(0, local),
-            nonce: rand::random(),
-            user_agent: "/p2pnet-bench-client/".into(),
-            start_height: 0,
-            relay: true,
-        }))
+        .send(&client_version(target, local, "/p2pnet-bench-client/"))
         .await?;
     loop {
         match reader.next().await? {
@@ -549,6 +537,23 @@ async fn client(
             _ => {}
         }
     }
+}
+
+/// The version message a swarm client opens with.
+fn client_version(target: SocketAddr, local: SocketAddr, user_agent: &str) -> Message {
+    Message::Version(VersionMessage {
+        version: p2pnet::config::DEFAULT_PROTOCOL_VERSION,
+        services: 0,
+        timestamp: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+        receiver: NetAddress::from_socket_addr(0, target),
+        sender: NetAddress::from_socket_addr(0, local),
+        nonce: rand::random(),
+        user_agent: user_agent.into(),
+        start_height: 0,
+        relay: true,
+    })
 }
 
 /// Answers pings until the connection closes; otherwise idle.
@@ -608,21 +613,8 @@ async fn client_v2(source: Ipv4Addr, target: SocketAddr) -> std::io::Result<V2Pr
     )
     .await
     .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let version = Message::Version(VersionMessage {
-        version: p2pnet::config::DEFAULT_PROTOCOL_VERSION,
-        services: 0,
-        timestamp: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64),
-        receiver: NetAddress::from_socket_addr(0, target),
-        sender: NetAddress::from_socket_addr(0, local),
-        nonce: rand::random(),
-        user_agent: "/p2pnet-bench-client-v2/".into(),
-        start_height: 0,
-        relay: true,
-    });
     let mut payload = Vec::new();
-    version.encode_payload(&mut payload);
+    client_version(target, local, "/p2pnet-bench-client-v2/").encode_payload(&mut payload);
     let send = |contents: Vec<u8>| bip324::io::Payload::genuine(contents);
     let io_error = |e: bip324::io::ProtocolError| std::io::Error::other(e.to_string());
     protocol
