@@ -29,6 +29,7 @@
 //       -- btcctl --regtest --notls --rpcserver=127.0.0.1:18334 --rpcuser=u --rpcpass=p
 
 #include "console.hpp"
+#include "watchdog.hpp"
 
 #include <p2pnet.hpp>
 
@@ -1994,40 +1995,6 @@ class Interop {
   std::set<Hash> requested_;
 };
 
-/// Ends the process when the check overruns, whatever it is blocked on.
-class Watchdog {
- public:
-  explicit Watchdog(std::chrono::seconds limit) : thread_([this, limit] { Run(limit); }) {}
-
-  ~Watchdog() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      done_ = true;
-    }
-    finished_.notify_all();
-    thread_.join();
-  }
-
-  Watchdog(const Watchdog&) = delete;
-  Watchdog& operator=(const Watchdog&) = delete;
-
- private:
-  void Run(std::chrono::seconds limit) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    if (!finished_.wait_for(lock, limit, [this] { return done_; })) {
-      std::fflush(stdout);
-      std::fprintf(stderr, "\nRESULT: FAIL (did not finish within %lld s)\n",
-                   static_cast<long long>(limit.count()));
-      std::_Exit(1);
-    }
-  }
-
-  std::mutex mutex_;
-  std::condition_variable finished_;
-  bool done_ = false;
-  std::thread thread_;
-};
-
 void PrintUsage() {
   std::printf(
       "usage: p2pnet_interop_btcd --connect HOST:PORT [--transport v1|v2] [--btcd-log PATH]\n"
@@ -2103,7 +2070,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   Console console;
-  Watchdog watchdog(kWatchdogLimit);
+  Watchdog watchdog(kWatchdogLimit, "the check");
   try {
     console.Text("p2pnet " + p2pnet::Version() + " against btcd (regtest), default preset: " +
                  "protocol version and services as p2pnet ships them");

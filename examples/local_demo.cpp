@@ -2,6 +2,7 @@
 
 #include "node.hpp"
 #include "toy_chain.hpp"
+#include "watchdog.hpp"
 #include "wire_peer.hpp"
 
 #include <p2pnet.hpp>
@@ -49,41 +50,6 @@ p2pnet::Config DemoConfig(const std::string& name) {
   return config;
 }
 
-/// Ends the process when the demo overruns, whatever it is blocked on, so that a
-/// broken build fails CI instead of hanging it.
-class Watchdog {
- public:
-  explicit Watchdog(std::chrono::seconds limit) : thread_([this, limit] { Run(limit); }) {}
-
-  ~Watchdog() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      done_ = true;
-    }
-    finished_.notify_all();
-    thread_.join();
-  }
-
-  Watchdog(const Watchdog&) = delete;
-  Watchdog& operator=(const Watchdog&) = delete;
-
- private:
-  void Run(std::chrono::seconds limit) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    if (!finished_.wait_for(lock, limit, [this] { return done_; })) {
-      std::fprintf(stderr, "\nRESULT: FAIL (the demo did not finish within %lld s)\n",
-                   static_cast<long long>(limit.count()));
-      std::fflush(stdout);
-      std::_Exit(1);
-    }
-  }
-
-  std::mutex mutex_;
-  std::condition_variable finished_;
-  bool done_ = false;
-  std::thread thread_;  // last: starts once the members it uses exist
-};
-
 /// Time left until `deadline`, for waits that share one step's budget.
 std::chrono::milliseconds Remaining(Clock::time_point deadline) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
@@ -123,7 +89,7 @@ struct StepResult {
 
 class LocalDemo {
  public:
-  explicit LocalDemo(Console& console) : console_(console), watchdog_(kWatchdogLimit) {}
+  explicit LocalDemo(Console& console) : console_(console), watchdog_(kWatchdogLimit, "the demo") {}
 
   int Run();
 
