@@ -126,7 +126,7 @@ TEST(ApiMisuse, ErrorMessagesAndNamesAreAvailable) {
   }
   EXPECT_STREQ(p2pnet_result_name(P2PNET_ERR_IO), "P2PNET_ERR_IO");
   ASSERT_NE(p2pnet_result_name(999), nullptr) << "out-of-range codes still get a name";
-  for (int r = P2PNET_DISCONNECT_REQUESTED; r <= P2PNET_DISCONNECT_INTERNAL_ERROR; ++r) {
+  for (int r = P2PNET_DISCONNECT_REQUESTED; r <= P2PNET_DISCONNECT_ROTATED; ++r) {
     const char* name = p2pnet_disconnect_reason_name(static_cast<uint32_t>(r));
     ASSERT_NE(name, nullptr);
     EXPECT_STRNE(name, "");

@@ -12,14 +12,14 @@
 namespace p2pnet_test {
 namespace {
 
-constexpr std::size_t kDefaultMaxInbound = 117;
+constexpr std::size_t kDefaultMaxInbound = 114;
 
 TEST(ResourceLimits, IdleConnectionsDoNotLockOutHonestPeer) {
   constexpr std::size_t kIdle = 500;
   // Client and server ends of every idle connection, plus the engines' own.
   ASSERT_GE(RaiseOpenFileLimit(4 * kIdle), 2 * kIdle + 256) << "RLIMIT_NOFILE too low";
 
-  // Default inbound cap (117) and handshake timeout (60 s): room for the
+  // Default inbound cap (114) and handshake timeout (60 s): room for the
   // honest peer has to come from eviction, not from a timeout.
   TestNode target(RelayConfig());
   target.Start();

@@ -63,6 +63,36 @@ std::string FormatPing(const std::optional<std::chrono::microseconds>& ping) {
   return text;
 }
 
+const char* KindLabel(p2pnet::ConnectionKind kind) {
+  switch (kind) {
+    case p2pnet::ConnectionKind::Inbound:
+      return "in";
+    case p2pnet::ConnectionKind::OutboundFullRelay:
+      return "out";
+    case p2pnet::ConnectionKind::Manual:
+      return "manual";
+    case p2pnet::ConnectionKind::BlockRelay:
+      return "block";
+    case p2pnet::ConnectionKind::Feeler:
+      return "feeler";
+  }
+  return "?";
+}
+
+const char* PartitionLabel(p2pnet::PartitionSignal signal) {
+  switch (signal) {
+    case p2pnet::PartitionSignal::None:
+      return "none";
+    case p2pnet::PartitionSignal::Isolated:
+      return "suspected (isolated)";
+    case p2pnet::PartitionSignal::KnownPeersUnreachable:
+      return "suspected (known peers unreachable)";
+    case p2pnet::PartitionSignal::StaleWithNoBetterPeer:
+      return "suspected (stale tip, no better peer)";
+  }
+  return "?";
+}
+
 }  // namespace
 
 std::string NodeUserAgent(const std::string& name) {
@@ -93,6 +123,11 @@ Node::Node(std::string name, const p2pnet::Config& config, Console& console)
   });
   net_.SetDataProvider(
       [this](ItemKind kind, const Hash& id, p2pnet::ItemForm) { return ProvideItem(kind, id); });
+  net_.SetOnHealthChange([this](const p2pnet::Health& health) {
+    console_.Event(name_, std::string("network health: stale tip ") +
+                              (health.stale_tip ? "yes" : "no") + ", partition " +
+                              PartitionLabel(health.partition));
+  });
 }
 
 void Node::Start() {
@@ -511,12 +546,14 @@ std::string Node::LabelLocked(uint64_t peer) const {
 
 void Node::ChainChanged() {
   std::size_t height = 0;
+  Hash tip{};
   {
     std::lock_guard<std::mutex> lock(mutex_);
     height = chain_.height();
+    tip = chain_.tip();
   }
   try {
-    net_.SetBestHeight(static_cast<int32_t>(height));
+    net_.SetBestBlock(static_cast<int32_t>(height), tip);
   } catch (const p2pnet::Error&) {
     // Only fails once the engine is stopped, when no one is told our height any more.
   }
@@ -536,11 +573,22 @@ void Node::PrintPeerTable() const {
   std::snprintf(line, sizeof(line), "  %s: %zu peer(s), chain height %zu, tip %s", name_.c_str(),
                 peers.size(), height, toy::ShortId(Tip()).c_str());
   console_.Text(line);
+  const p2pnet::Health health = net_.GetHealth();
+  std::snprintf(line, sizeof(line),
+                "    outbound %u/%u (full-relay %u, block-relay-only %u), inbound %u, "
+                "tip age %llds, best peer height %d, stale tip %s, partition %s",
+                health.outbound_filled, health.outbound_target, health.outbound_full_relay,
+                health.block_relay, health.inbound,
+                static_cast<long long>(
+                    std::chrono::duration_cast<std::chrono::seconds>(health.tip_age).count()),
+                health.best_peer_height, health.stale_tip ? "yes" : "no",
+                PartitionLabel(health.partition));
+  console_.Text(line);
   if (peers.empty()) {
     return;
   }
-  std::snprintf(line, sizeof(line), "    %-4s %-9s %-21s %-4s %-7s %-6s %-9s %-9s %-9s %-5s %s",
-                "id", "peer", "address", "dir", "version", "start", "ping", "sent", "received",
+  std::snprintf(line, sizeof(line), "    %-4s %-9s %-21s %-6s %-7s %-6s %-9s %-9s %-9s %-5s %s",
+                "id", "peer", "address", "kind", "version", "start", "ping", "sent", "received",
                 "score", "connected");
   console_.Text(line);
   const auto now = std::chrono::system_clock::now();
@@ -550,9 +598,9 @@ void Node::PrintPeerTable() const {
     const long long seconds =
         std::chrono::duration_cast<std::chrono::seconds>(now - peer.connected_since).count();
     std::snprintf(line, sizeof(line),
-                  "    %-4" PRIu64 " %-9s %-21s %-4s %-7d %-6d %-9s %-9s %-9s %-5u %llds",
+                  "    %-4" PRIu64 " %-9s %-21s %-6s %-7d %-6d %-9s %-9s %-9s %-5u %llds",
                   peer.id, name != names.end() ? name->second.c_str() : "?", address.c_str(),
-                  peer.inbound ? "in" : "out", peer.version, peer.start_height,
+                  KindLabel(peer.kind), peer.version, peer.start_height,
                   FormatPing(peer.ping_time).c_str(), FormatBytes(peer.bytes_sent).c_str(),
                   FormatBytes(peer.bytes_received).c_str(), peer.misbehaviour_score,
                   seconds < 0 ? 0 : seconds);

@@ -135,6 +135,16 @@ typedef enum p2pnet_connection_kind {
    * Asked for by the node (`p2pnet_engine_add_peer`, `p2pnet_engine_add_node`).
    */
   P2PNET_CONNECTION_MANUAL = 2,
+  /**
+   * Outbound for blocks only: neither transactions nor addresses are relayed, so the
+   * connection is hard to detect and map (Bitcoin Core's block-relay-only).
+   */
+  P2PNET_CONNECTION_BLOCK_RELAY = 3,
+  /**
+   * A short outbound connection testing an address from the book; it closes after
+   * the handshake.
+   */
+  P2PNET_CONNECTION_FEELER = 4,
 } p2pnet_connection_kind;
 
 /**
@@ -198,6 +208,11 @@ typedef enum p2pnet_disconnect_reason {
    * the node installed); the engine and its other peers carry on.
    */
   P2PNET_DISCONNECT_INTERNAL_ERROR = 13,
+  /**
+   * Connection management closed it: a feeler connection once its handshake proved
+   * the address, or an extra outbound peer rotated out (stale-tip recovery).
+   */
+  P2PNET_DISCONNECT_ROTATED = 14,
 } p2pnet_disconnect_reason;
 
 /**
@@ -289,6 +304,29 @@ typedef enum p2pnet_transport_mode {
    */
   P2PNET_TRANSPORT_V2_ONLY = 2,
 } p2pnet_transport_mode;
+
+/**
+ * Why a partition is suspected: the first of these rules that holds.
+ */
+typedef enum p2pnet_partition_signal {
+  /**
+   * No rule holds.
+   */
+  P2PNET_PARTITION_NONE = 0,
+  /**
+   * Outbound connections are wanted, but none has been up for a whole block interval.
+   */
+  P2PNET_PARTITION_ISOLATED = 1,
+  /**
+   * At least half of the last 8 (and at least 4) outbound attempts to addresses that
+   * once worked failed: known peers have become unreachable.
+   */
+  P2PNET_PARTITION_KNOWN_PEERS_UNREACHABLE = 2,
+  /**
+   * The tip is stale and no connected peer has announced a block above it.
+   */
+  P2PNET_PARTITION_STALE_WITH_NO_BETTER_PEER = 3,
+} p2pnet_partition_signal;
 
 /**
  * Engine settings. Opaque; create with `p2pnet_config_new`, free with
@@ -510,6 +548,68 @@ typedef void (*p2pnet_ping_fn)(void *user_data,
                                uint64_t rtt_us);
 
 /**
+ * The node's standing in the network, filled by `p2pnet_engine_get_health` and passed
+ * to the health callback. Plain data.
+ */
+typedef struct p2pnet_health {
+  /**
+   * Connections that completed the handshake, by kind.
+   */
+  uint32_t inbound;
+  uint32_t outbound_full_relay;
+  uint32_t block_relay;
+  uint32_t manual;
+  uint32_t feeler;
+  /**
+   * Automatic outbound slots: full-relay (`p2pnet_config_set_max_outbound`) plus
+   * block-relay-only (`p2pnet_config_set_block_relay_connections`).
+   */
+  uint32_t outbound_target;
+  /**
+   * How many of those slots are filled.
+   */
+  uint32_t outbound_filled;
+  /**
+   * The node's tip height as it last reported it (`p2pnet_engine_set_best_block`).
+   */
+  int32_t tip_height;
+  /**
+   * The best height a connected peer has announced (kept current from its headers,
+   * announcements and blocks), at least `tip_height`.
+   */
+  int32_t best_peer_height;
+  /**
+   * Milliseconds since the tip last advanced (since start while it never has).
+   */
+  uint64_t tip_age_ms;
+  /**
+   * Milliseconds since a block new to the engine last arrived from a peer; -1
+   * before the first.
+   */
+  int64_t network_block_age_ms;
+  /**
+   * The tip has not advanced for three block intervals and no block is being
+   * downloaded (Bitcoin Core's rule); while set, one extra outbound peer is kept.
+   */
+  bool stale_tip;
+  /**
+   * A partition is suspected (`partition_signal` says why).
+   */
+  bool partition_suspected;
+  /**
+   * A `p2pnet_partition_signal` value.
+   */
+  uint32_t partition_signal;
+} p2pnet_health;
+
+/**
+ * The stale-tip flag or the partition signal changed; `health` is the new state,
+ * borrowed for the call.
+ */
+typedef void (*p2pnet_health_fn)(void *user_data,
+                                 const struct p2pnet_health *health);
+
+/**
  * One ban in force, as listed by `p2pnet_engine_list_bans`. Plain data: the caller owns
  * the array it is copied into.
  */
@@ -670,9 +770,10 @@ const char *p2pnet_version_string(void);
 
 /**
  * Creates a config with the defaults of `network` (a `p2pnet_network` value): Bitcoin
- * Core's magic, port, protocol version 70016, 8 outbound / 117 inbound / 125 total
- * connections, 32 MiB messages, 60 s handshake timeout, 2 min pings, 20 min inactivity
- * timeout, listening on 0.0.0.0 at the network's port. `P2PNET_ERR_INVALID_ARGUMENT`
+ * Core's magic, port, protocol version 70016, 8 full-relay + 2 block-relay-only
+ * outbound / 114 inbound / 125 total connections, 32 MiB messages, 60 s handshake
+ * timeout, 2 min pings, 20 min inactivity timeout, 10 min block interval, listening on
+ * 0.0.0.0 at the network's port. `P2PNET_ERR_INVALID_ARGUMENT`
  * when `network` is out of range.
  *
  * Ownership: on success `*out_config` receives a new config that the caller frees with
@@ -806,7 +907,9 @@ enum p2pnet_result p2pnet_config_set_inactivity_timeout_ms(struct p2pnet_config 
                                                            uint32_t ms);
 
 /**
- * Sets the target number of outbound connections (default 8).
+ * Sets the target number of automatic full-relay outbound connections (default 8). 0
+ * turns off automatic connections of every kind (block-relay-only, feelers, extra
+ * peers): only `p2pnet_engine_add_peer`/`p2pnet_engine_add_node` connections remain.
  *
  * Ownership: `config` is borrowed for the call and must not be used by another thread
  * meanwhile. May be called from a callback.
@@ -815,7 +918,53 @@ enum p2pnet_result p2pnet_config_set_max_outbound(struct p2pnet_config *config,
                                                   uint32_t count);
 
 /**
- * Sets the cap on inbound connections (default 117).
+ * Sets the number of outbound block-relay-only connections kept besides the
+ * full-relay ones (default 2, as Bitcoin Core; 0 disables them and their anchors).
+ * They relay neither transactions nor addresses, so gossip cannot reveal them, and
+ * they are saved as anchors at stop (with a data directory) and dialled first at the
+ * next start.
+ *
+ * Ownership: `config` is borrowed for the call and must not be used by another thread
+ * meanwhile. May be called from a callback.
+ */
+enum p2pnet_result p2pnet_config_set_block_relay_connections(struct p2pnet_config *config,
+                                                             uint32_t count);
+
+/**
+ * Sets the chain's expected time between blocks (default 600000 ms, 10 minutes; must
+ * be > 0). The tip counts as stale after three intervals without advancing; then the
+ * engine opens one extra outbound connection (Bitcoin Core's stale-tip recovery).
+ *
+ * Ownership: `config` is borrowed for the call and must not be used by another thread
+ * meanwhile. May be called from a callback.
+ */
+enum p2pnet_result p2pnet_config_set_block_interval_ms(struct p2pnet_config *config,
+                                                       uint32_t ms);
+
+/**
+ * Sets the mean time between feeler connections, which test an address nobody has
+ * connected to yet and close after the handshake (default 120000 ms, 2 minutes; 0
+ * disables them).
+ *
+ * Ownership: `config` is borrowed for the call and must not be used by another thread
+ * meanwhile. May be called from a callback.
+ */
+enum p2pnet_result p2pnet_config_set_feeler_interval_ms(struct p2pnet_config *config,
+                                                        uint32_t ms);
+
+/**
+ * Sets the mean time between extra block-relay-only connections, which look for
+ * blocks the node has not heard of and stay only if they bring one (default 300000
+ * ms, 5 minutes; 0 disables them).
+ *
+ * Ownership: `config` is borrowed for the call and must not be used by another thread
+ * meanwhile. May be called from a callback.
+ */
+enum p2pnet_result p2pnet_config_set_extra_block_relay_interval_ms(struct p2pnet_config *config,
+                                                                   uint32_t ms);
+
+/**
+ * Sets the cap on inbound connections (default 114).
  *
  * Ownership: `config` is borrowed for the call and must not be used by another thread
  * meanwhile. May be called from a callback.
@@ -834,7 +983,7 @@ enum p2pnet_result p2pnet_config_set_max_connections(struct p2pnet_config *confi
 
 /**
  * Sets how many inbound connections one IP address may hold (default 8; the regtest
- * preset allows 117, since local nodes share a loopback address). Connections beyond it
+ * preset allows 114, since local nodes share a loopback address). Connections beyond it
  * are closed at accept, before any byte is read.
  *
  * Ownership: `config` is borrowed for the call and must not be used by another thread
@@ -1252,6 +1401,29 @@ enum p2pnet_result p2pnet_engine_set_on_ping(struct p2pnet_engine *engine,
                                              p2pnet_ping_fn cb,
                                              void *user_data,
                                              p2pnet_release_fn release);
+
+/**
+ * Writes the node's network health into `*out_health`.
+ *
+ * Ownership: `out_health` is caller-provided and written only on success. May be
+ * called from a callback.
+ */
+enum p2pnet_result p2pnet_engine_get_health(const struct p2pnet_engine *engine,
+                                            struct p2pnet_health *out_health);
+
+/**
+ * Registers the callback told when the stale-tip flag or the partition signal
+ * changes, with the new health.
+ *
+ * Ownership: `cb` NULL unregisters; then `user_data` and `release` are ignored. On
+ * success the engine holds `user_data` until `release` runs (once, after the last call:
+ * on re-registration, stop or free); on an error result the caller keeps it and
+ * `release` is not called. May be called from a callback.
+ */
+enum p2pnet_result p2pnet_engine_set_on_health_change(struct p2pnet_engine *engine,
+                                                      p2pnet_health_fn cb,
+                                                      void *user_data,
+                                                      p2pnet_release_fn release);
 
 /**
  * Bans `subnet` (an address or CIDR subnet, IPv4 or IPv6) for `duration_s` seconds.

@@ -97,6 +97,10 @@ enum class ConnectionKind {
   OutboundFullRelay = P2PNET_CONNECTION_OUTBOUND_FULL_RELAY,
   /** Asked for by the node (AddPeer, AddNode). */
   Manual = P2PNET_CONNECTION_MANUAL,
+  /** Outbound for blocks only: no transactions, no addresses. */
+  BlockRelay = P2PNET_CONNECTION_BLOCK_RELAY,
+  /** A short connection testing an address; closes after the handshake. */
+  Feeler = P2PNET_CONNECTION_FEELER,
 };
 
 /** @brief Why a connection ended; mirrors p2pnet_disconnect_reason. */
@@ -129,6 +133,9 @@ enum class DisconnectReason {
   Banned = P2PNET_DISCONNECT_BANNED,
   /** The connection's task failed unexpectedly; other peers are unaffected. */
   InternalError = P2PNET_DISCONNECT_INTERNAL_ERROR,
+  /** Connection management closed it: a feeler after its handshake, or an extra
+   *  outbound peer rotated out. */
+  Rotated = P2PNET_DISCONNECT_ROTATED,
 };
 
 /** @brief Severity of an engine log message; mirrors p2pnet_log_level. */
@@ -356,6 +363,45 @@ struct SyncStatus {
   }
 };
 
+/** @brief Why a partition is suspected; mirrors p2pnet_partition_signal. */
+enum class PartitionSignal {
+  /** No rule holds. */
+  None = P2PNET_PARTITION_NONE,
+  /** Outbound connections are wanted, but none has been up for a block interval. */
+  Isolated = P2PNET_PARTITION_ISOLATED,
+  /** At least half of the last 8 (at least 4) attempts to addresses that once worked
+   *  failed. */
+  KnownPeersUnreachable = P2PNET_PARTITION_KNOWN_PEERS_UNREACHABLE,
+  /** The tip is stale and no connected peer has announced a block above it. */
+  StaleWithNoBetterPeer = P2PNET_PARTITION_STALE_WITH_NO_BETTER_PEER,
+};
+
+/** @brief The node's standing in the network (p2pnet_health); a value type. */
+struct Health {
+  /** Connections that completed the handshake, by kind. */
+  uint32_t inbound = 0;
+  uint32_t outbound_full_relay = 0;
+  uint32_t block_relay = 0;
+  uint32_t manual = 0;
+  uint32_t feeler = 0;
+  /** Automatic outbound slots (full-relay plus block-relay-only) and how many are filled. */
+  uint32_t outbound_target = 0;
+  uint32_t outbound_filled = 0;
+  /** The node's tip height (SetBestBlock) and the best height a peer announced. */
+  int32_t tip_height = 0;
+  int32_t best_peer_height = 0;
+  /** Since the tip last advanced (since start while it never has). */
+  std::chrono::milliseconds tip_age{0};
+  /** Since a block new to the engine last arrived from a peer; empty before the first. */
+  std::optional<std::chrono::milliseconds> network_block_age;
+  /** The tip has not advanced for three block intervals (Config::SetBlockInterval). */
+  bool stale_tip = false;
+  /** Why a partition is suspected; PartitionSignal::None when it is not. */
+  PartitionSignal partition = PartitionSignal::None;
+
+  bool PartitionSuspected() const { return partition != PartitionSignal::None; }
+};
+
 /** @brief One ban in force (p2pnet_ban_entry); a value type. */
 struct BanEntry {
   /** The banned subnet in CIDR form, e.g. "127.0.0.1/32" or "2001:db8::/32". */
@@ -577,6 +623,27 @@ inline BanEntry ToBanEntry(const p2pnet_ban_entry& raw) {
   return entry;
 }
 
+/** @brief Converts a C health record into a Health. */
+inline Health ToHealth(const p2pnet_health& raw) {
+  Health health;
+  health.inbound = raw.inbound;
+  health.outbound_full_relay = raw.outbound_full_relay;
+  health.block_relay = raw.block_relay;
+  health.manual = raw.manual;
+  health.feeler = raw.feeler;
+  health.outbound_target = raw.outbound_target;
+  health.outbound_filled = raw.outbound_filled;
+  health.tip_height = raw.tip_height;
+  health.best_peer_height = raw.best_peer_height;
+  health.tip_age = std::chrono::milliseconds(static_cast<int64_t>(raw.tip_age_ms));
+  if (raw.network_block_age_ms >= 0) {
+    health.network_block_age = std::chrono::milliseconds(raw.network_block_age_ms);
+  }
+  health.stale_tip = raw.stale_tip;
+  health.partition = static_cast<PartitionSignal>(raw.partition_signal);
+  return health;
+}
+
 /** @brief Converts a C peer record into a PeerInfo. */
 inline PeerInfo ToPeerInfo(const p2pnet_peer_info& raw) {
   PeerInfo info;
@@ -739,9 +806,38 @@ class Config {
     return *this;
   }
 
-  /** @brief Maximum number of outbound connections. */
+  /** @brief Automatic full-relay outbound connections (default 8); 0 turns off
+   *  automatic connections of every kind. */
   Config& SetMaxOutbound(uint32_t count) {
     detail::Check(p2pnet_config_set_max_outbound(config_, count));
+    return *this;
+  }
+
+  /** @brief Outbound block-relay-only connections kept besides the full-relay ones
+   *  (default 2; 0 disables them and their anchors). */
+  Config& SetBlockRelayConnections(uint32_t count) {
+    detail::Check(p2pnet_config_set_block_relay_connections(config_, count));
+    return *this;
+  }
+
+  /** @brief The chain's expected time between blocks (default 10 min); the tip counts
+   *  as stale after three of them. */
+  Config& SetBlockInterval(std::chrono::milliseconds interval) {
+    detail::Check(p2pnet_config_set_block_interval_ms(config_, detail::ToMillis(interval)));
+    return *this;
+  }
+
+  /** @brief Mean time between feeler connections (default 2 min; 0 disables them). */
+  Config& SetFeelerInterval(std::chrono::milliseconds interval) {
+    detail::Check(p2pnet_config_set_feeler_interval_ms(config_, detail::ToMillis(interval)));
+    return *this;
+  }
+
+  /** @brief Mean time between extra block-relay-only connections that look for blocks
+   *  the node has not heard of (default 5 min; 0 disables them). */
+  Config& SetExtraBlockRelayInterval(std::chrono::milliseconds interval) {
+    detail::Check(
+        p2pnet_config_set_extra_block_relay_interval_ms(config_, detail::ToMillis(interval)));
     return *this;
   }
 
@@ -913,6 +1009,8 @@ class NetworkManager {
   /** @brief Callback for a node-defined message (see Config::AddCustomMessage). */
   using MessageCallback =
       std::function<void(uint64_t peer_id, const std::string& command, ByteView payload)>;
+  /** @brief Callback for a change of the stale-tip flag or the partition signal. */
+  using HealthCallback = std::function<void(const Health& health)>;
   /** @brief Callback for a measured ping round trip to a peer. */
   using PingCallback = std::function<void(uint64_t peer_id, std::chrono::microseconds rtt)>;
   /** @brief Callback for an engine log message (target is the emitting module). */
@@ -1192,6 +1290,26 @@ class NetworkManager {
     detail::Check(p2pnet_engine_broadcast_message(engine_, detail::CString(command),
                                                   payload.data(), payload.size(), &count));
     return count;
+  }
+
+  /** @brief The node's standing in the network: connections by kind, the tip's age,
+   *  the stale-tip and partition flags. */
+  Health GetHealth() const {
+    p2pnet_health raw{};
+    detail::Check(p2pnet_engine_get_health(engine_, &raw));
+    return detail::ToHealth(raw);
+  }
+
+  /** @brief Registers the health-change callback; an empty function unregisters. */
+  void SetOnHealthChange(HealthCallback callback) {
+    if (!callback) {
+      detail::Check(p2pnet_engine_set_on_health_change(engine_, nullptr, nullptr, nullptr));
+      return;
+    }
+    auto holder = std::make_unique<HealthCallback>(std::move(callback));
+    detail::Check(p2pnet_engine_set_on_health_change(engine_, &OnHealthTrampoline, holder.get(),
+                                                     &detail::Release<HealthCallback>));
+    holder.release();
   }
 
   /** @brief Registers the ping-measured callback; an empty function unregisters. */
@@ -1664,6 +1782,17 @@ class NetworkManager {
     try {
       (*static_cast<MessageCallback*>(user_data))(peer_id, detail::FromCString(command),
                                                   ByteView(data, len));
+    } catch (...) {
+    }
+  }
+
+  /** @brief C entry point of HealthCallback; exceptions are swallowed. */
+  static void OnHealthTrampoline(void* user_data, const p2pnet_health* health) noexcept {
+    if (user_data == nullptr || health == nullptr) {
+      return;
+    }
+    try {
+      (*static_cast<HealthCallback*>(user_data))(detail::ToHealth(*health));
     } catch (...) {
     }
   }

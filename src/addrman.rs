@@ -706,6 +706,41 @@ impl AddrMan {
         } else {
             rng.random_bool(0.5)
         };
+        self.select_from(use_tried, true, now, rng, exclude)
+    }
+
+    /// Like [`select`](Self::select), from the new table only: addresses nobody has
+    /// connected to yet, which feeler connections test (Core's `Select(new_only)`).
+    pub fn select_new<R: Rng + ?Sized>(
+        &self,
+        now: u64,
+        rng: &mut R,
+        exclude: impl Fn(&SocketAddr) -> bool,
+    ) -> Option<SocketAddr> {
+        if self.new_count() == 0 {
+            return None;
+        }
+        self.select_from(false, false, now, rng, exclude)
+    }
+
+    /// Whether an address is in the tried table (a connection to it once worked).
+    pub fn is_tried(&self, addr: SocketAddr) -> bool {
+        self.index
+            .get(&canonical(addr))
+            .and_then(|&id| self.record(id))
+            .is_some_and(|r| r.loc.tried)
+    }
+
+    /// Picks from one table (and, with `other_too`, from the other when the first has
+    /// no eligible entry).
+    fn select_from<R: Rng + ?Sized>(
+        &self,
+        use_tried: bool,
+        other_too: bool,
+        now: u64,
+        rng: &mut R,
+        exclude: impl Fn(&SocketAddr) -> bool,
+    ) -> Option<SocketAddr> {
         let eligible = |e: &Entry| e.backoff_elapsed(now) && !exclude(&e.addr);
 
         let table = self.table(use_tried);
@@ -729,7 +764,11 @@ impl AddrMan {
             chance_factor *= 1.2;
         }
         self.pick_weighted(use_tried, now, rng, &eligible)
-            .or_else(|| self.pick_weighted(!use_tried, now, rng, &eligible))
+            .or_else(|| {
+                other_too
+                    .then(|| self.pick_weighted(!use_tried, now, rng, &eligible))
+                    .flatten()
+            })
     }
 
     /// One eligible entry of a table, with probability proportional to its chance.
@@ -1483,6 +1522,29 @@ mod tests {
         // 10 of ~1000 entries, but half of all picks.
         let share = hits as f64 / rounds as f64;
         assert!((0.45..0.55).contains(&share), "tried share {share}");
+    }
+
+    #[test]
+    fn feelers_select_from_the_new_table_only() {
+        let (mut book, addrs) = book_with(50, 4, T0);
+        let tried: HashSet<SocketAddr> = addrs[..10].iter().copied().collect();
+        for &addr in &tried {
+            assert!(book.mark_good(addr, T0));
+            assert!(book.is_tried(addr));
+        }
+        assert!(!book.is_tried(addrs[10]));
+        let now = T0 + 2 * HOUR;
+        let mut rng = StdRng::seed_from_u64(9);
+        for _ in 0..500 {
+            let pick = book.select_new(now, &mut rng, |_| false).unwrap();
+            assert!(!tried.contains(&pick), "{pick} is in the tried table");
+        }
+        // With every new entry excluded, nothing: the tried table is not a fallback.
+        let untried: HashSet<SocketAddr> = addrs[10..].iter().copied().collect();
+        assert_eq!(
+            book.select_new(now, &mut rng, |a| untried.contains(a)),
+            None
+        );
     }
 
     #[test]

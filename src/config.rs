@@ -80,7 +80,15 @@ pub struct Config {
     pub handshake_timeout: Duration,
     pub ping_interval: Duration,
     pub inactivity_timeout: Duration,
+    /// Automatic outbound connections that relay everything (Bitcoin Core: 8). Zero
+    /// turns off automatic connections of every kind (block-relay-only, feelers, extra
+    /// peers), as Bitcoin Core's `-connect` does: only the node's own connections remain.
     pub max_outbound: usize,
+    /// Automatic outbound connections for blocks only, kept besides `max_outbound`
+    /// (Bitcoin Core: 2). They relay no transactions and no addresses, so an attacker
+    /// watching gossip cannot find them; they are saved as anchors at stop and dialled
+    /// first at the next start.
+    pub block_relay_connections: usize,
     pub max_inbound: usize,
     pub max_connections: usize,
     /// Inbound connections accepted from one IP address, so that a single host cannot
@@ -131,6 +139,16 @@ pub struct Config {
     pub custom_messages: Vec<CustomMessage>,
     /// Plaintext v1, BIP324 v2, or both.
     pub transport: TransportMode,
+    /// The chain's expected time between blocks (10 minutes on the presets). The tip
+    /// counts as stale after three of them without advancing.
+    pub block_interval: Duration,
+    /// Mean time between feeler connections, which test an address from the book's
+    /// new table and close after the handshake (Bitcoin Core: 2 minutes). Zero: none.
+    pub feeler_interval: Duration,
+    /// Mean time between extra block-relay-only connections that look for blocks the
+    /// node has not heard of; the extra peer stays only if it brings one (Bitcoin Core:
+    /// 5 minutes). Zero: none.
+    pub extra_block_relay_interval: Duration,
 }
 
 /// Inbound connections from one IP on the public presets.
@@ -168,10 +186,13 @@ impl Config {
             ping_interval: Duration::from_secs(120),
             inactivity_timeout: Duration::from_secs(20 * 60),
             max_outbound: 8,
-            max_inbound: 117,
+            block_relay_connections: 2,
+            // Bitcoin Core's 125 less its 8 full-relay, 2 block-relay and 1 feeler
+            // slots: inbound peers can never take the room outbound connections need.
+            max_inbound: 114,
             max_connections: 125,
             max_inbound_per_ip: if network == Network::Regtest {
-                117
+                114
             } else {
                 DEFAULT_MAX_INBOUND_PER_IP
             },
@@ -195,6 +216,9 @@ impl Config {
             one_outbound_per_netgroup: network != Network::Regtest,
             custom_messages: Vec::new(),
             transport: TransportMode::PreferV2,
+            block_interval: Duration::from_secs(10 * 60),
+            feeler_interval: Duration::from_secs(2 * 60),
+            extra_block_relay_interval: Duration::from_secs(5 * 60),
         }
     }
 
@@ -273,6 +297,7 @@ impl Config {
             ("block request timeout", self.block_request_timeout),
             ("ban time", self.ban_time),
             ("partial message timeout", self.partial_message_timeout),
+            ("block interval", self.block_interval),
         ] {
             if d.is_zero() {
                 return fail(format!("{name} must be positive"));
@@ -348,8 +373,10 @@ mod tests {
         assert_eq!(c.default_port, 8333);
         assert_eq!(
             (c.max_outbound, c.max_inbound, c.max_connections),
-            (8, 117, 125)
+            (8, 114, 125)
         );
+        assert_eq!(c.block_relay_connections, 2);
+        assert_eq!(c.block_interval, Duration::from_secs(600));
         assert_eq!(c.inactivity_timeout, Duration::from_secs(1200));
         assert!(c.validate().is_ok());
     }

@@ -16,13 +16,13 @@ use crate::addrman::AddrMan;
 use crate::banman::{BanEntry, BanList};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::events::{CommandTraffic, LogLevel, NetTotals, PeerId, PeerInfo};
+use crate::events::{CommandTraffic, Health, LogLevel, NetTotals, PeerId, PeerInfo};
 use crate::node::{BanRefused, Node};
 use crate::relay::{HaveFunction, ItemHasher, ItemKind, Verdict};
 use crate::runtime::dispatcher::{
     CustomMessageCallback, DataProvider, Dispatcher, GetBlocksCallback, GetHeadersCallback,
-    HeadersCallback, ItemCallback, LogCallback, PeerConnectedCallback, PeerDisconnectedCallback,
-    PingCallback,
+    HeadersCallback, HealthCallback, ItemCallback, LogCallback, PeerConnectedCallback,
+    PeerDisconnectedCallback, PingCallback,
 };
 use crate::runtime::logging::{self, LogFilter};
 use crate::runtime::queue::{EventSender, Queued, EVENT_QUEUE_BYTES};
@@ -61,15 +61,25 @@ fn check_target(host: &str, port: u16) -> Result<()> {
     Ok(())
 }
 
-/// Loads the ban list and the address book from the data directory (or starts them
-/// empty), with the warnings worth logging once the engine starts.
-fn load_state(config: &Config, now: u64) -> Result<(BanList, AddrMan, Vec<String>)> {
+/// What the engine keeps between runs.
+struct Stored {
+    bans: BanList,
+    addrman: AddrMan,
+    anchors: Vec<SocketAddr>,
+    /// Worth logging once the engine starts.
+    warnings: Vec<String>,
+}
+
+/// Loads the ban list, the address book and the anchors from the data directory (or
+/// starts without them).
+fn load_state(config: &Config, now: u64) -> Result<Stored> {
     let Some(dir) = &config.data_dir else {
-        return Ok((
-            BanList::new(config.max_bans),
-            AddrMan::new(config.allow_local_addresses),
-            Vec::new(),
-        ));
+        return Ok(Stored {
+            bans: BanList::new(config.max_bans),
+            addrman: AddrMan::new(config.allow_local_addresses),
+            anchors: Vec::new(),
+            warnings: Vec::new(),
+        });
     };
     std::fs::create_dir_all(dir).map_err(|e| {
         Error::Io(std::io::Error::new(
@@ -86,7 +96,14 @@ fn load_state(config: &Config, now: u64) -> Result<(BanList, AddrMan, Vec<String
     if path.exists() {
         warnings.extend(warning);
     }
-    Ok((bans, book, warnings))
+    let (anchors, warning) = crate::anchors::take(&dir.join(storage::ANCHORS_FILE));
+    warnings.extend(warning);
+    Ok(Stored {
+        bans,
+        addrman: book,
+        anchors,
+        warnings,
+    })
 }
 
 /// A P2P engine. All methods take `&self` and may be called from any thread, including
@@ -107,8 +124,16 @@ impl Engine {
         let log_filter = Arc::new(LogFilter::default());
         let tracing = logging::dispatch(log_filter.clone(), events_tx.clone());
         let now = Driver::now();
-        let (bans, addrman, startup_warnings) = load_state(&config, now.unix)?;
-        let node = Node::new(config.clone(), bans, addrman, rand::random(), now);
+        let stored = load_state(&config, now.unix)?;
+        let startup_warnings = stored.warnings;
+        let node = Node::new(
+            config.clone(),
+            stored.bans,
+            stored.addrman,
+            stored.anchors,
+            rand::random(),
+            now,
+        );
         let driver = Driver::new(config, node, events_tx, log_filter, tracing);
         Ok(Engine {
             driver,
@@ -230,6 +255,9 @@ impl Engine {
             }
         };
         self.driver.stopped.store(true, Ordering::Release);
+        // Which block-relay-only peers become anchors is decided while they are still
+        // connected.
+        self.driver.run_now(|node, _| node.keep_anchors());
         // Wake the dispatcher if it is idle; when the queue is full it is busy and sees
         // the flag after its current event.
         self.driver.wake_dispatcher();
@@ -357,7 +385,8 @@ impl Engine {
     /// The height announced in future version messages.
     pub fn set_best_height(&self, height: i32) -> Result<()> {
         self.not_stopped()?;
-        self.driver.run_now(|node, _| node.set_best_height(height));
+        self.driver
+            .run_now(|node, now| node.set_best_height(height, now));
         Ok(())
     }
 
@@ -367,7 +396,7 @@ impl Engine {
         self.not_stopped()?;
         let hash = *hash;
         self.driver
-            .run_now(|node, _| node.set_best_block(height, hash));
+            .run_now(|node, now| node.set_best_block(height, hash, now));
         Ok(())
     }
 
@@ -639,6 +668,19 @@ impl Engine {
     fn custom_command(name: &str) -> Result<Command> {
         Command::new(name)
             .ok_or_else(|| Error::InvalidArgument(format!("{name:?} is not a command name")))
+    }
+
+    /// The node's standing in the network: connections by kind against their targets,
+    /// the tip's age, and the stale-tip and partition flags (see [`Health`]).
+    pub fn health(&self) -> Result<Health> {
+        self.not_stopped()?;
+        Ok(self.driver.run_now(|node, now| node.health(now)))
+    }
+
+    /// Installs the callback told when the stale-tip flag or the partition signal
+    /// changes (`None` removes it).
+    pub fn set_on_health_change(&self, cb: Option<HealthCallback>) -> Result<()> {
+        self.replace_callback(&self.driver.callbacks.health, cb)
     }
 
     /// Installs the callback told of each measured ping round trip (`None` removes it).

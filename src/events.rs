@@ -37,6 +37,9 @@ pub enum DisconnectReason {
     Banned,
     /// The connection's task panicked; only that connection ended.
     InternalError,
+    /// Connection management closed it: a feeler once its handshake proved the
+    /// address, or an extra outbound peer rotated out (stale-tip recovery).
+    Rotated,
 }
 
 impl DisconnectReason {
@@ -57,6 +60,7 @@ impl DisconnectReason {
             DisconnectReason::ConnectFailed => "connect failed",
             DisconnectReason::Banned => "banned",
             DisconnectReason::InternalError => "internal error",
+            DisconnectReason::Rotated => "rotated",
         }
     }
 }
@@ -108,6 +112,10 @@ pub enum ConnectionKind {
     OutboundFullRelay,
     /// Asked for by the node (`add_peer`, `add_node`).
     Manual,
+    /// Outbound for blocks only: neither transactions nor addresses are relayed.
+    BlockRelay,
+    /// A short outbound connection testing an address; it closes after the handshake.
+    Feeler,
 }
 
 impl ConnectionKind {
@@ -117,7 +125,75 @@ impl ConnectionKind {
             ConnectionKind::Inbound => "inbound",
             ConnectionKind::OutboundFullRelay => "outbound-full-relay",
             ConnectionKind::Manual => "manual",
+            ConnectionKind::BlockRelay => "block-relay-only",
+            ConnectionKind::Feeler => "feeler",
         }
+    }
+}
+
+/// Why the engine suspects the node is cut off from the network, by the first rule that
+/// holds (checked in this order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartitionSignal {
+    /// No rule holds.
+    None,
+    /// Outbound connections are wanted, but none has been up for a whole block interval.
+    Isolated,
+    /// At least half of the last 8 (at least 4) outbound attempts to addresses that once
+    /// worked (the book's tried table) failed: known peers have become unreachable.
+    KnownPeersUnreachable,
+    /// The tip is stale and no connected peer has announced a block above it: the
+    /// peers are as stuck as we are.
+    StaleWithNoBetterPeer,
+}
+
+impl PartitionSignal {
+    /// Stable name for logs and displays.
+    pub fn name(self) -> &'static str {
+        match self {
+            PartitionSignal::None => "none",
+            PartitionSignal::Isolated => "isolated",
+            PartitionSignal::KnownPeersUnreachable => "known peers unreachable",
+            PartitionSignal::StaleWithNoBetterPeer => "stale tip, no better peer",
+        }
+    }
+}
+
+/// The node's standing in the network: its connections against their targets, how
+/// fresh its tip is, and the two warnings derived from them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Health {
+    /// Connections that completed the handshake, by kind.
+    pub inbound: usize,
+    pub outbound_full_relay: usize,
+    pub block_relay: usize,
+    pub manual: usize,
+    pub feeler: usize,
+    /// Automatic outbound slots: `max_outbound` full-relay plus the block-relay-only
+    /// ones.
+    pub outbound_target: usize,
+    /// Of those, how many are filled (extra peers beyond a target not counted).
+    pub outbound_filled: usize,
+    /// The node's tip height, as it last reported it.
+    pub tip_height: i32,
+    /// The best height a connected peer has announced (its version's start height,
+    /// raised by its headers, announcements and blocks).
+    pub best_peer_height: i32,
+    /// Since the tip last advanced (since start while it never has).
+    pub tip_age: Duration,
+    /// Since a block new to the engine last arrived from a peer; `None` before the first.
+    pub network_block_age: Option<Duration>,
+    /// The tip has not advanced for three block intervals (Bitcoin Core's
+    /// `TipMayBeStale`, with no block download in flight). While it holds, the engine
+    /// keeps one extra full-relay outbound connection.
+    pub stale_tip: bool,
+    /// Why a partition is suspected, `PartitionSignal::None` when it is not.
+    pub partition: PartitionSignal,
+}
+
+impl Health {
+    pub fn partition_suspected(&self) -> bool {
+        self.partition != PartitionSignal::None
     }
 }
 

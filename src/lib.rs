@@ -8,6 +8,7 @@
 #![deny(unsafe_code)]
 
 pub(crate) mod addrman;
+mod anchors;
 pub(crate) mod banman;
 pub mod config;
 pub(crate) mod encrypted;
@@ -29,11 +30,13 @@ pub use config::{Config, CustomMessage, Network, TransportMode};
 pub use engine::{Engine, SyncStatus};
 pub use error::{Error, Result};
 pub use events::{
-    CommandTraffic, ConnectionKind, DisconnectReason, LogLevel, NetTotals, PeerId, PeerInfo,
+    CommandTraffic, ConnectionKind, DisconnectReason, Health, LogLevel, NetTotals, PartitionSignal,
+    PeerId, PeerInfo,
 };
 pub use relay::{HaveFunction, ItemForm, ItemHasher, ItemKind, Verdict};
 pub use runtime::dispatcher::{
     CustomMessageCallback, DataProvider, GetBlocksCallback, GetHeadersCallback, HeadersCallback,
-    ItemCallback, LogCallback, PeerConnectedCallback, PeerDisconnectedCallback, PingCallback,
+    HealthCallback, ItemCallback, LogCallback, PeerConnectedCallback, PeerDisconnectedCallback,
+    PingCallback,
 };
 pub use subnet::Subnet;

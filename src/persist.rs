@@ -110,6 +110,9 @@ pub enum PersistError {
     /// The payload does not match its checksum.
     #[error("checksum mismatch")]
     ChecksumMismatch,
+    /// The envelope is sound but its payload is not laid out as the kind says.
+    #[error("malformed payload: {0}")]
+    Malformed(String),
 }
 
 fn readable_versions(oldest: u32, newest: u32) -> String {

@@ -11,7 +11,7 @@ use hickory_proto::op::{Message, MessageType};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinEncodable};
-use p2pnet::{Config, Engine, Network, PeerInfo};
+use p2pnet::{Config, ConnectionKind, Engine, Network, PeerInfo};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -219,4 +219,58 @@ fn a_node_knowing_one_peer_learns_the_others_through_address_relay() {
     let ips = outbound_ips(&events, 3);
     assert_eq!(ips, vec!["127.0.0.31", "127.0.0.32", "127.0.0.33"]);
     drop(others);
+}
+
+/// Waits for the first outbound connection of `kind`; returns its IP.
+fn first_outbound_of(events: &mpsc::Receiver<PeerInfo>, kind: ConnectionKind) -> Option<String> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let p = events.recv_timeout(left).ok()?;
+        if p.kind == kind {
+            return Some(p.address.ip().to_string());
+        }
+    }
+}
+
+/// Anchors: the block-relay-only peer of one run is saved at stop and is the first
+/// connection of the next, even when the address book was lost in between.
+#[test]
+fn the_block_relay_only_peer_is_the_anchor_of_the_next_start() {
+    let (_listeners, shared_port) = listeners_on_one_port(41, 2);
+    let dns = DnsServer::start(vec![
+        Ipv4Addr::new(127, 0, 0, 41),
+        Ipv4Addr::new(127, 0, 0, 42),
+    ]);
+    let dir = std::env::temp_dir().join(format!("p2pnet-anchors-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut c = config("127.0.0.45:0");
+    c.dns_server = Some(dns.addr);
+    c.dns_seeds = vec![("seed.p2pnet.test.".into(), shared_port)];
+    c.max_outbound = 1;
+    c.block_relay_connections = 1;
+    c.data_dir = Some(dir.clone());
+    let node = Engine::new(c.clone()).unwrap();
+    let events = connected_events(&node);
+    node.start().unwrap();
+    let anchor =
+        first_outbound_of(&events, ConnectionKind::BlockRelay).expect("a block-relay peer");
+    let health = node.health().unwrap();
+    assert_eq!((health.block_relay, health.outbound_target), (1, 2));
+    node.stop().unwrap();
+    drop(node);
+    assert!(dir.join("anchors.dat").exists());
+
+    // No seed and no book: only the anchor can bring a peer back.
+    std::fs::remove_file(dir.join("peers.dat")).unwrap();
+    c.dns_seeds.clear();
+    let again = Engine::new(c).unwrap();
+    assert_eq!(again.address_count().unwrap(), 0);
+    assert!(!dir.join("anchors.dat").exists(), "read once, then removed");
+    let events = connected_events(&again);
+    again.start().unwrap();
+    let redialled = first_outbound_of(&events, ConnectionKind::BlockRelay);
+    assert_eq!(redialled, Some(anchor));
+    again.stop().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }

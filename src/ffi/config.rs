@@ -39,9 +39,10 @@ pub struct p2pnet_config {
 }
 
 /// Creates a config with the defaults of `network` (a `p2pnet_network` value): Bitcoin
-/// Core's magic, port, protocol version 70016, 8 outbound / 117 inbound / 125 total
-/// connections, 32 MiB messages, 60 s handshake timeout, 2 min pings, 20 min inactivity
-/// timeout, listening on 0.0.0.0 at the network's port. `P2PNET_ERR_INVALID_ARGUMENT`
+/// Core's magic, port, protocol version 70016, 8 full-relay + 2 block-relay-only
+/// outbound / 114 inbound / 125 total connections, 32 MiB messages, 60 s handshake
+/// timeout, 2 min pings, 20 min inactivity timeout, 10 min block interval, listening on
+/// 0.0.0.0 at the network's port. `P2PNET_ERR_INVALID_ARGUMENT`
 /// when `network` is out of range.
 ///
 /// Ownership: on success `*out_config` receives a new config that the caller frees with
@@ -292,7 +293,9 @@ pub unsafe extern "C" fn p2pnet_config_set_inactivity_timeout_ms(
     })
 }
 
-/// Sets the target number of outbound connections (default 8).
+/// Sets the target number of automatic full-relay outbound connections (default 8). 0
+/// turns off automatic connections of every kind (block-relay-only, feelers, extra
+/// peers): only `p2pnet_engine_add_peer`/`p2pnet_engine_add_node` connections remain.
 ///
 /// Ownership: `config` is borrowed for the call and must not be used by another thread
 /// meanwhile. May be called from a callback.
@@ -307,7 +310,77 @@ pub unsafe extern "C" fn p2pnet_config_set_max_outbound(
     })
 }
 
-/// Sets the cap on inbound connections (default 117).
+/// Sets the number of outbound block-relay-only connections kept besides the
+/// full-relay ones (default 2, as Bitcoin Core; 0 disables them and their anchors).
+/// They relay neither transactions nor addresses, so gossip cannot reveal them, and
+/// they are saved as anchors at stop (with a data directory) and dialled first at the
+/// next start.
+///
+/// Ownership: `config` is borrowed for the call and must not be used by another thread
+/// meanwhile. May be called from a callback.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_block_relay_connections(
+    config: *mut p2pnet_config,
+    count: u32,
+) -> p2pnet_result {
+    update(config, |c| {
+        c.block_relay_connections = to_usize(count);
+        Ok(())
+    })
+}
+
+/// Sets the chain's expected time between blocks (default 600000 ms, 10 minutes; must
+/// be > 0). The tip counts as stale after three intervals without advancing; then the
+/// engine opens one extra outbound connection (Bitcoin Core's stale-tip recovery).
+///
+/// Ownership: `config` is borrowed for the call and must not be used by another thread
+/// meanwhile. May be called from a callback.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_block_interval_ms(
+    config: *mut p2pnet_config,
+    ms: u32,
+) -> p2pnet_result {
+    update(config, |c| {
+        c.block_interval = millis(ms, "block interval")?;
+        Ok(())
+    })
+}
+
+/// Sets the mean time between feeler connections, which test an address nobody has
+/// connected to yet and close after the handshake (default 120000 ms, 2 minutes; 0
+/// disables them).
+///
+/// Ownership: `config` is borrowed for the call and must not be used by another thread
+/// meanwhile. May be called from a callback.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_feeler_interval_ms(
+    config: *mut p2pnet_config,
+    ms: u32,
+) -> p2pnet_result {
+    update(config, |c| {
+        c.feeler_interval = Duration::from_millis(u64::from(ms));
+        Ok(())
+    })
+}
+
+/// Sets the mean time between extra block-relay-only connections, which look for
+/// blocks the node has not heard of and stay only if they bring one (default 300000
+/// ms, 5 minutes; 0 disables them).
+///
+/// Ownership: `config` is borrowed for the call and must not be used by another thread
+/// meanwhile. May be called from a callback.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_config_set_extra_block_relay_interval_ms(
+    config: *mut p2pnet_config,
+    ms: u32,
+) -> p2pnet_result {
+    update(config, |c| {
+        c.extra_block_relay_interval = Duration::from_millis(u64::from(ms));
+        Ok(())
+    })
+}
+
+/// Sets the cap on inbound connections (default 114).
 ///
 /// Ownership: `config` is borrowed for the call and must not be used by another thread
 /// meanwhile. May be called from a callback.
@@ -338,7 +411,7 @@ pub unsafe extern "C" fn p2pnet_config_set_max_connections(
 }
 
 /// Sets how many inbound connections one IP address may hold (default 8; the regtest
-/// preset allows 117, since local nodes share a loopback address). Connections beyond it
+/// preset allows 114, since local nodes share a loopback address). Connections beyond it
 /// are closed at accept, before any byte is read.
 ///
 /// Ownership: `config` is borrowed for the call and must not be used by another thread

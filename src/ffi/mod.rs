@@ -39,6 +39,9 @@ mod peers;
 // `p2pnet_net_totals`, `p2pnet_command_traffic`: traffic counters; the ping callback.
 mod metrics;
 
+// `p2pnet_health`, `p2pnet_partition_signal`: network health and its callback.
+mod health;
+
 // `p2pnet_ban_entry`: the ban list.
 mod bans;
 
@@ -68,6 +71,7 @@ pub use config::*;
 pub use custom::*;
 pub use discovery::*;
 pub use engine::*;
+pub use health::*;
 pub use log::*;
 pub use metrics::*;
 pub use peers::*;

@@ -47,6 +47,9 @@ pub enum p2pnet_disconnect_reason {
     /// The connection's task failed unexpectedly (a bug, or a panic in a hash function
     /// the node installed); the engine and its other peers carry on.
     P2PNET_DISCONNECT_INTERNAL_ERROR = 13,
+    /// Connection management closed it: a feeler connection once its handshake proved
+    /// the address, or an extra outbound peer rotated out (stale-tip recovery).
+    P2PNET_DISCONNECT_ROTATED = 14,
 }
 
 /// A snapshot of one connected peer. Plain data: strings are fixed-size, NUL-terminated
@@ -111,6 +114,12 @@ pub enum p2pnet_connection_kind {
     P2PNET_CONNECTION_OUTBOUND_FULL_RELAY = 1,
     /// Asked for by the node (`p2pnet_engine_add_peer`, `p2pnet_engine_add_node`).
     P2PNET_CONNECTION_MANUAL = 2,
+    /// Outbound for blocks only: neither transactions nor addresses are relayed, so the
+    /// connection is hard to detect and map (Bitcoin Core's block-relay-only).
+    P2PNET_CONNECTION_BLOCK_RELAY = 3,
+    /// A short outbound connection testing an address from the book; it closes after
+    /// the handshake.
+    P2PNET_CONNECTION_FEELER = 4,
 }
 
 impl From<ConnectionKind> for p2pnet_connection_kind {
@@ -120,6 +129,8 @@ impl From<ConnectionKind> for p2pnet_connection_kind {
             ConnectionKind::Inbound => P2PNET_CONNECTION_INBOUND,
             ConnectionKind::OutboundFullRelay => P2PNET_CONNECTION_OUTBOUND_FULL_RELAY,
             ConnectionKind::Manual => P2PNET_CONNECTION_MANUAL,
+            ConnectionKind::BlockRelay => P2PNET_CONNECTION_BLOCK_RELAY,
+            ConnectionKind::Feeler => P2PNET_CONNECTION_FEELER,
         }
     }
 }
@@ -184,6 +195,7 @@ impl From<DisconnectReason> for p2pnet_disconnect_reason {
             DisconnectReason::ConnectFailed => P2PNET_DISCONNECT_CONNECT_FAILED,
             DisconnectReason::Banned => P2PNET_DISCONNECT_BANNED,
             DisconnectReason::InternalError => P2PNET_DISCONNECT_INTERNAL_ERROR,
+            DisconnectReason::Rotated => P2PNET_DISCONNECT_ROTATED,
         }
     }
 }
@@ -209,6 +221,7 @@ pub extern "C" fn p2pnet_disconnect_reason_name(reason: u32) -> *const c_char {
         11 => b"connect failed\0",
         12 => b"banned\0",
         13 => b"internal error\0",
+        14 => b"rotated\0",
         _ => b"unknown\0",
     };
     name.as_ptr().cast()

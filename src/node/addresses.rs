@@ -1,6 +1,7 @@
 //! Address gossip, as Bitcoin Core: a token bucket per peer limits how many addresses it
 //! can put into our book; small announcements of fresh addresses are relayed to a couple
 //! of peers; getaddr is answered once per connection, and only to inbound peers.
+//! Block-relay-only connections take no part in any of it.
 
 use std::net::SocketAddr;
 
@@ -29,6 +30,10 @@ impl Node {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
+        if !p.relays_addresses() {
+            tracing::debug!(peer, "addresses on a block-relay-only connection ignored");
+            return;
+        }
         let bucket = &mut p.addr_relay;
         let elapsed = now.mono.saturating_duration_since(bucket.refilled);
         bucket.refilled = now.mono;
@@ -73,7 +78,7 @@ impl Node {
         let mut targets: Vec<PeerId> = self
             .established_ids()
             .into_iter()
-            .filter(|id| *id != peer)
+            .filter(|id| *id != peer && self.peers.get(id).is_some_and(|t| t.relays_addresses()))
             .collect();
         targets.shuffle(&mut self.rng);
         for target in targets.into_iter().take(ADDR_RELAY_FANOUT) {

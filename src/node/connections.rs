@@ -77,8 +77,8 @@ pub(super) struct AddedPeer {
 pub(super) struct ConnectionPolicy {
     pub added: Vec<AddedPeer>,
     pub seeds: Vec<(String, u16)>,
-    /// Automatic outbound dials in progress.
-    pub dialing: HashMap<PeerId, SocketAddr>,
+    /// Automatic outbound dials in progress, with their kind.
+    pub dialing: HashMap<PeerId, (SocketAddr, Origin)>,
     /// Manual dials in progress (`add_peer`, added peers).
     pub manual_dials: HashSet<PeerId>,
     /// Secret for the eviction rule's network-group ordering.
@@ -129,7 +129,7 @@ impl Node {
     }
 
     /// Connections open or being dialled automatically, against `max_connections`.
-    fn connection_count(&self) -> usize {
+    pub(super) fn connection_count(&self) -> usize {
         self.peers.len() + self.connections.dialing.len()
     }
 
@@ -219,6 +219,7 @@ impl Node {
         self.connections.dialing.remove(&peer);
         if origin != Origin::Inbound && self.is_banned(addr.ip(), now) {
             self.after_dial(peer, false, now);
+            self.outbound_attempt_ended(peer, false);
             self.notify(NodeEvent::PeerDisconnected {
                 id: peer,
                 reason: DisconnectReason::Banned,
@@ -234,6 +235,7 @@ impl Node {
         };
         let params = SessionParams {
             inbound: origin == Origin::Inbound,
+            relay: origin != Origin::BlockRelay,
             remote_addr: addr,
             local_addr,
             protocol_version: self.config.protocol_version,
@@ -307,6 +309,9 @@ impl Node {
             detail,
         });
         self.after_dial(peer, p.is_established(), now);
+        if !p.is_established() {
+            self.outbound_attempt_ended(peer, false);
+        }
         self.request_items_soon(now);
         self.connections.wake(now);
     }
@@ -322,6 +327,7 @@ impl Node {
             detail,
         });
         self.after_dial(peer, false, now);
+        self.outbound_attempt_ended(peer, false);
         self.connections.wake(now);
     }
 
@@ -434,7 +440,18 @@ impl Node {
         p.best_known_height = remote.start_height;
         p.remote = Some(remote);
         let (inbound, addr, local_addr) = (p.inbound(), p.addr, p.local_addr);
-        if !inbound {
+        let (relays_addresses, relays_txs) = (p.relays_addresses(), p.relays_txs());
+        if !inbound && self.outbound_established(peer) {
+            // A feeler only proves its address.
+            if self.addrman.mark_good(addr, now.unix) {
+                self.addresses_changed = true;
+            }
+            return;
+        }
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        if !inbound && relays_addresses {
             // The answer to our getaddr may be large; Bitcoin Core allows for it.
             p.addr_relay.tokens += MAX_ADDR_ENTRIES as f64;
         }
@@ -448,12 +465,19 @@ impl Node {
             // BIP130: new blocks are welcome as headers.
             self.send(peer, Message::SendHeaders, now);
         }
-        self.send_fee_filter(peer, now);
+        if relays_txs {
+            self.send_fee_filter(peer, now);
+        }
         if inbound {
             return;
         }
         if self.addrman.mark_good(addr, now.unix) {
             self.addresses_changed = true;
+        }
+        if !relays_addresses {
+            // Block-relay-only: no addresses either way, so gossip cannot map it.
+            self.request_items(now);
+            return;
         }
         self.send(peer, Message::GetAddr, now);
         if let Some(ours) = self.advertised_address(local_addr) {
@@ -472,7 +496,7 @@ impl Node {
     /// How to dial, as Bitcoin Core decides: v2 to an address the book knows offers it
     /// (NODE_P2P_V2), v1 to other book addresses, and v2 with a v1 fallback to peers
     /// the node names (their services are unknown until they answer).
-    fn dial_transport(&self, target: &DialTarget) -> TransportPlan {
+    pub(super) fn dial_transport(&self, target: &DialTarget) -> TransportPlan {
         match self.config.transport {
             TransportMode::V1Only => TransportPlan::V1,
             TransportMode::V2Only => TransportPlan::V2 { fallback: false },
@@ -558,6 +582,7 @@ impl Node {
             peer: id,
             target,
             transport,
+            origin: Origin::Manual,
         });
         id
     }
@@ -632,7 +657,9 @@ impl Node {
             }
         }
         self.maintain_added_peers(now);
+        self.rotate_extra_outbound(now);
         let automatic = self.fill_outbound(now);
+        self.check_health(now);
         if self.connections.delayed_seed_check
             && now.mono >= self.connections.started + SEED_DELAY_WITH_ADDRESSES
         {
@@ -675,67 +702,9 @@ impl Node {
                 peer: id,
                 target,
                 transport,
+                origin: Origin::Manual,
             });
         }
-    }
-
-    /// Dials addresses from the book until the outbound target is met, at most one per
-    /// network group when so configured; returns the number of automatic outbound
-    /// connections (established or being dialled).
-    fn fill_outbound(&mut self, now: Now) -> usize {
-        let allow_local = self.config.allow_local_addresses;
-        let automatic_peers = self
-            .peers
-            .values()
-            .filter(|p| p.origin == Origin::Automatic);
-        let mut groups: HashSet<Vec<u8>> = automatic_peers
-            .map(|p| netgroup(p.addr.ip(), allow_local))
-            .collect();
-        // As Bitcoin Core, an address counts as connected when any peer shares its IP.
-        let connected: HashSet<IpAddr> = self
-            .peers
-            .values()
-            .map(|p| p.addr.ip().to_canonical())
-            .collect();
-        let mut automatic = self
-            .peers
-            .values()
-            .filter(|p| p.origin == Origin::Automatic)
-            .count()
-            + self.connections.dialing.len();
-        for dialing in self.connections.dialing.values() {
-            groups.insert(netgroup(dialing.ip(), allow_local));
-        }
-        let own = self.listen_addr;
-        let per_group = self.config.one_outbound_per_netgroup;
-        while automatic < self.config.max_outbound
-            && self.connection_count() < self.config.max_connections
-        {
-            let dialing: HashSet<SocketAddr> = self.connections.dialing.values().copied().collect();
-            let bans = &self.bans;
-            let choice = self.addrman.select(now.unix, &mut self.rng, |a| {
-                connected.contains(&a.ip().to_canonical())
-                    || dialing.contains(a)
-                    || own.is_some_and(|o| o == *a)
-                    || bans.is_banned(&a.ip(), now.unix)
-                    || (per_group && groups.contains(&netgroup(a.ip(), allow_local)))
-            });
-            let Some(addr) = choice else { break };
-            self.addrman.mark_attempt(addr, now.unix);
-            self.addresses_changed = true;
-            groups.insert(netgroup(addr.ip(), allow_local));
-            automatic += 1;
-            let id = self.next_id();
-            self.connections.dialing.insert(id, addr);
-            let target = DialTarget::Addr(addr);
-            let transport = self.dial_transport(&target);
-            self.out.push(super::Output::Dial {
-                peer: id,
-                target,
-                transport,
-            });
-        }
-        automatic
     }
 
     /// A seed answered (or failed); its addresses go into the book.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::events::{DisconnectReason, LogLevel, PeerId, PeerInfo};
+use crate::events::{DisconnectReason, Health, LogLevel, PeerId, PeerInfo};
 use crate::relay::ItemKind;
 use crate::wire::{BlockLocator, Command, Hash256, Inventory};
 
@@ -61,6 +61,8 @@ pub(crate) enum NodeEvent {
         peer: PeerId,
         items: Vec<Inventory>,
     },
+    /// The stale-tip flag or the partition signal changed.
+    HealthChanged(Health),
     /// Makes the dispatcher re-check whether the engine stopped.
     Wake,
 }

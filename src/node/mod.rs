@@ -20,10 +20,14 @@ mod custom;
 mod discipline;
 pub(crate) mod event;
 pub(crate) mod eviction;
+mod health;
 mod heights;
+mod outbound;
 mod peer;
 mod relay;
 mod relay_cache;
+#[cfg(test)]
+mod resilience_tests;
 mod serving;
 pub(crate) mod session;
 #[cfg(test)]
@@ -48,6 +52,7 @@ use crate::wire::{Hash256, Message};
 pub(crate) use connections::{DialTarget, TransportPlan};
 pub(crate) use discipline::BanRefused;
 pub(crate) use event::NodeEvent;
+pub(crate) use outbound::MAX_ANCHORS;
 use peer::Peer;
 pub(crate) use peer::{unix_seconds, Origin};
 use relay::RelayState;
@@ -98,6 +103,8 @@ pub(crate) enum Outgoing {
 pub(crate) enum StoredFile {
     Bans,
     Addresses,
+    /// The block-relay-only peers to dial first at the next start.
+    Anchors,
 }
 
 /// What the core asks the runtime to do, in order.
@@ -118,6 +125,7 @@ pub(crate) enum Output {
         peer: PeerId,
         target: DialTarget,
         transport: TransportPlan,
+        origin: Origin,
     },
     Notify(NodeEvent),
     /// Replace a file with these bytes (a complete, enveloped snapshot).
@@ -154,7 +162,13 @@ pub(crate) struct Node {
     bans: BanList,
     addrman: AddrMan,
     connections: connections::ConnectionPolicy,
+    /// Outbound connections beyond the full-relay target (see `outbound`).
+    outbound: outbound::OutboundPolicy,
+    /// The node's standing in the network (see `health`).
+    health: health::HealthWatch,
     timers: PeerTimers,
+    /// The anchors chosen when stop began, for the final snapshot.
+    kept_anchors: Option<Vec<SocketAddr>>,
     /// Whether the address book changed since it was last persisted.
     addresses_changed: bool,
     next_address_save: Instant,
@@ -170,11 +184,21 @@ const ADDRESS_SAVE_INTERVAL: Duration = Duration::from_secs(60);
 const BAN_SAVE_SPACING: Duration = Duration::from_secs(1);
 
 impl Node {
-    /// A core over loaded state. `seed` feeds the only RNG the core uses.
-    pub fn new(config: Config, bans: BanList, addrman: AddrMan, seed: u64, now: Now) -> Node {
+    /// A core over loaded state. `seed` feeds the only RNG the core uses; `anchors` are
+    /// the last run's block-relay-only peers, dialled first.
+    pub fn new(
+        config: Config,
+        bans: BanList,
+        addrman: AddrMan,
+        anchors: Vec<SocketAddr>,
+        seed: u64,
+        now: Now,
+    ) -> Node {
         let mut rng = StdRng::seed_from_u64(seed);
         let connections = connections::ConnectionPolicy::new(&config, rng.random(), now);
         Node {
+            outbound: outbound::OutboundPolicy::new(anchors, now, &config),
+            health: health::HealthWatch::new(now),
             relay: RelayState::new(&config),
             custom: custom::CustomCommands::new(&config.custom_messages),
             best_height: config.start_height,
@@ -189,6 +213,7 @@ impl Node {
             addrman,
             connections,
             timers: PeerTimers::default(),
+            kept_anchors: None,
             addresses_changed: false,
             next_address_save: now.mono + ADDRESS_SAVE_INTERVAL,
             ban_save_at: None,
@@ -207,15 +232,21 @@ impl Node {
         self.listen_addr = addr;
     }
 
-    pub fn set_best_height(&mut self, height: i32) {
+    pub fn set_best_height(&mut self, height: i32, now: Now) {
+        let advanced = height > self.best_height;
         self.best_height = height;
+        self.health.tip_reported(None, advanced, now);
+        self.check_health(now);
     }
 
-    /// The node's tip: its height goes into version messages, and headers building on
-    /// it let the engine tell the heights peers announce.
-    pub fn set_best_block(&mut self, height: i32, hash: Hash256) {
+    /// The node's tip: its height goes into version messages, headers building on it
+    /// let the engine tell the heights peers announce, and its age is the stale-tip
+    /// rule's.
+    pub fn set_best_block(&mut self, height: i32, hash: Hash256, now: Now) {
         self.best_height = height;
         self.heights.set(hash, height);
+        self.health.tip_reported(Some(hash), false, now);
+        self.check_health(now);
     }
 
     /// A fresh peer id; ids are never reused within one engine.
@@ -260,9 +291,20 @@ impl Node {
         }
     }
 
+    /// The engine is stopping: the block-relay-only peers connected now are the anchors
+    /// of the next start.
+    pub fn keep_anchors(&mut self) {
+        self.kept_anchors = Some(self.anchors());
+    }
+
     /// Snapshots of everything persisted, for the final write at stop.
     pub fn final_snapshots(&mut self, now: Now) -> Vec<Output> {
         if self.config.data_dir.is_some() {
+            let anchors = self.kept_anchors.take().unwrap_or_else(|| self.anchors());
+            self.out.push(Output::Persist {
+                file: StoredFile::Anchors,
+                bytes: crate::anchors::snapshot(&anchors),
+            });
             self.bans.prune(now.unix);
             self.bans.take_dirty();
             self.out.push(Output::Persist {

@@ -34,6 +34,12 @@ pub(crate) enum Origin {
     Automatic,
     /// Asked for by the node (`add_peer`, `add_node`).
     Manual,
+    /// Outbound for blocks only: no transactions and no addresses either way, so the
+    /// connection is hard to tell apart and to map (Bitcoin Core's block-relay-only).
+    BlockRelay,
+    /// A short outbound connection that tests an address from the book's new table and
+    /// closes after the handshake.
+    Feeler,
 }
 
 /// Bitcoin Core's address-relay token bucket and getaddr bookkeeping for one peer.
@@ -79,6 +85,9 @@ pub(super) struct Peer {
     /// When the peer last gave us a block or transaction new to us (eviction protects
     /// peers that do).
     pub last_block: Option<Instant>,
+    /// When the peer last announced a block new to us (stale-tip recovery rotates out
+    /// the outbound peer that did so least recently).
+    pub last_block_announcement: Option<Instant>,
     /// The highest block height the peer is known to have: its version's start height,
     /// raised by headers, announcements and blocks whose height the engine can tell.
     pub best_known_height: i32,
@@ -129,6 +138,7 @@ impl Peer {
                 known: None,
             },
             last_block: None,
+            last_block_announcement: None,
             best_known_height: 0,
             last_tx: None,
             ping: None,
@@ -143,6 +153,18 @@ impl Peer {
 
     pub fn inbound(&self) -> bool {
         self.origin == Origin::Inbound
+    }
+
+    /// Transactions go to and come from the peer: not on block-relay-only connections,
+    /// nor to a peer whose version asked for none (BIP37's relay flag).
+    pub fn relays_txs(&self) -> bool {
+        self.origin != Origin::BlockRelay && self.remote.as_ref().is_none_or(|r| r.relay)
+    }
+
+    /// Addresses are gossiped with the peer: not on block-relay-only connections, which
+    /// would otherwise reveal themselves through the addresses they pass on.
+    pub fn relays_addresses(&self) -> bool {
+        self.origin != Origin::BlockRelay
     }
 
     pub fn is_established(&self) -> bool {
@@ -248,6 +270,8 @@ impl Peer {
                 Origin::Inbound => ConnectionKind::Inbound,
                 Origin::Automatic => ConnectionKind::OutboundFullRelay,
                 Origin::Manual => ConnectionKind::Manual,
+                Origin::BlockRelay => ConnectionKind::BlockRelay,
+                Origin::Feeler => ConnectionKind::Feeler,
             },
             // The runtime fills these in from the socket.
             last_send: UNIX_EPOCH,

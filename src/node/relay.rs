@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::peer::Peer;
+use super::peer::{Origin, Peer};
 use super::relay_cache::RelayCache;
 use super::{Node, NodeEvent, Now};
 use crate::config::Config;
-use crate::events::PeerId;
+use crate::events::{DisconnectReason, PeerId};
 use crate::misbehaviour::Offence;
 use crate::relay::bounded::{BoundedMap, BoundedSet};
 use crate::relay::tracker::{Delivery, RequestTracker};
@@ -182,15 +182,23 @@ impl Node {
         } else {
             InvKind::TX
         };
+        let block_relay_only = p.origin == Origin::BlockRelay;
         for item in items {
             let Some(kind) = ItemKind::from_inv(item.kind) else {
                 continue;
             };
+            if kind == ItemKind::Tx && block_relay_only {
+                self.close_for_tx_on_block_relay(peer, "announced");
+                return;
+            }
             if kind == ItemKind::Tx && item.kind != tx_kind {
                 continue;
             }
             if kind == ItemKind::Block {
                 p.has_height(self.heights.of(&item.hash));
+                if !self.relay.have(&item.hash) {
+                    p.last_block_announcement = Some(now.mono);
+                }
             }
             p.mark_known(item.hash);
             if let Some(ids) = self.relay.cache.ids(&item.hash) {
@@ -206,6 +214,16 @@ impl Node {
             self.relay.tracker_changed = true;
         }
         self.request_items(now);
+    }
+
+    /// We asked a block-relay-only peer for no transactions (version relay flag off);
+    /// announcing or sending one breaks that, and Bitcoin Core disconnects for it.
+    fn close_for_tx_on_block_relay(&mut self, peer: PeerId, what: &str) {
+        self.close(
+            peer,
+            DisconnectReason::ProtocolViolation,
+            format!("transaction {what} on a block-relay-only connection"),
+        );
     }
 
     /// A peer lacks items we asked it for: they are asked of someone else.
@@ -253,6 +271,10 @@ impl Node {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
+        if kind == ItemKind::Tx && p.origin == Origin::BlockRelay {
+            self.close_for_tx_on_block_relay(peer, "sent");
+            return;
+        }
         p.has_height(height);
         p.mark_known_item(&ids);
         let delivery = self.relay.tracker.on_delivered_item(peer, &ids);
@@ -267,6 +289,9 @@ impl Node {
                     self.relay.seen.insert(wtxid);
                 }
                 if self.relay.seen.insert(hash) {
+                    if kind == ItemKind::Block {
+                        self.health.network_block(now);
+                    }
                     self.relay.awaiting.insert(
                         hash,
                         Unjudged {
@@ -318,6 +343,9 @@ impl Node {
         p.has_height(best);
         for id in ids {
             p.mark_known(*id);
+        }
+        if ids.iter().any(|id| !self.relay.have(id)) {
+            p.last_block_announcement = Some(now.mono);
         }
         if ids.len() <= MAX_BLOCKS_TO_ANNOUNCE {
             for id in ids {
@@ -433,15 +461,16 @@ impl Node {
         now: Now,
     ) {
         let hash = ids.id;
-        let below_filter =
-            |p: &Peer| kind == ItemKind::Tx && fee_rate.is_some_and(|r| r < p.fee_filter);
+        let unwanted = |p: &Peer| {
+            kind == ItemKind::Tx && (!p.relays_txs() || fee_rate.is_some_and(|r| r < p.fee_filter))
+        };
         let payload_len = frame.len().saturating_sub(HEADER_LEN);
         let targets: Vec<PeerId> = self
             .established_ids()
             .into_iter()
             .filter(|id| {
                 self.peers.get_mut(id).is_some_and(|p| {
-                    !below_filter(p) && p.can_carry(payload_len) && p.mark_known_item(&ids)
+                    !unwanted(p) && p.can_carry(payload_len) && p.mark_known_item(&ids)
                 })
             })
             .collect();

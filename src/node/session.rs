@@ -13,6 +13,9 @@ use crate::wire::{Command, Message, NetAddress, VersionMessage};
 #[derive(Clone, Debug)]
 pub struct SessionParams {
     pub inbound: bool,
+    /// Our version's relay flag (BIP37): false asks the peer for no transactions, as a
+    /// block-relay-only connection does.
+    pub relay: bool,
     pub remote_addr: SocketAddr,
     pub local_addr: SocketAddr,
     pub protocol_version: i32,
@@ -125,7 +128,7 @@ impl Session {
             nonce: p.local_nonce,
             user_agent: p.user_agent.clone(),
             start_height: p.start_height,
-            relay: true,
+            relay: p.relay,
         })
     }
 
@@ -340,6 +343,7 @@ mod tests {
     fn params(inbound: bool) -> SessionParams {
         SessionParams {
             inbound,
+            relay: true,
             remote_addr: "127.0.0.1:1000".parse().unwrap(),
             local_addr: "127.0.0.1:2000".parse().unwrap(),
             protocol_version: 70001,

@@ -17,26 +17,27 @@ use crate::wire::{
     HEADER_LEN,
 };
 
-const T0_UNIX: u64 = 1_700_000_000;
+pub(super) const T0_UNIX: u64 = 1_700_000_000;
 
-struct Harness {
-    node: Node,
-    now: Now,
+pub(super) struct Harness {
+    pub node: Node,
+    pub now: Now,
 }
 
-fn addr(s: &str) -> SocketAddr {
+pub(super) fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
-fn config() -> Config {
+pub(super) fn config() -> Config {
     let mut c = Config::new(Network::Regtest);
     c.max_outbound = 0;
+    c.block_relay_connections = 0;
     c.tx_trickle_inbound = Duration::ZERO;
     c.tx_trickle_outbound = Duration::ZERO;
     c
 }
 
-fn version_from(peer_addr: SocketAddr, nonce: u64, height: i32) -> Message {
+pub(super) fn version_from(peer_addr: SocketAddr, nonce: u64, height: i32) -> Message {
     Message::Version(VersionMessage {
         version: 70016,
         services: 9,
@@ -51,38 +52,38 @@ fn version_from(peer_addr: SocketAddr, nonce: u64, height: i32) -> Message {
 }
 
 impl Harness {
-    fn new(config: Config) -> Self {
+    pub(super) fn new(config: Config) -> Self {
         Self::with_book(config, AddrMan::with_key([7; 32], true))
     }
 
-    fn with_book(config: Config, book: AddrMan) -> Self {
+    pub(super) fn with_book(config: Config, book: AddrMan) -> Self {
         let now = Now {
             mono: Instant::now(),
             unix: T0_UNIX,
         };
         let bans = BanList::new(config.max_bans);
-        let mut node = Node::new(config, bans, book, 42, now);
+        let mut node = Node::new(config, bans, book, Vec::new(), 42, now);
         // The first tick runs connection management once; start from a quiet core.
         node.tick(now);
         node.take_outputs();
         Harness { node, now }
     }
 
-    fn advance(&mut self, d: Duration) {
+    pub(super) fn advance(&mut self, d: Duration) {
         self.now = self.now.plus(d);
     }
 
-    fn tick(&mut self) -> Vec<Output> {
+    pub(super) fn tick(&mut self) -> Vec<Output> {
         self.node.tick(self.now);
         self.node.take_outputs()
     }
 
-    fn outputs(&mut self) -> Vec<Output> {
+    pub(super) fn outputs(&mut self) -> Vec<Output> {
         self.node.take_outputs()
     }
 
     /// An inbound peer from `from` that completed the handshake.
-    fn inbound(&mut self, from: &str) -> PeerId {
+    pub(super) fn inbound(&mut self, from: &str) -> PeerId {
         let id = self
             .node
             .accept_inbound(addr(from), addr("127.0.0.1:18444"), self.now)
@@ -92,24 +93,29 @@ impl Harness {
     }
 
     /// An inbound peer that announces NODE_NETWORK only (no witness data).
-    fn node_without_witness(&mut self, from: &str) -> PeerId {
+    pub(super) fn node_without_witness(&mut self, from: &str) -> PeerId {
         self.inbound_with(from, 1, Vec::new())
     }
 
     /// An inbound peer that negotiated BIP339 (wtxidrelay before its verack).
-    fn inbound_wtxid_relay(&mut self, from: &str) -> PeerId {
+    pub(super) fn inbound_wtxid_relay(&mut self, from: &str) -> PeerId {
         self.inbound_with(from, 9, vec![Message::WtxidRelay])
     }
 
     /// An inbound peer that offered `commands` in its handshake.
-    fn inbound_offering(&mut self, from: &str, commands: &[&str]) -> PeerId {
+    pub(super) fn inbound_offering(&mut self, from: &str, commands: &[&str]) -> PeerId {
         let offered = commands.iter().map(|c| Command::new(c).unwrap()).collect();
         self.inbound_with(from, 9, vec![Message::SendCustom(offered)])
     }
 
     /// An inbound peer announcing `services` that sends `before_verack` between its
     /// version and its verack.
-    fn inbound_with(&mut self, from: &str, services: u64, before_verack: Vec<Message>) -> PeerId {
+    pub(super) fn inbound_with(
+        &mut self,
+        from: &str,
+        services: u64,
+        before_verack: Vec<Message>,
+    ) -> PeerId {
         let id = self
             .node
             .accept_inbound(addr(from), addr("127.0.0.1:18444"), self.now)
@@ -129,7 +135,7 @@ impl Harness {
     }
 
     /// An outbound peer (dialled as `origin`) that completed the handshake.
-    fn outbound(&mut self, to: &str, origin: Origin) -> PeerId {
+    pub(super) fn outbound(&mut self, to: &str, origin: Origin) -> PeerId {
         let id = self.node.next_id();
         assert!(self.node.connection_opened(
             id,
@@ -142,7 +148,7 @@ impl Harness {
         id
     }
 
-    fn handshake(&mut self, id: PeerId, from: &str) {
+    pub(super) fn handshake(&mut self, id: PeerId, from: &str) {
         let nonce = 1000 + id;
         self.message(id, version_from(addr(from), nonce, 100));
         self.message(id, Message::Verack);
@@ -151,12 +157,12 @@ impl Harness {
         self.outputs();
     }
 
-    fn message(&mut self, id: PeerId, msg: Message) {
+    pub(super) fn message(&mut self, id: PeerId, msg: Message) {
         self.node
             .on_message(id, msg, MessageIds::default(), self.now);
     }
 
-    fn item(&mut self, id: PeerId, kind: ItemKind, hash: Hash256, data: &[u8]) {
+    pub(super) fn item(&mut self, id: PeerId, kind: ItemKind, hash: Hash256, data: &[u8]) {
         let msg = match kind {
             ItemKind::Block => Message::Block(Bytes::copy_from_slice(data)),
             ItemKind::Tx => Message::Tx(Bytes::copy_from_slice(data)),
@@ -168,12 +174,12 @@ impl Harness {
         self.node.on_message(id, msg, ids, self.now);
     }
 
-    fn score(&self, id: PeerId) -> u32 {
+    pub(super) fn score(&self, id: PeerId) -> u32 {
         self.node.peers[&id].score.total()
     }
 }
 
-fn sent_to(outputs: &[Output], peer: PeerId) -> Vec<&Message> {
+pub(super) fn sent_to(outputs: &[Output], peer: PeerId) -> Vec<&Message> {
     outputs
         .iter()
         .filter_map(|o| match o {
@@ -186,7 +192,7 @@ fn sent_to(outputs: &[Output], peer: PeerId) -> Vec<&Message> {
         .collect()
 }
 
-fn frames_sent(outputs: &[Output], peer: PeerId) -> Vec<&Bytes> {
+pub(super) fn frames_sent(outputs: &[Output], peer: PeerId) -> Vec<&Bytes> {
     outputs
         .iter()
         .filter_map(|o| match o {
@@ -203,7 +209,7 @@ fn frames_to(outputs: &[Output], peer: PeerId) -> usize {
     frames_sent(outputs, peer).len()
 }
 
-fn closes(outputs: &[Output]) -> Vec<(PeerId, DisconnectReason)> {
+pub(super) fn closes(outputs: &[Output]) -> Vec<(PeerId, DisconnectReason)> {
     outputs
         .iter()
         .filter_map(|o| match o {
@@ -213,7 +219,7 @@ fn closes(outputs: &[Output]) -> Vec<(PeerId, DisconnectReason)> {
         .collect()
 }
 
-fn events(outputs: &[Output]) -> Vec<&NodeEvent> {
+pub(super) fn events(outputs: &[Output]) -> Vec<&NodeEvent> {
     outputs
         .iter()
         .filter_map(|o| match o {
@@ -223,7 +229,7 @@ fn events(outputs: &[Output]) -> Vec<&NodeEvent> {
         .collect()
 }
 
-fn inv(kind: InvKind, hash: Hash256) -> Inventory {
+pub(super) fn inv(kind: InvKind, hash: Hash256) -> Inventory {
     Inventory { kind, hash }
 }
 
@@ -756,7 +762,7 @@ fn added_peers_are_redialled_with_doubling_backoff() {
     let first = h.node.add_node("127.0.0.7", 18444, h.now).unwrap();
     let out = h.outputs();
     assert!(
-        matches!(&out[..], [Output::Dial { peer, target: DialTarget::Host(host, 18444), transport: TransportPlan::V2 { fallback: true } }] if *peer == first && host == "127.0.0.7")
+        matches!(&out[..], [Output::Dial { peer, target: DialTarget::Host(host, 18444), transport: TransportPlan::V2 { fallback: true }, origin: Origin::Manual }] if *peer == first && host == "127.0.0.7")
     );
     assert_eq!(h.node.add_node("127.0.0.7", 18444, h.now), None);
     // Fails: next attempt after 2 s, then 4 s.
@@ -824,7 +830,10 @@ fn seeded_node(book: AddrMan) -> (Node, Now) {
         mono: Instant::now(),
         unix: T0_UNIX,
     };
-    (Node::new(config, BanList::new(10), book, 1, now), now)
+    (
+        Node::new(config, BanList::new(10), book, Vec::new(), 1, now),
+        now,
+    )
 }
 
 #[test]
@@ -1398,7 +1407,7 @@ fn outbound_connections_start_as_v2_only_where_the_peer_offers_it() {
             mono: Instant::now(),
             unix: T0_UNIX,
         };
-        let mut node = Node::new(c, BanList::new(10), book, 1, now);
+        let mut node = Node::new(c, BanList::new(10), book, Vec::new(), 1, now);
         node.tick(now);
         node.add_peer("node.example".into(), 18444);
         let out = node.take_outputs();
@@ -1461,7 +1470,7 @@ fn peers_best_known_heights_follow_their_headers_announcements_and_blocks() {
         "version start height"
     );
     let tip = tx_id(0);
-    h.node.set_best_block(150, tip);
+    h.node.set_best_block(150, tip, h.now);
     // Headers on our tip: 151 and 152.
     let mut first = vec![0u8; 80];
     first[4..36].copy_from_slice(&tip);

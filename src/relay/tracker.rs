@@ -213,6 +213,11 @@ impl RequestTracker {
         self.peers.get(&peer).map_or(0, |slots| slots.blocks)
     }
 
+    /// Blocks requested from any peer and not delivered yet.
+    pub fn total_blocks_in_flight(&self) -> usize {
+        self.peers.values().map(|slots| slots.blocks).sum()
+    }
+
     pub fn is_wanted(&self, hash: &Hash256) -> bool {
         self.wanted.contains_key(hash)
     }

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use super::queue::Queued;
 use super::Driver;
-use crate::events::{DisconnectReason, LogLevel, PeerId, PeerInfo};
+use crate::events::{DisconnectReason, Health, LogLevel, PeerId, PeerInfo};
 use crate::node::NodeEvent as Event;
 use crate::relay::{ItemForm, ItemKind, Verdict};
 use crate::wire::{BlockLocator, Hash256};
@@ -24,6 +24,8 @@ use crate::wire::{BlockLocator, Hash256};
 pub type PeerConnectedCallback = Arc<dyn Fn(&PeerInfo) + Send + Sync>;
 /// Called when a connection ends, with the reason and a human-readable detail.
 pub type PeerDisconnectedCallback = Arc<dyn Fn(PeerId, DisconnectReason, &str) + Send + Sync>;
+/// Called when the stale-tip flag or the partition signal changes, with the new health.
+pub type HealthCallback = Arc<dyn Fn(&Health) + Send + Sync>;
 /// Called when a ping round trip to a peer was measured.
 pub type PingCallback = Arc<dyn Fn(PeerId, Duration) + Send + Sync>;
 /// Receives log records at or above the registered level: (level, target, message).
@@ -50,6 +52,7 @@ pub(crate) struct Callbacks {
     pub peer_connected: Mutex<Option<PeerConnectedCallback>>,
     pub peer_disconnected: Mutex<Option<PeerDisconnectedCallback>>,
     pub ping: Mutex<Option<PingCallback>>,
+    pub health: Mutex<Option<HealthCallback>>,
     pub log: Mutex<Option<LogCallback>>,
     pub block: Mutex<Option<ItemCallback>>,
     pub tx: Mutex<Option<ItemCallback>>,
@@ -73,6 +76,7 @@ impl Callbacks {
             self.peer_connected.lock().take(),
             self.peer_disconnected.lock().take(),
             self.ping.lock().take(),
+            self.health.lock().take(),
             self.log.lock().take(),
             self.block.lock().take(),
             self.tx.lock().take(),
@@ -150,6 +154,11 @@ fn deliver(driver: &Driver, event: Event) {
         Event::PingMeasured { peer, rtt } => {
             if let Some(cb) = current(&callbacks.ping) {
                 cb(peer, rtt);
+            }
+        }
+        Event::HealthChanged(health) => {
+            if let Some(cb) = current(&callbacks.health) {
+                cb(&health);
             }
         }
         Event::PeerDisconnected { id, reason, detail } => {

@@ -268,7 +268,8 @@ impl Driver {
                     peer,
                     target,
                     transport,
-                } => network::dial(self, peer, target, transport),
+                    origin,
+                } => network::dial(self, peer, target, transport, origin),
                 Output::Notify(event) => events.push(event),
                 Output::Persist { file, bytes } => {
                     if let Some(storage) = self.storage.get() {

@@ -165,13 +165,15 @@ fn start_connection(
 }
 
 /// Opens an outbound connection the core asked for, in the background.
-pub(super) fn dial(driver: &Driver, id: PeerId, target: DialTarget, plan: TransportPlan) {
+pub(super) fn dial(
+    driver: &Driver,
+    id: PeerId,
+    target: DialTarget,
+    plan: TransportPlan,
+    origin: Origin,
+) {
     let Some(driver) = driver.self_arc() else {
         return;
-    };
-    let origin = match target {
-        DialTarget::Addr(_) => Origin::Automatic,
-        DialTarget::Host(..) => Origin::Manual,
     };
     driver.clone().spawn(async move {
         match connect(&driver, &target).await {

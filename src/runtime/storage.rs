@@ -14,11 +14,14 @@ use crate::node::StoredFile;
 pub(crate) const BAN_FILE: &str = "banlist.dat";
 /// File name of the address book inside the data directory.
 pub(crate) const ADDRESS_FILE: &str = "peers.dat";
+/// File name of the anchors (block-relay-only peers to dial first) in the data directory.
+pub(crate) const ANCHORS_FILE: &str = "anchors.dat";
 
 pub(crate) fn path_of(dir: &Path, file: StoredFile) -> PathBuf {
     dir.join(match file {
         StoredFile::Bans => BAN_FILE,
         StoredFile::Addresses => ADDRESS_FILE,
+        StoredFile::Anchors => ANCHORS_FILE,
     })
 }
 

@@ -36,7 +36,14 @@ fn driver_with(adjust: impl FnOnce(&mut Config)) -> (Arc<Driver>, mpsc::Receiver
     let filter = Arc::new(LogFilter::default());
     let tracing = logging::dispatch(filter.clone(), tx.clone());
     let now = Driver::now();
-    let node = Node::new(config.clone(), BanList::new(10), AddrMan::new(true), 7, now);
+    let node = Node::new(
+        config.clone(),
+        BanList::new(10),
+        AddrMan::new(true),
+        Vec::new(),
+        7,
+        now,
+    );
     let driver = Driver::new(config, node, tx, filter, tracing);
     (driver, rx)
 }
