@@ -219,7 +219,7 @@ impl Node {
         self.connections.dialing.remove(&peer);
         if origin != Origin::Inbound && self.is_banned(addr.ip(), now) {
             self.after_dial(peer, false, now);
-            self.outbound_attempt_ended(peer, false);
+            self.outbound_attempt_ended(peer, false, now);
             self.notify(NodeEvent::PeerDisconnected {
                 id: peer,
                 reason: DisconnectReason::Banned,
@@ -310,7 +310,7 @@ impl Node {
         });
         self.after_dial(peer, p.is_established(), now);
         if !p.is_established() {
-            self.outbound_attempt_ended(peer, false);
+            self.outbound_attempt_ended(peer, false, now);
         }
         self.request_items_soon(now);
         self.connections.wake(now);
@@ -327,7 +327,7 @@ impl Node {
             detail,
         });
         self.after_dial(peer, false, now);
-        self.outbound_attempt_ended(peer, false);
+        self.outbound_attempt_ended(peer, false, now);
         self.connections.wake(now);
     }
 
@@ -441,7 +441,7 @@ impl Node {
         p.remote = Some(remote);
         let (inbound, addr, local_addr) = (p.inbound(), p.addr, p.local_addr);
         let (relays_addresses, relays_txs) = (p.relays_addresses(), p.relays_txs());
-        if !inbound && self.outbound_established(peer) {
+        if !inbound && self.outbound_established(peer, now) {
             // A feeler only proves its address.
             if self.addrman.mark_good(addr, now.unix) {
                 self.addresses_changed = true;

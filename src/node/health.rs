@@ -23,9 +23,9 @@ pub(super) struct HealthWatch {
     tip: Option<Hash256>,
     tip_advanced: Instant,
     last_network_block: Option<Instant>,
-    /// Whether each recent attempt to a tried address completed the handshake, newest
-    /// last.
-    known_dials: VecDeque<bool>,
+    /// When each recent attempt to a tried address ended and whether it completed the
+    /// handshake, newest last.
+    known_dials: VecDeque<(Instant, bool)>,
     /// Since when no outbound connection has been up; `None` while one is.
     outbound_missing_since: Option<Instant>,
     /// The flags the node last heard of.
@@ -62,15 +62,27 @@ impl HealthWatch {
 
     /// An outbound attempt to an address from the tried table ended: `handshaken` when
     /// it completed the handshake.
-    pub fn known_dial(&mut self, handshaken: bool) {
+    pub fn known_dial(&mut self, handshaken: bool, now: Now) {
         if self.known_dials.len() == KNOWN_DIALS_KEPT {
             self.known_dials.pop_front();
         }
-        self.known_dials.push_back(handshaken);
+        self.known_dials.push_back((now.mono, handshaken));
+    }
+
+    /// Forgets outcomes older than `window`: once the network is whole again and the
+    /// node has no reason to dial, old failures must not keep the signal up.
+    fn forget_known_dials_before(&mut self, window: std::time::Duration, now: Now) {
+        while self
+            .known_dials
+            .front()
+            .is_some_and(|(at, _)| now.mono.saturating_duration_since(*at) > window)
+        {
+            self.known_dials.pop_front();
+        }
     }
 
     fn known_peers_unreachable(&self) -> bool {
-        let failed = self.known_dials.iter().filter(|ok| !**ok).count();
+        let failed = self.known_dials.iter().filter(|(_, ok)| !*ok).count();
         self.known_dials.len() >= KNOWN_DIALS_JUDGED && 2 * failed >= self.known_dials.len()
     }
 }
@@ -165,6 +177,8 @@ impl Node {
                     Origin::Automatic | Origin::BlockRelay | Origin::Manual
                 )
         });
+        let window = self.config.block_interval * STALE_TIP_INTERVALS;
+        self.health.forget_known_dials_before(window, now);
         match (outbound_up, self.health.outbound_missing_since) {
             (true, _) => self.health.outbound_missing_since = None,
             (false, None) => self.health.outbound_missing_since = Some(now.mono),
@@ -199,27 +213,36 @@ mod tests {
     }
 
     #[test]
-    fn half_of_the_recent_known_dials_failing_is_a_signal() {
-        let mut watch = HealthWatch::new(now());
+    fn half_of_the_recent_known_dials_failing_is_a_signal_until_it_ages() {
+        let t0 = now();
+        let mut watch = HealthWatch::new(t0);
         for _ in 0..3 {
-            watch.known_dial(false);
+            watch.known_dial(false, t0);
         }
         assert!(
             !watch.known_peers_unreachable(),
             "three outcomes are too few"
         );
-        watch.known_dial(true);
+        watch.known_dial(true, t0);
         assert!(watch.known_peers_unreachable(), "2 of 4 failed");
         for _ in 0..8 {
-            watch.known_dial(true);
+            watch.known_dial(true, t0);
         }
         assert!(!watch.known_peers_unreachable(), "only the last 8 count");
         for _ in 0..3 {
-            watch.known_dial(false);
+            watch.known_dial(false, t0);
         }
         assert!(!watch.known_peers_unreachable(), "3 of 8 failed");
-        watch.known_dial(false);
+        watch.known_dial(false, t0);
         assert!(watch.known_peers_unreachable(), "4 of 8 failed");
+        let window = Duration::from_secs(1800);
+        watch.forget_known_dials_before(window, t0.plus(window));
+        assert!(watch.known_peers_unreachable(), "still within the window");
+        watch.forget_known_dials_before(window, t0.plus(window + Duration::from_secs(1)));
+        assert!(
+            !watch.known_peers_unreachable(),
+            "old failures are forgotten"
+        );
     }
 
     #[test]

@@ -218,16 +218,16 @@ impl Node {
 
     /// An outbound attempt ended, `handshaken` or not; attempts to known addresses
     /// count towards the partition rule.
-    pub(super) fn outbound_attempt_ended(&mut self, peer: PeerId, handshaken: bool) {
+    pub(super) fn outbound_attempt_ended(&mut self, peer: PeerId, handshaken: bool, now: Now) {
         if self.outbound.known_dials.remove(&peer) {
-            self.health.known_dial(handshaken);
+            self.health.known_dial(handshaken, now);
         }
     }
 
     /// The handshake with an automatic outbound peer completed. A feeler has proved its
     /// address (now in the tried table) and closes; returns whether it did.
-    pub(super) fn outbound_established(&mut self, peer: PeerId) -> bool {
-        self.outbound_attempt_ended(peer, true);
+    pub(super) fn outbound_established(&mut self, peer: PeerId, now: Now) -> bool {
+        self.outbound_attempt_ended(peer, true, now);
         let feeler = self
             .peers
             .get(&peer)
