@@ -52,4 +52,4 @@ echo "== ctest under sanitizers"
 # against the installed package; they test packaging, not memory safety. The reliability
 # scenarios measure throughput and resident memory, which the sanitizers'
 # shadow memory and slowdown would distort.
-ctest --test-dir "$build_dir" --output-on-failure -j "$jobs" -LE '^(install|reliability)$'
+ctest --test-dir "$build_dir" --output-on-failure -j "$jobs" -LE '^(install|reliability|netsim)$'

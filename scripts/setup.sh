@@ -4,7 +4,8 @@
 # list of system packages lives here.
 #
 #   scripts/setup.sh demo   # CMake 3.20+, make, C and C++ compilers, Rust (rust-version)
-#   scripts/setup.sh test   # the same, plus GoogleTest, pkg-config, rustfmt and clippy
+#   scripts/setup.sh test   # the same, plus GoogleTest, pkg-config, iproute2, rustfmt
+#                           # and clippy
 #
 # Missing Debian/Ubuntu packages are installed with apt-get when run as root (as CI
 # does); otherwise it prints the one apt-get command to run and exits 1, before any
@@ -52,6 +53,11 @@ find_missing() {
   if [ "$purpose" = test ]; then
     have_gtest || missing+=(libgtest-dev)
     command -v pkg-config >/dev/null 2>&1 || command -v pkgconf >/dev/null 2>&1 || missing+=(pkg-config)
+    # ip and tc for the network simulator (ctest -L netsim); they live in /usr/sbin,
+    # which a user's PATH may lack.
+    local sbin_path="$PATH:/usr/sbin:/sbin"
+    { PATH=$sbin_path command -v ip && PATH=$sbin_path command -v tc; } >/dev/null 2>&1 ||
+      missing+=(iproute2)
   fi
 }
 find_missing
@@ -118,5 +124,5 @@ if [ ${#problems[@]} -gt 0 ]; then
   exit 1
 fi
 extra=""
-[ "$purpose" = test ] && extra=", GoogleTest, pkg-config, rustfmt, clippy"
+[ "$purpose" = test ] && extra=", GoogleTest, pkg-config, iproute2, rustfmt, clippy"
 echo "== setup: ok (CMake $cmake_version, Rust $rust_version >= $rust_floor, C/C++ compilers$extra)"
