@@ -905,10 +905,13 @@ def run_partition(sim, args, checks, result):
     on_a = [n for n in sim.nodes if n.tip_id == a_tip]
     convergence_s = (max(n.tip_since for n in half_b) - heal_ns) / 1e9 if converged else None
     new_crossing = sorted(
-        (t, node.name) for node in sim.nodes
-        for kind, ip, inbound, t, _ in node.connection_log
-        if kind == "connect" and t > heal_ns and not inbound
+        (t, node.name, kind) for node in sim.nodes
+        for what, ip, inbound, t, kind in node.connection_log
+        if what == "connect" and t > heal_ns and not inbound
         and ip in sim.by_ip and sim.by_ip[ip].half != node.half)
+    crossing_kinds = {}
+    for _, _, kind in new_crossing:
+        crossing_kinds[kind] = crossing_kinds.get(kind, 0) + 1
     first_crossing_s = (new_crossing[0][0] - heal_ns) / 1e9 if new_crossing else None
     result.update({
         "cut_duration_s": cut_s,
@@ -919,13 +922,15 @@ def run_partition(sim, args, checks, result):
         "nodes_on_a_tip": len(on_a),
         "new_cross_half_connections": len(new_crossing),
         "first_new_cross_half_connection_s": first_crossing_s,
-        "new_cross_half_connections_by": sorted({name for _, name in new_crossing}),
+        "new_cross_half_connections_by": sorted({name for _, name, _ in new_crossing}),
+        "new_cross_half_connections_by_kind": crossing_kinds,
         "reorganised_nodes": sum(1 for n in half_b if any(r[3] > heal_ns for r in n.reorgs)),
         "health_flags_after_heal": report_health_flags(sim.nodes, heal_ns),
         "connectivity_after_heal": sim.connectivity(),
     })
     log(f"  after the link came back: {len(new_crossing)} new connection(s) across the halves"
-        + (f", the first after {first_crossing_s:.1f} s, dialled by "
+        + (f" ({', '.join(f'{n} {k}' for k, n in sorted(crossing_kinds.items()))}), the "
+           f"first after {first_crossing_s:.1f} s ({new_crossing[0][2]}), dialled by "
            f"{', '.join(result['new_cross_half_connections_by'])}" if new_crossing else ""))
     print_connectivity(result["connectivity_after_heal"], "after the heal")
     if converged:
