@@ -299,8 +299,12 @@ fn outbound_target_is_kept_filled() {
         .map(|i| engine(&format!("127.0.6.{}:0", 10 + i), |_| {}))
         .collect();
     // The raw peer it dials speaks v1 only and would not survive a v2 key.
+    // Full-relay slots only: block-relay-only connections and feelers would take
+    // listeners too, and are tested in the core.
     let node = engine("127.0.6.1:0", |c| {
         c.max_outbound = 3;
+        c.block_relay_connections = 0;
+        c.feeler_interval = Duration::ZERO;
         c.transport = TransportMode::V1Only;
     });
     let (tx, rx) = std::sync::mpsc::channel();
