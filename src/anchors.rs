@@ -12,8 +12,11 @@
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 
-use crate::node::MAX_ANCHORS;
 use crate::persist::{self, FileKind, PersistError};
+
+/// Block-relay-only peers saved as anchors at stop (Bitcoin Core's
+/// `MAX_BLOCK_RELAY_ONLY_ANCHORS`).
+pub(crate) const MAX_ANCHORS: usize = 2;
 
 const ENTRY_LEN: usize = 18;
 

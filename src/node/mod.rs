@@ -52,7 +52,6 @@ use crate::wire::{Hash256, Message};
 pub(crate) use connections::{DialTarget, TransportPlan};
 pub(crate) use discipline::BanRefused;
 pub(crate) use event::NodeEvent;
-pub(crate) use outbound::MAX_ANCHORS;
 use peer::Peer;
 pub(crate) use peer::{unix_seconds, Origin};
 use relay::RelayState;

@@ -15,13 +15,12 @@ use super::connections::DialTarget;
 use super::peer::{Origin, Peer};
 use super::{Node, Now, Output};
 use crate::addrman::netgroup;
+use crate::anchors::MAX_ANCHORS;
 use crate::events::{DisconnectReason, PeerId};
 
 /// An extra peer is rotated out only after this long, so that it had a chance to
 /// announce what it has (Bitcoin Core's `MINIMUM_CONNECT_TIME`).
 const MINIMUM_CONNECT_TIME: Duration = Duration::from_secs(30);
-/// Block-relay-only peers saved as anchors at stop (Bitcoin Core's `MAX_BLOCK_RELAY_ONLY_ANCHORS`).
-pub(crate) const MAX_ANCHORS: usize = 2;
 
 pub(super) struct OutboundPolicy {
     /// The last run's block-relay-only peers, dialled first and once.
