@@ -541,8 +541,10 @@ impl Node {
             Message::AddrV2(entries) => self.on_addrv2(peer, &entries, now),
             Message::GetAddr => self.on_get_addr(peer, now),
             Message::FeeFilter(rate) => self.on_fee_filter(peer, rate),
-            Message::Block(data) => self.on_item(peer, ItemKind::Block, ids.item, data, now),
-            Message::Tx(data) => self.on_item(peer, ItemKind::Tx, ids.item, data, now),
+            Message::Block(data) => {
+                self.on_item(peer, ItemKind::Block, ids.item, data, ids.frame, now)
+            }
+            Message::Tx(data) => self.on_item(peer, ItemKind::Tx, ids.item, data, ids.frame, now),
             Message::Headers(headers) => {
                 self.on_headers(peer, headers, &ids.headers, &ids.node_has, now)
             }

@@ -35,6 +35,8 @@ pub(crate) enum NodeEvent {
         peer: PeerId,
         hash: Hash256,
         data: Bytes,
+        /// Its v1 frame as received (`data` is a slice of it), relayed unchanged.
+        frame: Option<Bytes>,
     },
     Headers {
         peer: PeerId,

@@ -87,6 +87,9 @@ pub(crate) struct MessageIds {
     pub item: Option<ItemIds>,
     pub headers: Vec<Hash256>,
     pub node_has: Vec<Hash256>,
+    /// A block or transaction's v1 frame as received: relayed as it is, without
+    /// framing and hashing it again.
+    pub frame: Option<Bytes>,
 }
 
 /// A message for a peer: a control or relay message the runtime encodes, or a frame that

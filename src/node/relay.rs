@@ -41,6 +41,8 @@ pub(crate) struct Unjudged {
     /// A segwit transaction's wtxid, for relaying it to BIP339 peers.
     pub wtxid: Option<Hash256>,
     pub data: Bytes,
+    /// Its v1 frame as received (`data` is a slice of it), relayed unchanged.
+    pub frame: Option<Bytes>,
     pub peer: PeerId,
 }
 
@@ -255,6 +257,7 @@ impl Node {
         kind: ItemKind,
         ids: Option<ItemIds>,
         data: Bytes,
+        frame: Option<Bytes>,
         now: Now,
     ) {
         let Some(ids) = ids else {
@@ -298,6 +301,7 @@ impl Node {
                             kind,
                             wtxid: ids.wtxid,
                             data: data.clone(),
+                            frame: frame.clone(),
                             peer,
                         },
                     );
@@ -306,6 +310,7 @@ impl Node {
                         peer,
                         hash,
                         data,
+                        frame,
                     });
                 }
             }

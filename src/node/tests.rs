@@ -597,6 +597,28 @@ fn deliver_tx(h: &mut Harness, from: PeerId, hash: Hash256) -> Vec<Output> {
 }
 
 #[test]
+fn an_item_goes_to_the_node_with_its_frame_as_received_for_relay_unchanged() {
+    let mut h = Harness::new(config());
+    let a = h.inbound("127.0.0.2:1000");
+    let hash = [6; 32];
+    h.message(a, Message::Inv(vec![inv(InvKind::TX, hash)]));
+    h.outputs();
+    let received = Bytes::from_static(b"24-byte header, then the tx bytes");
+    let ids = MessageIds {
+        item: Some(ItemIds::single(hash)),
+        frame: Some(received.clone()),
+        ..MessageIds::default()
+    };
+    let data = received.slice(24..);
+    h.node.on_message(a, Message::Tx(data.clone()), ids, h.now);
+    let out = h.outputs();
+    assert!(
+        matches!(&events(&out)[..], [NodeEvent::Item { data: d, frame: Some(f), .. }] if *d == data && *f == received),
+        "the node hears of the item with the frame it came in"
+    );
+}
+
+#[test]
 fn accepted_items_are_relayed_to_peers_that_lack_them() {
     let mut h = Harness::new(config());
     let a = h.inbound("127.0.0.2:1000");

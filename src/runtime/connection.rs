@@ -118,8 +118,12 @@ async fn read_loop<R: ReadHalf>(
             let mut batch = Vec::new();
             let mut violation = None;
             while batch.len() < MAX_BATCH {
-                let (command, payload) = match decoder.decode(&mut buf) {
-                    Ok(Some(Decoded::Message { command, payload })) => (command, payload),
+                let (command, payload, frame) = match decoder.decode(&mut buf) {
+                    Ok(Some(Decoded::Message {
+                        command,
+                        payload,
+                        frame,
+                    })) => (command, payload, frame),
                     Ok(Some(Decoded::BadChecksum { command, length })) => {
                         tracing::debug!(peer = id, %command, length, "bad checksum, message dropped");
                         continue;
@@ -136,7 +140,10 @@ async fn read_loop<R: ReadHalf>(
                     Ok(msg) => {
                         // Ids are computed here, on the connection's thread, not in the
                         // core.
-                        let ids = message_ids(driver, &msg);
+                        let mut ids = message_ids(driver, &msg);
+                        if ids.item.is_some() {
+                            ids.frame = frame;
+                        }
                         Inbound::Message(msg, ids)
                     }
                     Err(e) => {

@@ -180,6 +180,7 @@ fn deliver(driver: &Driver, event: Event) {
             peer,
             hash,
             data,
+            frame,
         } => {
             let slot = match kind {
                 ItemKind::Block => &callbacks.block,
@@ -187,7 +188,9 @@ fn deliver(driver: &Driver, event: Event) {
             };
             // Without a callback the node has not opted into relay: nothing is relayed.
             let verdict = current(slot).map_or(Verdict::Ignored, |cb| cb(peer, &hash, &data));
-            let frame = (verdict == Verdict::Accepted).then(|| driver.item_frame(kind, &data));
+            // A frame received over v1 goes on as it came; others are framed here.
+            let frame = (verdict == Verdict::Accepted)
+                .then(|| frame.unwrap_or_else(|| driver.item_frame(kind, &data)));
             driver.run_in_scope(|node, now| node.callback_verdict(hash, verdict, frame, now));
         }
         Event::Headers { peer, headers } => {

@@ -58,12 +58,11 @@ pub(crate) enum Decoded {
     Message {
         command: Command,
         payload: Bytes,
+        /// A v1 frame as received (the payload is a slice of it); relayed unchanged.
+        frame: Option<Bytes>,
     },
     /// A v1 frame whose checksum did not match: dropped, the connection stays.
-    BadChecksum {
-        command: Command,
-        length: u32,
-    },
+    BadChecksum { command: Command, length: u32 },
 }
 
 /// The read side of the transport.
@@ -84,6 +83,7 @@ impl Decoder {
                 Ok(Some(DecodedFrame::Frame(frame))) => Ok(Some(Decoded::Message {
                     command: frame.command,
                     payload: frame.payload,
+                    frame: Some(frame.frame),
                 })),
                 Ok(Some(DecodedFrame::BadChecksum { command, length })) => {
                     Ok(Some(Decoded::BadChecksum { command, length }))
@@ -97,7 +97,11 @@ impl Decoder {
             } => loop {
                 match decoder.decode(buf, *max_payload) {
                     Ok(Some((command, payload))) => {
-                        return Ok(Some(Decoded::Message { command, payload }))
+                        return Ok(Some(Decoded::Message {
+                            command,
+                            payload,
+                            frame: None,
+                        }))
                     }
                     Ok(None) => return Ok(None),
                     // A packet without a usable message type is dropped, as Bitcoin

@@ -5,11 +5,13 @@
 //! ```
 //!
 //! The checksum is the first four bytes of SHA-256d(payload). [`FrameDecoder`]
-//! splits a byte stream into frames; [`encode_frame`] builds one.
+//! splits a byte stream into frames, hashing large payloads as their bytes arrive;
+//! [`encode_frame`] builds one.
 
 use std::fmt;
 
 use bytes::{Bytes, BytesMut};
+use sha2::{Digest, Sha256};
 
 use super::{sha256d, DEFAULT_MAX_MESSAGE_SIZE, HEADER_LEN};
 
@@ -178,12 +180,14 @@ impl fmt::Display for Command {
     }
 }
 
-/// A frame whose checksum matched: the command and the still-undecoded
-/// payload (a zero-copy slice of the receive buffer).
+/// A frame whose checksum matched: the command, the still-undecoded payload, and
+/// the whole frame as received (the payload is a zero-copy slice of it), which can
+/// be sent on to other peers of the same network unchanged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawFrame {
     pub command: Command,
     pub payload: Bytes,
+    pub frame: Bytes,
 }
 
 /// One unit of decoder output.
@@ -225,18 +229,42 @@ impl PendingHeader {
     }
 }
 
+/// Payloads at least this long are hashed as their bytes arrive, so that the checksum
+/// is known when the last byte is; shorter ones are hashed whole, once complete.
+const STREAM_HASH_MIN: usize = 64 * 1024;
+
+/// The first SHA-256 of SHA-256d over the payload bytes seen so far.
+#[derive(Clone, Default)]
+struct StreamingHash {
+    sha: Sha256,
+    hashed: usize,
+}
+
+impl fmt::Debug for StreamingHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamingHash")
+            .field("hashed", &self.hashed)
+            .finish()
+    }
+}
+
 /// Incremental splitter of a received byte stream into frames.
 ///
 /// The decoder never reserves or copies: it inspects the caller's buffer,
 /// waits until a whole frame is present, then splits it off zero-copy. In
 /// particular it does not reserve the length a header claims, because a peer
 /// could announce 32 MiB and never send it; the caller grows its buffer as
-/// bytes actually arrive (see [`FrameDecoder::pending_frame_len`]).
+/// bytes actually arrive (see [`FrameDecoder::pending_frame_len`]). A large
+/// payload is hashed chunk by chunk on every call while it arrives, so the
+/// checksum costs nothing after its last byte.
 #[derive(Debug, Clone)]
 pub struct FrameDecoder {
     magic: u32,
     max_payload: u32,
     pending: Option<PendingHeader>,
+    /// Boxed: only a connection receiving a large payload holds the hash state, so an
+    /// idle connection's decoder stays small.
+    streaming: Option<Box<StreamingHash>>,
 }
 
 impl FrameDecoder {
@@ -247,6 +275,7 @@ impl FrameDecoder {
             magic,
             max_payload,
             pending: None,
+            streaming: None,
         }
     }
 
@@ -289,16 +318,30 @@ impl FrameDecoder {
             },
         };
         let frame_len = header.frame_len();
+        if frame_len - HEADER_LEN >= STREAM_HASH_MIN {
+            let stream = self.streaming.get_or_insert_with(Box::default);
+            let from = HEADER_LEN + stream.hashed;
+            let to = buf.len().min(frame_len);
+            if let Some(arrived) = buf.get(from..to) {
+                stream.sha.update(arrived);
+                stream.hashed += arrived.len();
+            }
+        }
         if buf.len() < frame_len {
             return Ok(None);
         }
         self.pending = None;
-        let mut frame = buf.split_to(frame_len);
-        let payload = frame.split_off(HEADER_LEN).freeze();
-        if sha256d(&payload).starts_with(&header.checksum) {
+        let frame = buf.split_to(frame_len).freeze();
+        let payload = frame.slice(HEADER_LEN..);
+        let digest: [u8; 32] = match self.streaming.take() {
+            Some(stream) => Sha256::digest(stream.sha.finalize()).into(),
+            None => sha256d(&payload),
+        };
+        if digest.starts_with(&header.checksum) {
             Ok(Some(DecodedFrame::Frame(RawFrame {
                 command: header.command,
                 payload,
+                frame,
             })))
         } else {
             Ok(Some(DecodedFrame::BadChecksum {

@@ -1214,3 +1214,67 @@ fn feefilter_is_eight_bytes_of_satoshis_per_kvb() {
     );
     assert!(Message::decode(Command::FEEFILTER, payload.slice(..7)).is_err());
 }
+
+// ---------------------------------------------------------------- streaming checksum
+
+/// Feeds `bytes` to one decoder `chunk` bytes at a time, as reads would deliver them.
+fn decode_in_chunks(bytes: &[u8], chunk: usize) -> Vec<DecodedFrame> {
+    let mut decoder = FrameDecoder::new(0xDAB5_BFFA, DEFAULT_MAX_MESSAGE_SIZE as u32);
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    for piece in bytes.chunks(chunk) {
+        buf.extend_from_slice(piece);
+        while let Some(decoded) = decoder.decode(&mut buf).unwrap() {
+            out.push(decoded);
+        }
+    }
+    assert!(buf.is_empty());
+    out
+}
+
+#[test]
+fn large_payloads_are_checked_as_they_arrive_with_the_same_outcome() {
+    let payload: Vec<u8> = (0..300_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    let mut stream = Vec::new();
+    encode_frame(0xDAB5_BFFA, Command::BLOCK, &payload, &mut stream);
+    let small = b"a small one after it".to_vec();
+    encode_frame(0xDAB5_BFFA, Command::TX, &small, &mut stream);
+    for chunk in [1_000, 4_096, 65_536, 299_999, stream.len()] {
+        let frames = decode_in_chunks(&stream, chunk);
+        let [DecodedFrame::Frame(big), DecodedFrame::Frame(tx)] = &frames[..] else {
+            panic!("two valid frames expected with {chunk}-byte reads: {frames:?}");
+        };
+        assert_eq!(big.payload, payload);
+        assert_eq!(
+            big.frame,
+            stream[..HEADER_LEN + payload.len()],
+            "kept as received"
+        );
+        assert_eq!(tx.payload, small);
+    }
+    // A flipped byte anywhere in the payload is caught, in any chunking.
+    for at in [
+        HEADER_LEN,
+        HEADER_LEN + 150_000,
+        HEADER_LEN + payload.len() - 1,
+    ] {
+        let mut damaged = stream.clone();
+        damaged[at] ^= 0x20;
+        for chunk in [777, 65_536] {
+            let frames = decode_in_chunks(&damaged, chunk);
+            assert!(
+                matches!(
+                    &frames[..],
+                    [
+                        DecodedFrame::BadChecksum {
+                            length: 300_000,
+                            ..
+                        },
+                        DecodedFrame::Frame(_)
+                    ]
+                ),
+                "byte {at}, {chunk}-byte reads: {frames:?}"
+            );
+        }
+    }
+}
