@@ -5,6 +5,7 @@
 // instead and checks that every step of it happens.
 
 #include "console.hpp"
+#include "endpoint.hpp"
 #include "local_demo.hpp"
 #include "node.hpp"
 
@@ -66,11 +67,6 @@ Example, two nodes on one machine:
   p2pnet_node --name b --listen 127.0.0.1:18445 --connect 127.0.0.1:18444 --tx-rate 1
 )";
 
-struct Endpoint {
-  std::string host;
-  uint16_t port = 0;
-};
-
 struct Options {
   bool help = false;
   bool demo = false;
@@ -110,35 +106,6 @@ std::string Hex32(uint32_t value) {
   char text[16];
   std::snprintf(text, sizeof(text), "0x%08X", static_cast<unsigned>(value));
   return text;
-}
-
-bool ParsePort(const std::string& text, uint16_t& port) {
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long value = std::strtoul(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || errno != 0 || value > 65535) {
-    return false;
-  }
-  port = static_cast<uint16_t>(value);
-  return true;
-}
-
-/// "host:port" or "[ipv6]:port".
-bool ParseEndpoint(const std::string& text, Endpoint& endpoint) {
-  const std::size_t colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0) {
-    return false;
-  }
-  std::string host = text.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  uint16_t port = 0;
-  if (!ParsePort(text.substr(colon + 1), port) || port == 0) {
-    return false;
-  }
-  endpoint = Endpoint{host, port};
-  return true;
 }
 
 bool ParseNumber(const std::string& text, double& value) {

@@ -25,6 +25,7 @@
 //   error <message> <t>                          a command was not understood
 // Ids are 64 hex digits in Bitcoin's display order (byte-reversed).
 
+#include "endpoint.hpp"
 #include "toy_chain.hpp"
 
 #include <p2pnet.hpp>
@@ -95,11 +96,6 @@ constexpr std::size_t kMaxMempool = 10000;
 /// Headers messages that do not connect to anything we know, per peer, before we stop
 /// asking that peer for the headers in between (Bitcoin Core allows 10).
 constexpr int kMaxUnconnectingHeaders = 10;
-
-struct Endpoint {
-  std::string host;
-  uint16_t port = 0;
-};
 
 struct Options {
   std::optional<Endpoint> listen;
@@ -724,24 +720,6 @@ bool ParseUnsigned(const std::string& text, uint32_t& value) {
     return false;
   }
   value = static_cast<uint32_t>(parsed);
-  return true;
-}
-
-/// "ip:port" or "[ipv6]:port".
-bool ParseEndpoint(const std::string& text, Endpoint& endpoint) {
-  const std::size_t colon = text.rfind(':');
-  if (colon == std::string::npos || colon == 0) {
-    return false;
-  }
-  std::string host = text.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  uint32_t port = 0;
-  if (!ParseUnsigned(text.substr(colon + 1), port) || port == 0 || port > 65535) {
-    return false;
-  }
-  endpoint = Endpoint{host, static_cast<uint16_t>(port)};
   return true;
 }
 
