@@ -219,7 +219,6 @@ impl Node {
         self.connections.dialing.remove(&peer);
         if origin != Origin::Inbound && self.is_banned(addr.ip(), now) {
             self.after_dial(peer, false, now);
-            self.outbound_attempt_ended(peer, false, now);
             self.notify(NodeEvent::PeerDisconnected {
                 id: peer,
                 reason: DisconnectReason::Banned,
@@ -309,9 +308,6 @@ impl Node {
             detail,
         });
         self.after_dial(peer, p.is_established(), now);
-        if !p.is_established() {
-            self.outbound_attempt_ended(peer, false, now);
-        }
         self.request_items_soon(now);
         self.connections.wake(now);
     }
@@ -327,13 +323,15 @@ impl Node {
             detail,
         });
         self.after_dial(peer, false, now);
-        self.outbound_attempt_ended(peer, false, now);
         self.connections.wake(now);
     }
 
-    /// Schedules the next attempt of the added peer `peer` served, if any: soon after a
-    /// connection that completed the handshake, with doubling back-off otherwise.
+    /// A connection or attempt ended. Schedules the next attempt of the added peer
+    /// `peer` served, if any: soon after a connection that completed the handshake, with
+    /// doubling back-off otherwise; and counts the outcome of an attempt to a known
+    /// address (an established one was counted at its handshake).
     fn after_dial(&mut self, peer: PeerId, established: bool, now: Now) {
+        self.outbound_attempt_ended(peer, established, now);
         if let Some(entry) = self
             .connections
             .added
@@ -441,12 +439,14 @@ impl Node {
         p.remote = Some(remote);
         let (inbound, addr, local_addr) = (p.inbound(), p.addr, p.local_addr);
         let (relays_addresses, relays_txs) = (p.relays_addresses(), p.relays_txs());
-        if !inbound && self.outbound_established(peer, now) {
-            // A feeler only proves its address.
+        if !inbound {
             if self.addrman.mark_good(addr, now.unix) {
                 self.addresses_changed = true;
             }
-            return;
+            if self.outbound_established(peer, now) {
+                // A feeler only proves its address.
+                return;
+            }
         }
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
@@ -470,9 +470,6 @@ impl Node {
         }
         if inbound {
             return;
-        }
-        if self.addrman.mark_good(addr, now.unix) {
-            self.addresses_changed = true;
         }
         if !relays_addresses {
             // Block-relay-only: no addresses either way, so gossip cannot map it.

@@ -87,6 +87,11 @@ impl HealthWatch {
     }
 }
 
+/// Some outbound connection (feelers aside) has completed its handshake.
+fn outbound_up(h: &Health) -> bool {
+    h.outbound_full_relay + h.block_relay + h.manual > 0
+}
+
 impl Node {
     /// The tip has not advanced for three block intervals and no block is being
     /// downloaded: Bitcoin Core's `TipMayBeStale`.
@@ -148,9 +153,8 @@ impl Node {
 
     /// The documented rules of [`PartitionSignal`], in order.
     fn partition_signal(&self, h: &Health, now: Now) -> PartitionSignal {
-        let outbound_up = h.outbound_full_relay + h.block_relay + h.manual > 0;
         let isolated = h.outbound_target > 0
-            && !outbound_up
+            && !outbound_up(h)
             && self
                 .health
                 .outbound_missing_since
@@ -169,22 +173,16 @@ impl Node {
     /// Re-evaluates the flags; the node hears when the stale-tip flag or the partition
     /// signal changed.
     pub(super) fn check_health(&mut self, now: Now) {
-        let outbound_up = self.peers.values().any(|p| {
-            p.is_established()
-                && !p.closing
-                && matches!(
-                    p.origin,
-                    Origin::Automatic | Origin::BlockRelay | Origin::Manual
-                )
-        });
         let window = self.config.block_interval * STALE_TIP_INTERVALS;
         self.health.forget_known_dials_before(window, now);
-        match (outbound_up, self.health.outbound_missing_since) {
+        let health = self.health(now);
+        // Isolation is judged from the time recorded before this check, so updating it
+        // after the snapshot changes nothing the snapshot says.
+        match (outbound_up(&health), self.health.outbound_missing_since) {
             (true, _) => self.health.outbound_missing_since = None,
             (false, None) => self.health.outbound_missing_since = Some(now.mono),
             (false, Some(_)) => {}
         }
-        let health = self.health(now);
         let flags = (health.stale_tip, health.partition);
         if flags == self.health.reported {
             return;
