@@ -455,9 +455,8 @@ impl Engine {
             .run_now(|node, _| node.take_unjudged(hash))
             .ok_or_else(|| Error::NotFound("no item awaits a verdict with that id".into()))?;
         let frame = (verdict == Verdict::Accepted).then(|| {
-            item.frame
-                .clone()
-                .unwrap_or_else(|| self.driver.item_frame(item.kind, &item.data))
+            self.driver
+                .relay_frame(item.kind, &item.data, item.frame.clone())
         });
         self.driver
             .run_now(|node, now| node.reported_verdict(*hash, item, verdict, frame, now));

@@ -188,9 +188,8 @@ fn deliver(driver: &Driver, event: Event) {
             };
             // Without a callback the node has not opted into relay: nothing is relayed.
             let verdict = current(slot).map_or(Verdict::Ignored, |cb| cb(peer, &hash, &data));
-            // A frame received over v1 goes on as it came; others are framed here.
-            let frame = (verdict == Verdict::Accepted)
-                .then(|| frame.unwrap_or_else(|| driver.item_frame(kind, &data)));
+            let frame =
+                (verdict == Verdict::Accepted).then(|| driver.relay_frame(kind, &data, frame));
             driver.run_in_scope(|node, now| node.callback_verdict(hash, verdict, frame, now));
         }
         Event::Headers { peer, headers } => {

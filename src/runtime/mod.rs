@@ -367,6 +367,12 @@ impl Driver {
         *self.hasher.write() = hasher;
     }
 
+    /// The frame an accepted item is relayed in: the v1 frame it was received in, as it
+    /// came, or a new one for an item that arrived over v2.
+    pub fn relay_frame(&self, kind: ItemKind, payload: &[u8], received: Option<Bytes>) -> Bytes {
+        received.unwrap_or_else(|| self.item_frame(kind, payload))
+    }
+
     /// An item's `block` or `tx` message, framed once for every peer it goes to.
     pub fn item_frame(&self, kind: ItemKind, payload: &[u8]) -> Bytes {
         let command = match kind {
