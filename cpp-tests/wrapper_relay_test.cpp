@@ -200,6 +200,57 @@ TEST(WrapperRelay, PendingVerdictReportedLaterIsRelayed) {
   EXPECT_EQ(a.txs.Total(), 0u);
 }
 
+// A block handed over without a copy reaches the peer byte for byte, and the
+// engine calls the release function exactly once: when it is done with the
+// buffer (here, when it stops), and also when the call fails.
+TEST(WrapperRelay, HandedOverBlockIsSentAndReleasedOnce) {
+  struct Lent {
+    std::vector<uint8_t> bytes;
+    std::atomic<int> releases{0};
+  };
+  const auto release = [](void* context) {
+    static_cast<Lent*>(context)->releases.fetch_add(1);
+  };
+  Lent lent;
+  lent.bytes = ToyChain::MakeBlock(Hash{}, 1, 7);
+  Lent refused;
+  refused.bytes = ToyChain::MakeBlock(Hash{}, 1, 8);
+  Hash id{};
+  {
+    TestNode a(RelayConfig());
+    TestNode b(RelayConfig());
+    a.Start();
+    b.Start();
+    ASSERT_NE(Connect(b, a), 0u);
+
+    ASSERT_EQ(p2pnet_engine_broadcast_block_owned(a.net.native(), lent.bytes.data(),
+                                                  lent.bytes.size(), release, &lent, id.data()),
+              P2PNET_OK);
+    ASSERT_TRUE(b.blocks.WaitFor(id));
+    EXPECT_EQ(b.blocks.Arrivals().at(0).data, lent.bytes);
+    EXPECT_EQ(lent.releases.load(), 0) << "released while the relay cache still holds it";
+
+    // A failed call releases too; without a release function nothing is taken.
+    EXPECT_EQ(p2pnet_engine_broadcast_block_owned(a.net.native(), nullptr, 10, release,
+                                                  &refused, nullptr),
+              P2PNET_ERR_NULL_ARGUMENT);
+    EXPECT_EQ(refused.releases.load(), 1);
+    EXPECT_EQ(p2pnet_engine_broadcast_block_owned(a.net.native(), refused.bytes.data(),
+                                                  refused.bytes.size(), nullptr, &refused,
+                                                  nullptr),
+              P2PNET_ERR_NULL_ARGUMENT);
+    EXPECT_EQ(refused.releases.load(), 1);
+
+    // The wrapper's overload takes the vector itself.
+    std::vector<uint8_t> second = ToyChain::MakeBlock(id, 2, 7);
+    const std::vector<uint8_t> expected = second;
+    const Hash second_id = a.net.BroadcastBlock(std::move(second));
+    ASSERT_TRUE(b.blocks.WaitFor(second_id));
+    EXPECT_EQ(b.blocks.Arrivals().at(1).data, expected);
+  }
+  EXPECT_EQ(lent.releases.load(), 1) << "the engine is gone; the buffer must be released once";
+}
+
 TEST(WrapperRelay, SyncStatusAndArgumentErrors) {
   TestNode a(RelayConfig());
   TestNode b(RelayConfig());

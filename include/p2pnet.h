@@ -26,6 +26,8 @@
  *    Other verbs are plain English: add/remove, ban/unban, broadcast, report.
  *  - Every callback is passed as three arguments, (function, user_data,
  *    release); see p2pnet_release_fn for who owns user_data and until when.
+ *  - A buffer handed to the engine comes with (release, release_context), a
+ *    p2pnet_buffer_release_fn the engine calls once it is done with it.
  *  - Bitcoin message names are split into words: getheaders is get_headers,
  *    getblocks get_blocks, getdata get_data.
  *  - Out-parameters come last (an array's capacity just before its count)
@@ -678,6 +680,12 @@ typedef void (*p2pnet_hash_fn)(void *user_data,
                                const uint8_t *data,
                                size_t len,
                                uint8_t *out_hash);
+
+/**
+ * Called with its context, exactly once, when the engine no longer reads a buffer the
+ * node handed to it; from any engine thread, or from the call that took the buffer.
+ */
+typedef void (*p2pnet_buffer_release_fn)(void *release_context);
 
 /**
  * A peer sent getheaders (or getblocks). `locator` holds `count` 32-byte hashes, `stop`
@@ -1627,6 +1635,24 @@ enum p2pnet_result p2pnet_engine_broadcast_block(struct p2pnet_engine *engine,
                                                  const uint8_t *data,
                                                  size_t len,
                                                  uint8_t *out_hash);
+
+/**
+ * `p2pnet_engine_broadcast_block` without a copy: the engine reads `data` in place
+ * while it sends the block and keeps it in its relay cache, so a large block is not
+ * copied before it goes on the wire.
+ *
+ * Ownership: the engine takes `data` (`len` bytes), which must stay valid and
+ * unchanged until the engine calls `release(release_context)`. It calls it exactly
+ * once, from this call or later from any engine thread, also when this call fails
+ * (except when `release` is NULL: that fails with nothing taken). `out_hash` is
+ * caller-provided. May be called from a callback.
+ */
+enum p2pnet_result p2pnet_engine_broadcast_block_owned(struct p2pnet_engine *engine,
+                                                       const uint8_t *data,
+                                                       size_t len,
+                                                       p2pnet_buffer_release_fn release,
+                                                       void *release_context,
+                                                       uint8_t *out_hash);
 
 /**
  * Relays a transaction: cached and announced to each peer at its next trickle tick, by

@@ -1453,6 +1453,21 @@ class NetworkManager {
   }
 
   /**
+   * @brief BroadcastBlock without a copy: the engine takes the vector, reads it
+   * in place while it sends and caches the block, and frees it when done.
+   */
+  Hash BroadcastBlock(std::vector<uint8_t>&& block) {
+    auto owned = std::make_unique<std::vector<uint8_t>>(std::move(block));
+    const uint8_t* data = owned->data();
+    const std::size_t size = owned->size();
+    Hash id{};
+    // The engine releases the vector in every case, also when the call fails.
+    detail::Check(p2pnet_engine_broadcast_block_owned(
+        engine_, data, size, &detail::Release<std::vector<uint8_t>>, owned.release(), id.data()));
+    return id;
+  }
+
+  /**
    * @brief Relays a transaction: cached and announced to each peer at its
    * next trickle tick. Returns the transaction id.
    */

@@ -410,6 +410,8 @@ impl Engine {
     }
 
     /// Relays a block or transaction the node produced or accepted; returns its id.
+    /// The engine keeps a copy of `data`; [`broadcast_bytes`](Self::broadcast_bytes)
+    /// takes a buffer without copying it.
     pub fn broadcast(&self, kind: ItemKind, data: &[u8]) -> Result<Hash256> {
         self.broadcast_with_fee_rate(kind, data, None)
     }
@@ -421,6 +423,18 @@ impl Engine {
         &self,
         kind: ItemKind,
         data: &[u8],
+        fee_rate: Option<u64>,
+    ) -> Result<Hash256> {
+        self.broadcast_bytes(kind, Bytes::copy_from_slice(data), fee_rate)
+    }
+
+    /// Relays an item without copying it: the engine shares `data` with every peer it
+    /// is sent to and with its relay cache, and releases it when the last of them is
+    /// done (a large block is then never copied before it goes on the wire).
+    pub fn broadcast_bytes(
+        &self,
+        kind: ItemKind,
+        data: Bytes,
         fee_rate: Option<u64>,
     ) -> Result<Hash256> {
         self.running(|_| ())?;
@@ -435,7 +449,7 @@ impl Engine {
                 data.len()
             )));
         }
-        let ids = self.driver.item_ids(kind, data);
+        let ids = self.driver.item_ids(kind, &data);
         let frame = self.driver.item_frame(kind, data);
         self.driver
             .run_now(|node, now| node.broadcast(kind, ids, frame, fee_rate, now));

@@ -40,6 +40,11 @@ unsafe impl Send for UserData {}
 unsafe impl Sync for UserData {}
 
 impl UserData {
+    /// A pointer whose `release` runs when this value is dropped.
+    pub(super) fn new(ptr: *mut c_void, release: p2pnet_release_fn) -> UserData {
+        UserData { ptr, release }
+    }
+
     /// The pointer to pass to the C callback. Accessed through a method so closures
     /// capture the whole `UserData` (and with it the release-on-drop), not just the field.
     pub(super) fn ptr(&self) -> *mut c_void {

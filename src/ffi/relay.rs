@@ -342,6 +342,86 @@ pub unsafe extern "C" fn p2pnet_engine_broadcast_block(
     boundary(|| broadcast(engine, ItemKind::Block, data, len, None, out_hash))
 }
 
+/// Called with its context, exactly once, when the engine no longer reads a buffer the
+/// node handed to it; from any engine thread, or from the call that took the buffer.
+pub type p2pnet_buffer_release_fn = Option<unsafe extern "C" fn(release_context: *mut c_void)>;
+
+/// A block buffer the node lent to the engine: read in place by every connection it is
+/// sent on and by the relay cache, and released through the node's function when the
+/// last of them drops it.
+struct LentBuffer {
+    data: *const u8,
+    len: usize,
+    _owner: UserData,
+}
+
+// SAFETY: the contract of `p2pnet_engine_broadcast_block_owned` requires the buffer to
+// stay valid and unchanged until its release function runs, and the release function to
+// be callable from any thread; the engine only reads it.
+unsafe impl Send for LentBuffer {}
+// SAFETY: as above: shared reads of immutable memory.
+unsafe impl Sync for LentBuffer {}
+
+impl AsRef<[u8]> for LentBuffer {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: `data` is non-null and valid for `len` bytes until `_owner` releases it,
+        // which happens only when this value drops (checked in `broadcast_lent`).
+        unsafe { std::slice::from_raw_parts(self.data, self.len) }
+    }
+}
+
+fn broadcast_lent(
+    engine: *mut p2pnet_engine,
+    data: *const u8,
+    len: usize,
+    release: p2pnet_buffer_release_fn,
+    release_context: *mut c_void,
+    out_hash: *mut u8,
+) -> Result<(), FfiError> {
+    if release.is_none() {
+        return Err(FfiError::null("release"));
+    }
+    // From here on the buffer is released exactly once, whatever happens.
+    let owner = UserData::new(release_context, release);
+    let engine = engine_ref(engine)?;
+    if data.is_null() {
+        drop(owner);
+        return Err(FfiError::null("data"));
+    }
+    let lent = bytes::Bytes::from_owner(LentBuffer {
+        data,
+        len,
+        _owner: owner,
+    });
+    let hash = engine.broadcast_bytes(ItemKind::Block, lent, None)?;
+    // SAFETY: `out_hash` is NULL (not wanted) or has room for 32 bytes.
+    if let Some(out) = unsafe { opt_out_arg(hash_out(out_hash)) } {
+        *out = hash;
+    }
+    Ok(())
+}
+
+/// `p2pnet_engine_broadcast_block` without a copy: the engine reads `data` in place
+/// while it sends the block and keeps it in its relay cache, so a large block is not
+/// copied before it goes on the wire.
+///
+/// Ownership: the engine takes `data` (`len` bytes), which must stay valid and
+/// unchanged until the engine calls `release(release_context)`. It calls it exactly
+/// once, from this call or later from any engine thread, also when this call fails
+/// (except when `release` is NULL: that fails with nothing taken). `out_hash` is
+/// caller-provided. May be called from a callback.
+#[no_mangle]
+pub unsafe extern "C" fn p2pnet_engine_broadcast_block_owned(
+    engine: *mut p2pnet_engine,
+    data: *const u8,
+    len: usize,
+    release: p2pnet_buffer_release_fn,
+    release_context: *mut c_void,
+    out_hash: *mut u8,
+) -> p2pnet_result {
+    boundary(|| broadcast_lent(engine, data, len, release, release_context, out_hash))
+}
+
 /// Relays a transaction: cached and announced to each peer at its next trickle tick, by
 /// wtxid to peers that negotiated BIP339. As `p2pnet_engine_broadcast_block` otherwise,
 /// including the form: the full serialization, witnesses included.

@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use crate::events::{DisconnectReason, Health, LogLevel, PeerId, PeerInfo};
 use crate::relay::ItemKind;
-use crate::wire::{BlockLocator, Command, Hash256, Inventory};
+use crate::wire::{BlockLocator, Command, Frame, Hash256, Inventory};
 
 /// Something the node should hear about, in the order each peer produced it.
 #[derive(Debug)]
@@ -36,7 +36,7 @@ pub(crate) enum NodeEvent {
         hash: Hash256,
         data: Bytes,
         /// Its v1 frame as received (`data` is a slice of it), relayed unchanged.
-        frame: Option<Bytes>,
+        frame: Option<Frame>,
     },
     Headers {
         peer: PeerId,

@@ -38,7 +38,6 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -47,7 +46,7 @@ use crate::banman::BanList;
 use crate::config::Config;
 use crate::events::{DisconnectReason, PeerId, PeerInfo};
 use crate::relay::ItemIds;
-use crate::wire::{Hash256, Message};
+use crate::wire::{Frame, Hash256, Message};
 
 pub(crate) use connections::{DialTarget, TransportPlan};
 pub(crate) use discipline::BanRefused;
@@ -89,7 +88,7 @@ pub(crate) struct MessageIds {
     pub node_has: Vec<Hash256>,
     /// A block or transaction's v1 frame as received: relayed as it is, without
     /// framing and hashing it again.
-    pub frame: Option<Bytes>,
+    pub frame: Option<Frame>,
 }
 
 /// A message for a peer: a control or relay message the runtime encodes, or a frame that
@@ -97,7 +96,7 @@ pub(crate) struct MessageIds {
 #[derive(Clone, Debug)]
 pub(crate) enum Outgoing {
     Message(Message),
-    Frame(Bytes),
+    Frame(Frame),
 }
 
 /// Which file a snapshot replaces.

@@ -19,7 +19,7 @@ use crate::relay::tracker::{Delivery, RequestTracker};
 use crate::relay::{ItemIds, ItemKind, Verdict, MAX_BLOCKS_TO_ANNOUNCE};
 use crate::wire::versions::FEEFILTER_VERSION;
 use crate::wire::{
-    message::BLOCK_HEADER_LEN, BlockLocator, Hash256, InvKind, Inventory, Message, HEADER_LEN,
+    message::BLOCK_HEADER_LEN, BlockLocator, Frame, Hash256, InvKind, Inventory, Message,
     MAX_HEADERS, MAX_INV_ENTRIES,
 };
 
@@ -42,7 +42,7 @@ pub(crate) struct Unjudged {
     pub wtxid: Option<Hash256>,
     pub data: Bytes,
     /// Its v1 frame as received (`data` is a slice of it), relayed unchanged.
-    pub frame: Option<Bytes>,
+    pub frame: Option<Frame>,
     pub peer: PeerId,
 }
 
@@ -257,7 +257,7 @@ impl Node {
         kind: ItemKind,
         ids: Option<ItemIds>,
         data: Bytes,
-        frame: Option<Bytes>,
+        frame: Option<Frame>,
         now: Now,
     ) {
         let Some(ids) = ids else {
@@ -401,7 +401,7 @@ impl Node {
         &mut self,
         kind: ItemKind,
         ids: ItemIds,
-        frame: Bytes,
+        frame: Frame,
         fee_rate: Option<u64>,
         now: Now,
     ) {
@@ -410,7 +410,7 @@ impl Node {
             self.relay.tracker.forget(&id);
         }
         if kind == ItemKind::Block {
-            if let Some(header) = frame.get(HEADER_LEN..HEADER_LEN + BLOCK_HEADER_LEN) {
+            if let Some(header) = frame.payload().get(..BLOCK_HEADER_LEN) {
                 self.heights.learn(ids.id, header);
             }
         }
@@ -461,7 +461,7 @@ impl Node {
         &mut self,
         kind: ItemKind,
         ids: ItemIds,
-        frame: Bytes,
+        frame: Frame,
         fee_rate: Option<u64>,
         now: Now,
     ) {
@@ -469,7 +469,7 @@ impl Node {
         let unwanted = |p: &Peer| {
             kind == ItemKind::Tx && (!p.relays_txs() || fee_rate.is_some_and(|r| r < p.fee_filter))
         };
-        let payload_len = frame.len().saturating_sub(HEADER_LEN);
+        let payload_len = frame.payload().len();
         let targets: Vec<PeerId> = self
             .established_ids()
             .into_iter()
@@ -574,10 +574,10 @@ impl Node {
         let mut previous: Option<&Hash256> = None;
         for hash in blocks {
             let frame = self.relay.cache.get(hash)?;
-            if frame.len() < HEADER_LEN + BLOCK_HEADER_LEN {
+            if frame.payload().len() < BLOCK_HEADER_LEN {
                 return None;
             }
-            let header = frame.slice(HEADER_LEN..HEADER_LEN + BLOCK_HEADER_LEN);
+            let header = frame.payload().slice(..BLOCK_HEADER_LEN);
             let parent: Hash256 = header.get(4..36)?.try_into().ok()?;
             let connects = match previous {
                 Some(prev) => *prev == parent,
@@ -656,7 +656,7 @@ impl Node {
         &mut self,
         hash: Hash256,
         verdict: Verdict,
-        frame: Option<Bytes>,
+        frame: Option<Frame>,
         now: Now,
     ) {
         let Some(item) = self.relay.awaiting.remove(&hash) else {
@@ -680,7 +680,7 @@ impl Node {
         hash: Hash256,
         item: Unjudged,
         verdict: Verdict,
-        frame: Option<Bytes>,
+        frame: Option<Frame>,
         now: Now,
     ) {
         self.apply_verdict(
@@ -698,7 +698,7 @@ impl Node {
         hash: Hash256,
         item: Unjudged,
         verdict: Verdict,
-        frame: Option<Bytes>,
+        frame: Option<Frame>,
         offence: Offence,
         now: Now,
     ) {

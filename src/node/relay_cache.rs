@@ -7,16 +7,14 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use bytes::Bytes;
-
 use crate::relay::ItemIds;
-use crate::wire::Hash256;
+use crate::wire::{Frame, Hash256};
 
 /// Pinned items may take this many times the cache's byte budget.
 pub(super) const PINNED_BUDGET_FACTOR: usize = 4;
 
 struct Entry {
-    frame: Bytes,
+    frame: Frame,
     /// A segwit transaction's wtxid, by which BIP339 peers ask for it.
     wtxid: Option<Hash256>,
     /// Peers it was announced to that have not fetched it yet.
@@ -54,7 +52,7 @@ impl RelayCache {
     }
 
     /// A cached item's frame, by its id or its wtxid.
-    pub fn get(&self, hash: &Hash256) -> Option<&Bytes> {
+    pub fn get(&self, hash: &Hash256) -> Option<&Frame> {
         self.entries.get(&self.resolve(hash)?).map(|e| &e.frame)
     }
 
@@ -91,7 +89,7 @@ impl RelayCache {
 
     /// Adds an item already pinned for `pins` peers, then evicts down to the budgets.
     /// An item already cached gains the pins.
-    pub fn insert(&mut self, ids: ItemIds, frame: Bytes, pins: u32) {
+    pub fn insert(&mut self, ids: ItemIds, frame: Frame, pins: u32) {
         let hash = ids.id;
         if let Some(e) = self.entries.get_mut(&hash) {
             e.pins += pins;
@@ -210,11 +208,17 @@ mod tests {
         [i; 32]
     }
 
+    /// A frame of `len` bytes, header included.
+    fn frame(len: usize) -> Frame {
+        let payload = bytes::Bytes::from(vec![0; len - crate::wire::HEADER_LEN]);
+        Frame::new(0, crate::wire::Command::TX, payload)
+    }
+
     #[test]
     fn unpinned_items_go_oldest_first() {
         let mut cache = RelayCache::new(100, 300);
         for i in 0..4 {
-            cache.insert(ItemIds::single(id(i)), Bytes::from(vec![0; 100]), 0);
+            cache.insert(ItemIds::single(id(i)), frame(100), 0);
         }
         assert!(!cache.contains(&id(0)));
         assert!(cache.contains(&id(1)) && cache.contains(&id(3)));
@@ -224,18 +228,18 @@ mod tests {
     #[test]
     fn pinned_items_outlive_the_budget_until_fetched() {
         let mut cache = RelayCache::new(100, 300);
-        cache.insert(ItemIds::single(id(0)), Bytes::from(vec![0; 100]), 1);
-        cache.insert(ItemIds::single(id(1)), Bytes::from(vec![0; 100]), 1);
-        cache.insert(ItemIds::single(id(3)), Bytes::from(vec![0; 100]), 0);
-        cache.insert(ItemIds::single(id(4)), Bytes::from(vec![0; 100]), 0);
+        cache.insert(ItemIds::single(id(0)), frame(100), 1);
+        cache.insert(ItemIds::single(id(1)), frame(100), 1);
+        cache.insert(ItemIds::single(id(3)), frame(100), 0);
+        cache.insert(ItemIds::single(id(4)), frame(100), 0);
         // Over budget: the oldest unpinned item goes, the pinned ones stay.
         assert!(!cache.contains(&id(3)));
         assert!(cache.contains(&id(0)) && cache.contains(&id(1)) && cache.contains(&id(4)));
         // Fetched: an ordinary member from now on, evicted in its turn.
         cache.unpin(&id(0));
-        cache.insert(ItemIds::single(id(5)), Bytes::from(vec![0; 100]), 0);
+        cache.insert(ItemIds::single(id(5)), frame(100), 0);
         assert!(!cache.contains(&id(4)) && cache.contains(&id(0)));
-        cache.insert(ItemIds::single(id(6)), Bytes::from(vec![0; 100]), 0);
+        cache.insert(ItemIds::single(id(6)), frame(100), 0);
         assert!(!cache.contains(&id(0)));
         assert!(cache.contains(&id(1)));
         assert_eq!(cache.bytes(), 300);
@@ -248,13 +252,13 @@ mod tests {
             id: id(1),
             wtxid: Some(id(2)),
         };
-        cache.insert(ids, Bytes::from_static(b"tx"), 0);
+        cache.insert(ids, frame(26), 0);
         assert_eq!(cache.resolve(&id(2)), Some(id(1)));
         assert_eq!(cache.resolve(&id(1)), Some(id(1)));
         assert_eq!(cache.ids(&id(1)), Some(ids));
         assert_eq!(cache.ids(&id(2)), Some(ids), "found by wtxid");
         assert!(cache.contains(&id(2)));
-        cache.insert(ItemIds::single(id(3)), Bytes::from_static(b"tx"), 0);
+        cache.insert(ItemIds::single(id(3)), frame(26), 0);
         assert!(!cache.contains(&id(1)) && !cache.contains(&id(2)));
         assert_eq!(cache.resolve(&id(2)), None);
     }
@@ -263,7 +267,7 @@ mod tests {
     fn past_the_hard_budget_the_oldest_pinned_item_goes() {
         let mut cache = RelayCache::new(100, 100);
         for i in 0..6 {
-            cache.insert(ItemIds::single(id(i)), Bytes::from(vec![0; 100]), 1);
+            cache.insert(ItemIds::single(id(i)), frame(100), 1);
         }
         assert_eq!(cache.bytes(), 100 * PINNED_BUDGET_FACTOR);
         assert!(!cache.contains(&id(0)) && !cache.contains(&id(1)));

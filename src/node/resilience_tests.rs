@@ -13,7 +13,7 @@ use crate::addrman::AddrMan;
 use crate::config::Network;
 use crate::events::{Health, PartitionSignal};
 use crate::relay::{ItemIds, ItemKind};
-use crate::wire::{InvKind, Message, NetAddress, TimestampedAddress, HEADER_LEN};
+use crate::wire::{Frame, InvKind, Message, NetAddress, TimestampedAddress, HEADER_LEN};
 
 /// A book holding one address in each of `groups` /16 groups (routable, so that the
 /// one-per-group rule applies as on the real network).
@@ -142,7 +142,7 @@ fn block_relay_only_peers_relay_blocks_but_no_transactions_or_addresses() {
     establish(&mut h, id, to, origin);
     let full = h.outbound("31.9.0.1:8333", Origin::Manual);
 
-    let tx = Bytes::from(vec![0u8; HEADER_LEN + 60]);
+    let tx = Frame::test_from(Bytes::from(vec![0u8; HEADER_LEN + 60]));
     h.node
         .broadcast(ItemKind::Tx, ItemIds::single([1; 32]), tx, None, h.now);
     let out = h.tick();
@@ -151,7 +151,7 @@ fn block_relay_only_peers_relay_blocks_but_no_transactions_or_addresses() {
         !sent_to(&out, full).is_empty(),
         "the manual peer hears of it"
     );
-    let block = Bytes::from(vec![0u8; HEADER_LEN + 80]);
+    let block = Frame::test_from(Bytes::from(vec![0u8; HEADER_LEN + 80]));
     h.node.broadcast(
         ItemKind::Block,
         ItemIds::single([2; 32]),

@@ -136,9 +136,8 @@ impl Node {
         let kind = ItemKind::from_inv(item.kind)?;
         let ids = self.relay.cache.ids(&item.hash)?;
         let mut frame = self.relay.cache.get(&ids.id)?.clone();
-        let payload = frame.get(HEADER_LEN..).unwrap_or_default();
-        if let Some(legacy) = ItemForm::of(item.kind).convert(kind, payload) {
-            frame = item_message(kind, legacy.into()).to_frame(self.config.magic);
+        if let Some(legacy) = ItemForm::of(item.kind).convert(kind, frame.payload()) {
+            frame = item_message(kind, legacy.into()).frame(self.config.magic);
         }
         let len = frame.len();
         if !self

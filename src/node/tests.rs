@@ -13,8 +13,8 @@ use crate::banman::BanList;
 use crate::config::{Config, Network};
 use crate::relay::{ItemIds, ItemKind, Verdict};
 use crate::wire::{
-    Command, Hash256, InvKind, Inventory, Message, NetAddress, TimestampedAddress, VersionMessage,
-    HEADER_LEN,
+    Command, Frame, Hash256, InvKind, Inventory, Message, NetAddress, TimestampedAddress,
+    VersionMessage,
 };
 
 pub(super) const T0_UNIX: u64 = 1_700_000_000;
@@ -192,7 +192,7 @@ pub(super) fn sent_to(outputs: &[Output], peer: PeerId) -> Vec<&Message> {
         .collect()
 }
 
-pub(super) fn frames_sent(outputs: &[Output], peer: PeerId) -> Vec<&Bytes> {
+pub(super) fn frames_sent(outputs: &[Output], peer: PeerId) -> Vec<&Frame> {
     outputs
         .iter()
         .filter_map(|o| match o {
@@ -392,7 +392,7 @@ fn fee_filters_are_sent_after_the_handshake_and_honoured_for_rated_transactions(
 
     // The peer's filter keeps cheaper rated transactions from it, not unrated ones.
     h.message(id, Message::FeeFilter(5_000));
-    let frame = Bytes::from_static(b"frame");
+    let frame = Frame::test_from(Bytes::from_static(b"frame"));
     let cases = [
         (1, Some(4_999), false),
         (2, Some(5_000), true),
@@ -441,7 +441,7 @@ fn blocks_are_announced_by_headers_to_peers_that_asked_and_when_they_connect() {
     h.message(b, Message::SendHeaders);
     let magic = h.node.config.magic;
     let relay = |h: &mut Harness, (id, data): (Hash256, Bytes)| {
-        let frame = Message::Block(data).to_frame(magic);
+        let frame = Message::Block(data).frame(magic);
         h.node
             .broadcast(ItemKind::Block, ItemIds::single(id), frame, None, h.now);
         h.outputs()
@@ -603,13 +603,13 @@ fn an_item_goes_to_the_node_with_its_frame_as_received_for_relay_unchanged() {
     let hash = [6; 32];
     h.message(a, Message::Inv(vec![inv(InvKind::TX, hash)]));
     h.outputs();
-    let received = Bytes::from_static(b"24-byte header, then the tx bytes");
+    let received = Frame::test_from(Bytes::from_static(b"24-byte header, then the tx bytes"));
     let ids = MessageIds {
         item: Some(ItemIds::single(hash)),
         frame: Some(received.clone()),
         ..MessageIds::default()
     };
-    let data = received.slice(24..);
+    let data = received.payload().clone();
     h.node.on_message(a, Message::Tx(data.clone()), ids, h.now);
     let out = h.outputs();
     assert!(
@@ -631,7 +631,7 @@ fn accepted_items_are_relayed_to_peers_that_lack_them() {
     h.node.callback_verdict(
         hash,
         Verdict::Accepted,
-        Some(Bytes::from_static(b"frame")),
+        Some(Frame::test_from(Bytes::from_static(b"frame"))),
         h.now,
     );
     assert!(h.outputs().is_empty());
@@ -675,7 +675,7 @@ fn pending_verdict_reported_later_is_applied_once() {
         hash,
         item,
         Verdict::Accepted,
-        Some(Bytes::from_static(b"f")),
+        Some(Frame::test_from(Bytes::from_static(b"f"))),
         h.now,
     );
     let out = h.tick();
@@ -698,7 +698,7 @@ fn a_verdict_reported_while_the_callback_runs_wins() {
     h.node.callback_verdict(
         hash,
         Verdict::Accepted,
-        Some(Bytes::from_static(b"f")),
+        Some(Frame::test_from(Bytes::from_static(b"f"))),
         h.now,
     );
     assert!(h.tick().iter().all(|o| !matches!(o, Output::Send { .. })));
@@ -933,7 +933,7 @@ fn a_burst_is_announced_a_window_at_a_time_and_nothing_is_dropped() {
         h.node.broadcast(
             ItemKind::Tx,
             ItemIds::single(tx_id(i)),
-            Bytes::from_static(b"frame"),
+            Frame::test_from(Bytes::from_static(b"frame")),
             None,
             h.now,
         );
@@ -960,7 +960,7 @@ fn a_burst_is_announced_a_window_at_a_time_and_nothing_is_dropped() {
 fn getdata_is_served_a_burst_at_a_time_as_the_send_buffer_drains() {
     let mut h = Harness::new(config());
     let b = h.inbound("127.0.0.2:1000");
-    let big = Bytes::from(vec![0u8; 600 * 1024]);
+    let big = Frame::test_from(Bytes::from(vec![0u8; 600 * 1024]));
     for i in 0..3 {
         h.node.broadcast(
             ItemKind::Block,
@@ -986,7 +986,7 @@ fn getdata_is_served_a_burst_at_a_time_as_the_send_buffer_drains() {
 fn getdata_messages_of_one_item_each_also_wait_for_the_drain() {
     let mut h = Harness::new(config());
     let b = h.inbound("127.0.0.2:1000");
-    let big = Bytes::from(vec![0u8; 4 * 1024 * 1024]);
+    let big = Frame::test_from(Bytes::from(vec![0u8; 4 * 1024 * 1024]));
     for i in 0..4 {
         h.node.broadcast(
             ItemKind::Block,
@@ -1019,7 +1019,7 @@ fn requested_items_stay_cached_until_served() {
     c.relay_cache_bytes = 2 * 1024 * 1024;
     let mut h = Harness::new(c);
     let b = h.inbound("127.0.0.2:1000");
-    let block = Bytes::from(vec![0u8; 1024 * 1024]);
+    let block = Frame::test_from(Bytes::from(vec![0u8; 1024 * 1024]));
     for i in 0..4 {
         h.node.broadcast(
             ItemKind::Block,
@@ -1065,7 +1065,7 @@ fn a_segwit_tx_is_served_stripped_to_peers_asking_by_msg_tx() {
     let legacy = h.node_without_witness("127.0.0.3:1000");
     let full = Bytes::from(hex(BIP143_P2WPKH));
     let id = crate::relay::bitcoin_item_id(ItemKind::Tx, &full);
-    let frame = Message::Tx(full.clone()).to_frame(h.node.config.magic);
+    let frame = Message::Tx(full.clone()).frame(h.node.config.magic);
     h.node
         .broadcast(ItemKind::Tx, ItemIds::single(id), frame, None, h.now);
     h.outputs();
@@ -1078,7 +1078,7 @@ fn a_segwit_tx_is_served_stripped_to_peers_asking_by_msg_tx() {
                 Output::Send {
                     peer: p,
                     message: Outgoing::Frame(f),
-                } if *p == peer => Some(f.slice(crate::wire::HEADER_LEN..)),
+                } if *p == peer => Some(f.payload().clone()),
                 _ => None,
             })
             .collect();
@@ -1182,12 +1182,12 @@ fn items_are_requested_in_witness_form_only_from_witness_peers() {
 }
 
 /// BIP143's segwit transaction: its bytes, its ids and its `tx` frame.
-fn segwit_tx() -> (Vec<u8>, ItemIds, Bytes) {
+fn segwit_tx() -> (Vec<u8>, ItemIds, Frame) {
     use crate::wire::transaction::tests::{hex, BIP143_P2WPKH};
     let bytes = hex(BIP143_P2WPKH);
     let ids = ItemIds::bitcoin(ItemKind::Tx, &bytes);
     assert!(ids.wtxid.is_some());
-    let frame = Message::Tx(Bytes::from(bytes.clone())).to_frame(config().magic);
+    let frame = Message::Tx(Bytes::from(bytes.clone())).frame(config().magic);
     (bytes, ids, frame)
 }
 
@@ -1216,11 +1216,11 @@ fn transactions_go_to_wtxid_relay_peers_by_wtxid_and_to_others_by_txid() {
     let out = h.outputs();
     let witness_form = frames_sent(&out, wtxid_peer);
     assert_eq!(witness_form.len(), 1);
-    assert_eq!(&witness_form[0][HEADER_LEN..], &bytes[..]);
+    assert_eq!(&witness_form[0].payload()[..], &bytes[..]);
     let legacy_form = frames_sent(&out, legacy_peer);
     assert_eq!(legacy_form.len(), 1);
     let legacy = crate::wire::transaction::stripped(&bytes).unwrap();
-    assert_eq!(&legacy_form[0][HEADER_LEN..], &legacy[..]);
+    assert_eq!(&legacy_form[0].payload()[..], &legacy[..]);
     // Both settled their announcements: nothing lapses, nothing is announced again.
     assert_eq!(h.node.peers[&wtxid_peer].announce.queued(), 0);
     assert_eq!(h.node.peers[&legacy_peer].announce.queued(), 0);
@@ -1283,7 +1283,7 @@ fn blocks_asked_for_by_msg_block_are_served_without_witnesses() {
     block.push(1);
     block.extend_from_slice(&tx);
     let id = ItemIds::bitcoin(ItemKind::Block, &block);
-    let frame = Message::Block(Bytes::from(block.clone())).to_frame(config().magic);
+    let frame = Message::Block(Bytes::from(block.clone())).frame(config().magic);
     h.node.broadcast(ItemKind::Block, id, frame, None, h.now);
     h.outputs();
     h.message(old, Message::GetData(vec![inv(InvKind::BLOCK, id.id)]));
@@ -1291,7 +1291,7 @@ fn blocks_asked_for_by_msg_block_are_served_without_witnesses() {
     let served = frames_sent(&out, old);
     assert_eq!(served.len(), 1);
     let expected = crate::wire::transaction::stripped_block(&block).unwrap();
-    assert_eq!(&served[0][HEADER_LEN..], &expected[..]);
+    assert_eq!(&served[0].payload()[..], &expected[..]);
 }
 
 #[test]
@@ -1466,7 +1466,7 @@ fn items_larger_than_a_bip324_packet_do_not_go_to_v2_peers() {
     let v2 = h.inbound("127.0.0.3:1000");
     h.node
         .transport_ready(v2, TransportVersion::V2, Some([9; 32]));
-    let big = Message::Block(Bytes::from(vec![0u8; MAX_V2_PAYLOAD + 1])).to_frame(config().magic);
+    let big = Message::Block(Bytes::from(vec![0u8; MAX_V2_PAYLOAD + 1])).frame(config().magic);
     let id = ItemIds::single(tx_id(1));
     h.node.broadcast(ItemKind::Block, id, big, None, h.now);
     let out = h.outputs();

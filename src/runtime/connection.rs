@@ -8,19 +8,19 @@ use std::io;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncWrite;
+use bytes::BytesMut;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::budget::Reservation;
 use super::link::{io_exit, read_ready, write_counted, Exit, Link, ReadHalf};
-use super::transport::{Decoded, Decoder, Encoder, Transport};
+use super::transport::{Decoded, Decoder, Encoder, Transport, WireBytes};
 use super::Driver;
 use crate::events::{DisconnectReason, PeerId};
 use crate::misbehaviour::Offence;
 use crate::node::MessageIds;
 use crate::relay::{ItemKind, MAX_BLOCKS_TO_ANNOUNCE};
-use crate::wire::{Hash256, Message, PayloadError};
+use crate::wire::{Frame, Hash256, Message, PayloadError};
 
 /// Messages handed to the core in one step at most.
 const MAX_BATCH: usize = 256;
@@ -54,7 +54,7 @@ pub(crate) async fn run<R, W>(
     link: Arc<Link>,
     reader: R,
     writer: W,
-    outbox: mpsc::UnboundedReceiver<Bytes>,
+    outbox: mpsc::UnboundedReceiver<Frame>,
     transport: Transport,
 ) -> Exit
 where
@@ -234,10 +234,17 @@ async fn read_loop<R: ReadHalf>(
                 if let Err(e) = ready {
                     return io_exit("read", &e);
                 }
-                let wanted = decoder
+                // A budgeted message gets its whole buffer at once (the budget already
+                // counts it), so it is not copied as it grows; anything else grows by
+                // what arrives.
+                let remaining = decoder
                     .pending_len()
-                    .map_or(READ_CHUNK, |len| len.saturating_sub(buf.len()))
-                    .clamp(4096, READ_CHUNK);
+                    .map_or(READ_CHUNK, |len| len.saturating_sub(buf.len()));
+                let wanted = if reservation.is_some() {
+                    remaining.max(4096)
+                } else {
+                    remaining.clamp(4096, READ_CHUNK)
+                };
                 buf.reserve(wanted);
                 match read_ready(&mut reader, link, &mut buf) {
                     Ok(Some(n)) => {
@@ -304,10 +311,11 @@ fn offence_for(error: &PayloadError) -> Offence {
 
 /// Writes queued frames in order. Frames that are already waiting are coalesced into
 /// one write, so a burst of small messages (tx relay) does not cost a system call each;
-/// a large frame is written as it is, without a copy.
+/// a large frame is written as it is, header and payload in one vectored write, without
+/// a copy.
 async fn write_loop<W, F, Fut>(
     mut writer: W,
-    mut outbox: mpsc::UnboundedReceiver<Bytes>,
+    mut outbox: mpsc::UnboundedReceiver<Frame>,
     mut encoder: Encoder,
     link: &Link,
     after_write: F,
@@ -319,7 +327,7 @@ async fn write_loop<W, F, Fut>(
     // Each queued frame, as the transport puts it on the wire; an error ends the
     // connection.
     let mut failed: Option<io::Error> = None;
-    let mut take = |frame: Bytes, failed: &mut Option<io::Error>| {
+    let mut take = |frame: Frame, failed: &mut Option<io::Error>| {
         link.dequeued(&frame);
         match encoder.encode(frame) {
             Ok(bytes) => Some(bytes),
@@ -335,7 +343,7 @@ async fn write_loop<W, F, Fut>(
         };
         let result = match outbox.try_recv() {
             // A lone frame: no batch, no copy.
-            Err(_) => write_counted(&mut writer, &first, link).await,
+            Err(_) => write_wire(&mut writer, &first, link).await,
             Ok(second) => {
                 let rest =
                     std::iter::once(second).chain(std::iter::from_fn(|| outbox.try_recv().ok()));
@@ -364,22 +372,50 @@ async fn write_loop<W, F, Fut>(
 /// freed afterwards, so an idle peer keeps no write buffer.
 async fn write_burst<W: AsyncWrite + Unpin>(
     writer: &mut W,
-    frames: impl Iterator<Item = Bytes>,
+    frames: impl Iterator<Item = WireBytes>,
     link: &Link,
 ) -> io::Result<()> {
     let mut batch = BytesMut::new();
-    for frame in frames {
-        if frame.len() >= WRITE_BATCH {
+    for wire in frames {
+        if wire.len() >= WRITE_BATCH {
             flush(writer, &mut batch, link).await?;
-            write_counted(writer, &frame, link).await?;
+            write_wire(writer, &wire, link).await?;
         } else {
-            batch.extend_from_slice(&frame);
+            for part in wire.parts() {
+                batch.extend_from_slice(part);
+            }
             if batch.len() >= WRITE_BATCH {
                 flush(writer, &mut batch, link).await?;
             }
         }
     }
     flush(writer, &mut batch, link).await
+}
+
+/// Writes one frame's pieces with vectored writes, counting them on the link.
+async fn write_wire<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    wire: &WireBytes,
+    link: &Link,
+) -> io::Result<()> {
+    let [mut head, mut body] = wire.parts();
+    while !head.is_empty() || !body.is_empty() {
+        let written = if head.is_empty() {
+            writer.write(body).await?
+        } else {
+            writer
+                .write_vectored(&[io::IoSlice::new(head), io::IoSlice::new(body)])
+                .await?
+        };
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        link.sent(written);
+        let from_head = written.min(head.len());
+        head = &head[from_head..];
+        body = &body[written - from_head..];
+    }
+    Ok(())
 }
 
 /// Writes the coalesced frames, if any, and empties the batch.

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 #[cfg(test)]
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, Notify};
 
 use super::traffic::Traffic;
 use crate::events::{DisconnectReason, PeerInfo};
+use crate::wire::Frame;
 
 /// A send buffer below this is drained: the core may queue its next GETDATA answers.
 const DRAINED: usize = 256 * 1024;
@@ -25,7 +26,7 @@ pub(crate) type Exit = (DisconnectReason, String);
 
 /// The runtime's handle on one connection: its outbox, its close signal and counters.
 pub(crate) struct Link {
-    outbox: mpsc::UnboundedSender<Bytes>,
+    outbox: mpsc::UnboundedSender<Frame>,
     max_send_buffer: usize,
     queued_bytes: AtomicUsize,
     bytes_sent: AtomicU64,
@@ -47,7 +48,7 @@ impl Link {
     pub fn new(
         max_send_buffer: usize,
         traffic: Arc<Traffic>,
-    ) -> (Arc<Link>, mpsc::UnboundedReceiver<Bytes>) {
+    ) -> (Arc<Link>, mpsc::UnboundedReceiver<Frame>) {
         let (outbox, rx) = mpsc::unbounded_channel();
         let opened = unix_now();
         let link = Arc::new(Link {
@@ -68,7 +69,7 @@ impl Link {
 
     /// Queues a frame. A peer whose queue exceeds the send-buffer limit is not reading;
     /// it is disconnected rather than allowed to grow memory.
-    pub fn send(&self, frame: Bytes) {
+    pub fn send(&self, frame: Frame) {
         let queued = self.queued_bytes.fetch_add(frame.len(), Ordering::AcqRel) + frame.len();
         if queued > self.max_send_buffer {
             self.close(
@@ -132,9 +133,9 @@ impl Link {
     }
 
     /// The writer took a queued frame: it no longer counts against the send buffer.
-    pub(crate) fn dequeued(&self, frame: &[u8]) {
+    pub(crate) fn dequeued(&self, frame: &Frame) {
         self.queued_bytes.fetch_sub(frame.len(), Ordering::AcqRel);
-        self.traffic.message_sent(frame);
+        self.traffic.message_sent(frame.command(), frame.len());
     }
 }
 

@@ -43,7 +43,7 @@ use crate::config::Config;
 use crate::events::PeerId;
 use crate::node::{Node, NodeEvent, Now, Outgoing, Output};
 use crate::relay::{bitcoin_item_id, HaveFunction, ItemHasher, ItemIds, ItemKind};
-use crate::wire::{encode_frame, Command, Hash256};
+use crate::wire::{Command, Frame, Hash256};
 use dispatcher::Callbacks;
 use link::Link;
 use logging::LogFilter;
@@ -245,7 +245,7 @@ impl Driver {
                 Output::Send { peer, message } => {
                     let frame = match message {
                         Outgoing::Frame(frame) => frame,
-                        Outgoing::Message(msg) => msg.to_frame(self.config.magic),
+                        Outgoing::Message(msg) => msg.frame(self.config.magic),
                     };
                     let link = match &last {
                         Some((id, link)) if *id == peer => link,
@@ -369,19 +369,18 @@ impl Driver {
 
     /// The frame an accepted item is relayed in: the v1 frame it was received in, as it
     /// came, or a new one for an item that arrived over v2.
-    pub fn relay_frame(&self, kind: ItemKind, payload: &[u8], received: Option<Bytes>) -> Bytes {
-        received.unwrap_or_else(|| self.item_frame(kind, payload))
+    pub fn relay_frame(&self, kind: ItemKind, payload: &Bytes, received: Option<Frame>) -> Frame {
+        received.unwrap_or_else(|| self.item_frame(kind, payload.clone()))
     }
 
-    /// An item's `block` or `tx` message, framed once for every peer it goes to.
-    pub fn item_frame(&self, kind: ItemKind, payload: &[u8]) -> Bytes {
+    /// An item's `block` or `tx` message, framed once for every peer it goes to; the
+    /// payload is shared, not copied.
+    pub fn item_frame(&self, kind: ItemKind, payload: Bytes) -> Frame {
         let command = match kind {
             ItemKind::Block => Command::BLOCK,
             ItemKind::Tx => Command::TX,
         };
-        let mut frame = Vec::with_capacity(payload.len() + crate::wire::HEADER_LEN);
-        encode_frame(self.config.magic, command, payload, &mut frame);
-        Bytes::from(frame)
+        Frame::new(self.config.magic, command, payload)
     }
 
     fn bring_timer_forward(&self, deadline: Option<Instant>) {

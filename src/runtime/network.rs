@@ -86,7 +86,7 @@ fn start_connection(
     id: PeerId,
     stream: TcpStream,
     link: Arc<Link>,
-    outbox: tokio::sync::mpsc::UnboundedReceiver<bytes::Bytes>,
+    outbox: tokio::sync::mpsc::UnboundedReceiver<crate::wire::Frame>,
     plan: TransportPlan,
     redial: Option<SocketAddr>,
 ) {

@@ -19,7 +19,9 @@ use crate::banman::BanList;
 use crate::config::{Config, Network};
 use crate::events::{DisconnectReason, PeerId};
 use crate::node::Node;
-use crate::wire::{Command, DecodedFrame, FrameDecoder, Message, NetAddress, VersionMessage};
+use crate::wire::{
+    Command, DecodedFrame, Frame, FrameDecoder, Message, NetAddress, VersionMessage,
+};
 
 const MAGIC: u32 = 0xDAB5_BFFA;
 
@@ -49,7 +51,7 @@ fn driver_with(adjust: impl FnOnce(&mut Config)) -> (Arc<Driver>, mpsc::Receiver
 }
 
 /// An inbound connection the core admitted: its id, link and outbox.
-fn admit_inbound(driver: &Arc<Driver>) -> (PeerId, Arc<Link>, mpsc::UnboundedReceiver<Bytes>) {
+fn admit_inbound(driver: &Arc<Driver>) -> (PeerId, Arc<Link>, mpsc::UnboundedReceiver<Frame>) {
     let (link, outbox) = Link::new(driver.config.max_send_buffer, driver.traffic.clone());
     let (opened, events) = driver.open_link(&link, |node, now| {
         node.accept_inbound(
@@ -152,7 +154,7 @@ async fn queued_frames_arrive_whole_and_in_order() {
     let (driver, _events) = driver(1 << 20);
     let (mut remote, _task, link) = open(&driver);
     for nonce in 0..500u64 {
-        link.send(Message::Ping(nonce).to_frame(MAGIC));
+        link.send(Message::Ping(nonce).frame(MAGIC));
     }
     let got = read_messages(&mut remote, 500).await;
     let nonces: Vec<u64> = got
@@ -181,7 +183,7 @@ async fn a_peer_that_does_not_read_is_closed_at_the_send_buffer_limit() {
     let (driver, _events) = driver(64 * 1024);
     let (_remote, task, link) = open(&driver);
     // The remote never reads; the duplex buffer fills, then the outbox.
-    let big = Bytes::from(vec![0u8; 16 * 1024]);
+    let big = Frame::test_from(Bytes::from(vec![0u8; 16 * 1024]));
     for _ in 0..200 {
         link.send(big.clone());
     }

@@ -17,7 +17,7 @@ use crate::encrypted::{
 };
 use crate::events::DisconnectReason;
 pub(crate) use crate::node::TransportPlan;
-use crate::wire::{Command, DecodedFrame, FrameDecoder, HEADER_LEN};
+use crate::wire::{Command, DecodedFrame, Frame, FrameDecoder, HEADER_LEN};
 
 /// Reads during negotiation, at most.
 const HANDSHAKE_READ: usize = 16 * 1024;
@@ -58,8 +58,8 @@ pub(crate) enum Decoded {
     Message {
         command: Command,
         payload: Bytes,
-        /// A v1 frame as received (the payload is a slice of it); relayed unchanged.
-        frame: Option<Bytes>,
+        /// A v1 frame as received; relayed unchanged.
+        frame: Option<Frame>,
     },
     /// A v1 frame whose checksum did not match: dropped, the connection stays.
     BadChecksum { command: Command, length: u32 },
@@ -82,8 +82,8 @@ impl Decoder {
             Decoder::V1(decoder) => match decoder.decode(buf) {
                 Ok(Some(DecodedFrame::Frame(frame))) => Ok(Some(Decoded::Message {
                     command: frame.command,
+                    frame: Some(frame.to_frame()),
                     payload: frame.payload,
-                    frame: Some(frame.frame),
                 })),
                 Ok(Some(DecodedFrame::BadChecksum { command, length })) => {
                     Ok(Some(Decoded::BadChecksum { command, length }))
@@ -135,18 +135,45 @@ pub(crate) enum Encoder {
     V2(Box<PacketEncoder>),
 }
 
+/// What is written for one queued frame: a v1 frame's header and payload, or a v2
+/// packet.
+pub(crate) enum WireBytes {
+    Frame(Frame),
+    Packet(Bytes),
+}
+
+impl WireBytes {
+    pub fn len(&self) -> usize {
+        match self {
+            WireBytes::Frame(frame) => frame.len(),
+            WireBytes::Packet(packet) => packet.len(),
+        }
+    }
+
+    /// The pieces to write, in order.
+    pub fn parts(&self) -> [&[u8]; 2] {
+        match self {
+            WireBytes::Frame(frame) => [frame.header(), frame.payload()],
+            WireBytes::Packet(packet) => [&[], packet],
+        }
+    }
+}
+
 impl Encoder {
     /// The bytes to write for one queued v1 frame.
-    pub fn encode(&mut self, frame: Bytes) -> io::Result<Bytes> {
+    pub fn encode(&mut self, frame: Frame) -> io::Result<WireBytes> {
         match self {
-            Encoder::V1 => Ok(frame),
+            Encoder::V1 => Ok(WireBytes::Frame(frame)),
             Encoder::V2(encoder) => {
+                let command = frame
+                    .command()
+                    .ok_or_else(|| io::Error::other("queued frame has no valid command"))?;
                 // Contents lose the 24-byte header and gain the type, length and tag.
                 let mut out = Vec::with_capacity(frame.len() + 32);
                 encoder
-                    .encode_v1_frame(&frame, &mut out)
+                    .encode(command, frame.payload(), &mut out)
                     .map_err(|e| io::Error::other(e.to_string()))?;
-                Ok(Bytes::from(out))
+                Ok(WireBytes::Packet(Bytes::from(out)))
             }
         }
     }

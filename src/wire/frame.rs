@@ -180,14 +180,89 @@ impl fmt::Display for Command {
     }
 }
 
-/// A frame whose checksum matched: the command, the still-undecoded payload, and
-/// the whole frame as received (the payload is a zero-copy slice of it), which can
-/// be sent on to other peers of the same network unchanged.
+/// A frame whose checksum matched: the command, the still-undecoded payload (a
+/// zero-copy slice of the receive buffer), and the header as received, so the frame
+/// can be sent on to other peers of the same network unchanged, without hashing the
+/// payload again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawFrame {
     pub command: Command,
     pub payload: Bytes,
-    pub frame: Bytes,
+    pub header: [u8; HEADER_LEN],
+}
+
+impl RawFrame {
+    /// The frame as received, ready to be sent on.
+    pub fn to_frame(&self) -> Frame {
+        Frame {
+            header: self.header,
+            payload: self.payload.clone(),
+        }
+    }
+}
+
+/// A v1 message as it goes on the wire: its header and its payload, kept apart so
+/// that a payload handed over by the node or received from a peer is sent without
+/// being copied behind a header (the two are written with one vectored write).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    header: [u8; HEADER_LEN],
+    payload: Bytes,
+}
+
+impl Frame {
+    /// Frames `payload`, hashing it for the checksum.
+    pub fn new(magic: u32, command: Command, payload: Bytes) -> Frame {
+        Frame {
+            header: frame_header(magic, command, &payload),
+            payload,
+        }
+    }
+
+    pub fn header(&self) -> &[u8; HEADER_LEN] {
+        &self.header
+    }
+
+    pub fn payload(&self) -> &Bytes {
+        &self.payload
+    }
+
+    /// The command in the header; `None` only for a header built from garbage.
+    pub fn command(&self) -> Option<Command> {
+        let bytes = self.header.get(4..4 + COMMAND_LEN)?;
+        Command::from_bytes(<[u8; COMMAND_LEN]>::try_from(bytes).ok()?)
+    }
+
+    /// Header and payload together.
+    pub fn len(&self) -> usize {
+        HEADER_LEN + self.payload.len()
+    }
+
+    /// Never: a frame always has its header.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// For tests: the first 24 bytes of `bytes` (zero-padded) as the header, the rest
+    /// as the payload.
+    #[cfg(test)]
+    pub(crate) fn test_from(bytes: Bytes) -> Frame {
+        let mut header = [0u8; HEADER_LEN];
+        let split = bytes.len().min(HEADER_LEN);
+        header[..split].copy_from_slice(&bytes[..split]);
+        Frame {
+            header,
+            payload: bytes.slice(split..),
+        }
+    }
+
+    /// The frame as one contiguous buffer (a copy).
+    pub fn to_bytes(&self) -> Bytes {
+        let mut out = Vec::with_capacity(self.len());
+        out.extend_from_slice(&self.header);
+        out.extend_from_slice(&self.payload);
+        Bytes::from(out)
+    }
 }
 
 /// One unit of decoder output.
@@ -331,8 +406,10 @@ impl FrameDecoder {
             return Ok(None);
         }
         self.pending = None;
-        let frame = buf.split_to(frame_len).freeze();
-        let payload = frame.slice(HEADER_LEN..);
+        let head = buf.split_to(HEADER_LEN);
+        let mut received = [0u8; HEADER_LEN];
+        received.copy_from_slice(&head);
+        let payload = buf.split_to(frame_len - HEADER_LEN).freeze();
         let digest: [u8; 32] = match self.streaming.take() {
             Some(stream) => Sha256::digest(stream.sha.finalize()).into(),
             None => sha256d(&payload),
@@ -341,7 +418,7 @@ impl FrameDecoder {
             Ok(Some(DecodedFrame::Frame(RawFrame {
                 command: header.command,
                 payload,
-                frame,
+                header: received,
             })))
         } else {
             Ok(Some(DecodedFrame::BadChecksum {

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use super::addrv2::{read_addrv2, write_addrv2, AddrV2Entry};
 use super::encoding::{write_count, write_var_bytes, Reader};
 pub use super::error::PayloadError;
-use super::frame::{frame_header, Command, RawFrame};
+use super::frame::{frame_header, Command, Frame, RawFrame};
 use super::{
     Hash256, HEADER_LEN, MAX_ADDR_ENTRIES, MAX_CUSTOM_COMMANDS, MAX_HEADERS, MAX_INV_ENTRIES,
     MAX_LOCATOR_HASHES, MAX_USER_AGENT_LEN,
@@ -481,8 +481,19 @@ impl Message {
         }
     }
 
-    /// The complete frame (header + payload) for network `magic`, ready to
-    /// write. The payload is encoded in place after a header placeholder, so
+    /// The message framed for network `magic`, as the runtime queues it: header and
+    /// payload apart. The payload buffer is exactly its size: a frame waiting in a send
+    /// queue is counted by its length, and spare capacity would hold memory the count
+    /// misses.
+    pub fn frame(&self, magic: u32) -> Frame {
+        let mut payload = Vec::with_capacity(self.payload_size_hint());
+        self.encode_payload(&mut payload);
+        payload.shrink_to_fit();
+        Frame::new(magic, self.command(), Bytes::from(payload))
+    }
+
+    /// The complete frame (header + payload) for network `magic` in one buffer,
+    /// ready to write. The payload is encoded in place after a header placeholder, so
     /// it is never copied.
     /// The buffer is exactly the frame's size: a frame waiting in a send queue is
     /// counted by its length, and spare capacity would hold memory the count misses.

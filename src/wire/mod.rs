@@ -44,7 +44,7 @@ use sha2::{Digest, Sha256};
 
 pub use encoding::Reader;
 pub use error::PayloadError;
-pub use frame::{encode_frame, Command, DecodedFrame, FrameDecoder, FrameError, RawFrame};
+pub use frame::{encode_frame, Command, DecodedFrame, Frame, FrameDecoder, FrameError, RawFrame};
 pub use message::{
     BlockLocator, InvKind, Inventory, Message, NetAddress, RejectMessage, TimestampedAddress,
     VersionMessage,

@@ -1246,7 +1246,7 @@ fn large_payloads_are_checked_as_they_arrive_with_the_same_outcome() {
         };
         assert_eq!(big.payload, payload);
         assert_eq!(
-            big.frame,
+            big.to_frame().to_bytes(),
             stream[..HEADER_LEN + payload.len()],
             "kept as received"
         );
