@@ -107,6 +107,8 @@ async fn read_loop<R: ReadHalf>(
     // The share of the receive budget held for the unfinished message, and when a peer
     // that sends no more of it is cut off.
     let mut reservation: Option<(usize, Reservation)> = None;
+    // While a large message is read, `buf` is a pool buffer of this allocated size.
+    let mut pooled: Option<usize> = None;
     let mut stall_deadline: Option<Instant> = None;
     let mut work_since_yield = 0usize;
     loop {
@@ -118,7 +120,18 @@ async fn read_loop<R: ReadHalf>(
             let mut batch = Vec::new();
             let mut violation = None;
             while batch.len() < MAX_BATCH {
-                let (command, payload, frame) = match decoder.decode(&mut buf) {
+                let decoded = decoder.decode(&mut buf);
+                // A pool buffer starts with the large message's header, so the first
+                // message out of it is that one: the buffer goes back (reusable once the
+                // message is dropped everywhere), and what was read past the message
+                // moves to a buffer of its own; the message's budget share is returned.
+                if let (Some(allocated), Ok(Some(_))) = (pooled, &decoded) {
+                    buf = driver.receive_pool.give_back(buf, allocated);
+                    pooled = None;
+                    reservation = None;
+                    stall_deadline = None;
+                }
+                let (command, payload, frame) = match decoded {
                     Ok(Some(Decoded::Message {
                         command,
                         payload,
@@ -181,7 +194,7 @@ async fn read_loop<R: ReadHalf>(
         }
         // An idle connection holds no receive buffer; one is allocated when bytes
         // arrive, sized by what arrived rather than by any claimed length.
-        if buf.is_empty() && buf.capacity() > 0 {
+        if buf.is_empty() && buf.capacity() > 0 && pooled.is_none() {
             buf = BytesMut::new();
         }
         // A large unfinished message is read only with a share of the engine's receive
@@ -203,6 +216,12 @@ async fn read_loop<R: ReadHalf>(
                         share = budget.reserve(share) => {
                             reservation = Some((len, share));
                             stall_deadline = Some(Instant::now() + config.partial_message_timeout);
+                            // The message is read into a buffer of its full size (the
+                            // budget counts it), from the pool when one is free.
+                            let (mut large, allocated) = driver.receive_pool.take(len);
+                            large.extend_from_slice(&buf);
+                            buf = large;
+                            pooled = Some(allocated);
                         }
                     }
                 }
@@ -234,17 +253,12 @@ async fn read_loop<R: ReadHalf>(
                 if let Err(e) = ready {
                     return io_exit("read", &e);
                 }
-                // A budgeted message gets its whole buffer at once (the budget already
-                // counts it), so it is not copied as it grows; anything else grows by
-                // what arrives.
-                let remaining = decoder
+                // A budgeted message already has its whole buffer; anything else grows
+                // by what arrives.
+                let wanted = decoder
                     .pending_len()
-                    .map_or(READ_CHUNK, |len| len.saturating_sub(buf.len()));
-                let wanted = if reservation.is_some() {
-                    remaining.max(4096)
-                } else {
-                    remaining.clamp(4096, READ_CHUNK)
-                };
+                    .map_or(READ_CHUNK, |len| len.saturating_sub(buf.len()))
+                    .clamp(4096, READ_CHUNK);
                 buf.reserve(wanted);
                 match read_ready(&mut reader, link, &mut buf) {
                     Ok(Some(n)) => {

@@ -22,6 +22,7 @@ pub(crate) mod link;
 pub(crate) mod logging;
 pub(crate) mod network;
 pub(crate) mod queue;
+mod receive_pool;
 pub(crate) mod storage;
 #[cfg(test)]
 mod tests;
@@ -81,6 +82,8 @@ pub(crate) struct Driver {
     seeds: dns::SeedLookups,
     /// Bytes all connections together may hold for large unfinished messages.
     pub receive_budget: Arc<budget::ReceiveBudget>,
+    /// Buffers of large received messages, reused once released.
+    pub receive_pool: receive_pool::ReceivePool,
     /// Traffic of every connection since start.
     pub traffic: Arc<traffic::Traffic>,
 }
@@ -103,6 +106,7 @@ impl Driver {
             links: RwLock::new(HashMap::new()),
             seeds: dns::SeedLookups::new(config.dns_server),
             receive_budget: budget::ReceiveBudget::new(config.receive_budget),
+            receive_pool: receive_pool::ReceivePool::new(config.receive_budget / 2),
             traffic: Arc::default(),
             config,
             callbacks: Callbacks::default(),
