@@ -15,6 +15,9 @@
 
 #[path = "p2pnet_bench/alloc_stats.rs"]
 mod alloc_stats;
+#[allow(dead_code)] // until the figures call it
+#[path = "p2pnet_bench/btcd.rs"]
+mod btcd;
 #[path = "p2pnet_bench/json.rs"]
 mod json;
 #[path = "p2pnet_bench/latency.rs"]

@@ -23,6 +23,17 @@ done
 mkdir -p "$(dirname "$json")"
 # The connection-scale figure opens 5,000 sockets in each of two processes.
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+# btcd's peer package measured doing the same work (benches/btcd/, a Go program); the
+# figures print its numbers next to the engine's when P2PNET_BTCD_BENCH names it.
+btcd_bench="$PWD/target/bench/btcd-bench"
+mkdir -p "$(dirname "$btcd_bench")"
+if ! command -v go >/dev/null 2>&1; then
+    echo "warning: go not found; the figures will run without the btcd comparison" >&2
+elif (cd benches/btcd && go build -buildvcs=false -o "$btcd_bench" .); then
+    export P2PNET_BTCD_BENCH="$btcd_bench"
+else
+    echo "warning: benches/btcd did not build; the figures will run without the btcd comparison" >&2
+fi
 cargo bench --bench p2pnet_bench -- --json "$json" "${args[@]+"${args[@]}"}"
 if [ "$plot" = 1 ]; then
     python3 scripts/plot_benchmarks.py "$json" docs/block_relay_throughput.png

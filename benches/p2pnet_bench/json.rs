@@ -6,6 +6,8 @@ use std::fmt::Write;
 /// `null`.
 #[derive(Clone, Debug)]
 pub enum Json {
+    /// A figure that could not be measured (for example, a comparison not built).
+    Null,
     Bool(bool),
     Num(f64),
     Str(String),
@@ -49,6 +51,7 @@ impl Json {
 
     fn write(&self, out: &mut String, indent: usize) {
         match self {
+            Json::Null => out.push_str("null"),
             Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             Json::Num(n) if !n.is_finite() => out.push_str("null"),
             Json::Num(n) if n.fract() == 0.0 && n.abs() < 1e15 => {
