@@ -80,14 +80,9 @@ pub fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool 
     condition()
 }
 
-/// Two engines, `b` dialled into `a`, both with the handshake done. `a` is the sender
-/// in every two-engine figure, so `b` is an inbound peer of `a`.
-pub fn connected_pair() -> (Engine, Engine) {
-    let (a, b, _) = connected_pair_labelled();
-    (a, b)
-}
-
-/// As [`connected_pair`], with each engine's threads labelled "A" and "B" for profiles.
+/// Two engines, `b` dialled into `a`, both with the handshake done, with each engine's
+/// threads labelled "A" and "B" for profiles. `a` is the sender in every two-engine
+/// figure, so `b` is an inbound peer of `a`.
 pub fn connected_pair_labelled() -> (Engine, Engine, profile::Labels) {
     let mut labels = profile::Labels::new();
     let existing = profile::thread_ids();
