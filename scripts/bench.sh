@@ -21,7 +21,7 @@ for arg in "$@"; do
     fi
 done
 mkdir -p "$(dirname "$json")"
-# The connection-scale figure opens 5,000 sockets in each of two processes.
+# The connection-scale figure opens 10,000 sockets in each of two processes.
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 # btcd's peer package measured doing the same work (benches/btcd/, a Go program); the
 # figures print its numbers next to the engine's when P2PNET_BTCD_BENCH names it.

@@ -25,9 +25,9 @@ use crate::alloc_stats;
 use crate::json::Json;
 use crate::support::{self, Target};
 
-const PEER_COUNTS: [usize; 2] = [1000, 5000];
+const PEER_COUNTS: [usize; 2] = [1000, 10000];
 /// RSS per idle peer allowed at the largest count.
-const TARGET_BYTES_PER_PEER: f64 = 32.0 * 1024.0;
+const TARGET_BYTES_PER_PEER: f64 = 8.0 * 1024.0;
 /// Connections the swarm opens at once, well under the listen backlog.
 const CONCURRENT_DIALS: usize = 64;
 /// Time given after the last peer connected for its first ping/pong and any deferred
