@@ -198,7 +198,13 @@ impl Driver {
     /// so a slow node slows the peer whose input produced them.
     pub async fn run<T>(&self, f: impl FnOnce(&mut Node, Now) -> T) -> T {
         let (result, events) = self.step(f);
-        for event in events {
+        let mut events = events.into_iter();
+        // Not a `for` loop: its `Option<NodeEvent>` would be kept across the await,
+        // in the future of every task that steps the core.
+        loop {
+            let Some(event) = events.next() else {
+                break;
+            };
             self.events.send(event).await;
         }
         result

@@ -4,6 +4,7 @@
 //! either bound reached waits (back-pressure on the peer whose input produced the
 //! event) or, where it must not wait, hands the event to a task that does.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
@@ -48,8 +49,22 @@ impl EventSender {
         u32::try_from(event.weight().min(self.budget)).unwrap_or(u32::MAX)
     }
 
-    /// Queues an event, waiting for room in both bounds.
-    pub async fn send(&self, event: NodeEvent) {
+    /// Queues an event, waiting for room in both bounds. It is tried at once, when
+    /// called; only a wait is boxed and kept in the future. Waits are rare, and their
+    /// state (over a kilobyte) would otherwise sit in every connection task's future,
+    /// idle or not.
+    pub fn send(&self, event: NodeEvent) -> impl Future<Output = ()> + Send + '_ {
+        let wait = self
+            .try_send(event)
+            .map(|event| Box::pin(self.send_waiting(event)));
+        async move {
+            if let Some(wait) = wait {
+                wait.await;
+            }
+        }
+    }
+
+    async fn send_waiting(&self, event: NodeEvent) {
         let share = self.share(&event);
         let Ok(permit) = self.bytes.clone().acquire_many_owned(share).await else {
             return;
