@@ -1,8 +1,12 @@
-//! Sockets: the listener, the dialer, and the supervisor that runs each connection on
-//! a task of its own and tells the core how it ended.
+//! Sockets: the listener, the dialer, and the task that runs each connection and tells
+//! the core how it ended.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -77,10 +81,10 @@ fn local_addr_of(stream: &TcpStream) -> SocketAddr {
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
 }
 
-/// Runs an open connection under a supervisor: a panic inside it (a bug, or a
-/// node-installed hash function that panics) ends that connection only.
-/// The transport is settled first (see `transport`); `redial` is the address an
-/// outbound v2 attempt falls back to with v1.
+/// Runs an open connection on a task of its own and tells the core how it ended. A
+/// panic inside it (a bug, or a node-installed hash function that panics) ends that
+/// connection only; it is caught in the task, so no second task per connection waits
+/// for it.
 fn start_connection(
     driver: &Arc<Driver>,
     id: PeerId,
@@ -90,64 +94,15 @@ fn start_connection(
     plan: TransportPlan,
     redial: Option<SocketAddr>,
 ) {
-    let task = {
-        let driver = driver.clone();
-        driver.clone().spawn_joinable(async move {
-            let _ = stream.set_nodelay(true);
-            let (mut reader, mut writer) = stream.into_split();
-            let config = &driver.config;
-            // Boxed: the handshake's state is freed once it is done, so an idle
-            // connection's task does not carry it.
-            let negotiation =
-                Box::pin(transport::negotiate(&mut reader, &mut writer, &link, config, plan))
-                    .await;
-            let transport = match negotiation {
-                Negotiation::Ready(transport) => transport,
-                Negotiation::Failed(exit) => return exit,
-                Negotiation::FallBackToV1 => {
-                    let Some(addr) = redial else {
-                        return (
-                            DisconnectReason::ClosedByPeer,
-                            "closed during the v2 handshake".into(),
-                        );
-                    };
-                    tracing::debug!(peer = id, %addr, "v2 handshake refused; dialling again with v1");
-                    match tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr))
-                        .await
-                    {
-                        Ok(Ok(stream)) => {
-                            let _ = stream.set_nodelay(true);
-                            (reader, writer) = stream.into_split();
-                            Transport::v1(config, bytes::BytesMut::new())
-                        }
-                        Ok(Err(e)) => {
-                            return (
-                                DisconnectReason::ConnectFailed,
-                                format!("v1 redial to {addr} failed: {e}"),
-                            )
-                        }
-                        Err(_) => {
-                            return (
-                                DisconnectReason::ConnectFailed,
-                                format!("v1 redial to {addr} timed out"),
-                            )
-                        }
-                    }
-                }
-            };
-            let (version, session_id) = (transport.version, transport.session_id);
-            driver
-                .run(|node, _| node.transport_ready(id, version, session_id))
-                .await;
-            connection::run(driver.clone(), id, link, reader, writer, outbox, transport).await
-        })
-    };
     let driver = driver.clone();
     driver.clone().spawn(async move {
-        let exit: Exit = match task.await {
+        // Scoped, so that the connection's state is freed before the core is told.
+        let ended = {
+            let connection = std::pin::pin!(serve(&driver, id, stream, link, outbox, plan, redial));
+            catch_panic(connection).await
+        };
+        let exit: Exit = match ended {
             Ok(exit) => exit,
-            // Cancelled: the runtime is shutting down.
-            Err(e) if !e.is_panic() => return,
             Err(_) => {
                 tracing::error!(peer = id, "connection task panicked");
                 (
@@ -162,6 +117,83 @@ fn start_connection(
             .run(|node, now| node.connection_closed(id, reason, detail, now))
             .await;
     });
+}
+
+/// Settles the transport (see `transport`), then runs the connection until it ends;
+/// `redial` is the address an outbound v2 attempt falls back to with v1.
+async fn serve(
+    driver: &Arc<Driver>,
+    id: PeerId,
+    stream: TcpStream,
+    link: Arc<Link>,
+    outbox: tokio::sync::mpsc::UnboundedReceiver<bytes::Bytes>,
+    plan: TransportPlan,
+    redial: Option<SocketAddr>,
+) -> Exit {
+    let _ = stream.set_nodelay(true);
+    let (mut reader, mut writer) = stream.into_split();
+    let config = &driver.config;
+    // Boxed: the handshake's state is freed once it is done, so an idle connection's
+    // task does not carry it.
+    let negotiation = Box::pin(transport::negotiate(
+        &mut reader,
+        &mut writer,
+        &link,
+        config,
+        plan,
+    ))
+    .await;
+    let transport = match negotiation {
+        Negotiation::Ready(transport) => transport,
+        Negotiation::Failed(exit) => return exit,
+        Negotiation::FallBackToV1 => {
+            let Some(addr) = redial else {
+                return (
+                    DisconnectReason::ClosedByPeer,
+                    "closed during the v2 handshake".into(),
+                );
+            };
+            tracing::debug!(peer = id, %addr, "v2 handshake refused; dialling again with v1");
+            match tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr)).await {
+                Ok(Ok(stream)) => {
+                    let _ = stream.set_nodelay(true);
+                    (reader, writer) = stream.into_split();
+                    Transport::v1(config, bytes::BytesMut::new())
+                }
+                Ok(Err(e)) => {
+                    return (
+                        DisconnectReason::ConnectFailed,
+                        format!("v1 redial to {addr} failed: {e}"),
+                    )
+                }
+                Err(_) => {
+                    return (
+                        DisconnectReason::ConnectFailed,
+                        format!("v1 redial to {addr} timed out"),
+                    )
+                }
+            }
+        }
+    };
+    let (version, session_id) = (transport.version, transport.session_id);
+    driver
+        .run(|node, _| node.transport_ready(id, version, session_id))
+        .await;
+    connection::run(driver.clone(), id, link, reader, writer, outbox, transport).await
+}
+
+/// Polls `future` to its end, or until it panics: `Err` with the panic, as
+/// `std::panic::catch_unwind` gives it. Pinned by the caller, so that the future is
+/// stored once, in the caller's.
+async fn catch_panic<F: Future>(mut future: Pin<&mut F>) -> std::thread::Result<F::Output> {
+    std::future::poll_fn(|cx| {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    })
+    .await
 }
 
 /// Opens an outbound connection the core asked for, in the background.
