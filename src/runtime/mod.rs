@@ -444,9 +444,12 @@ impl Driver {
     }
 }
 
+/// Sleeps until the deadline, or forever without one. The timer is boxed: it is over
+/// 100 bytes, and a connection waiting for its next read has no deadline at all
+/// unless a large message is arriving.
 pub(crate) async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
+        Some(at) => Box::pin(tokio::time::sleep_until(at.into())).await,
         None => std::future::pending().await,
     }
 }
