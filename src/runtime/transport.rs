@@ -68,8 +68,9 @@ pub(crate) enum Decoded {
 /// The read side of the transport.
 pub(crate) enum Decoder {
     V1(FrameDecoder),
+    /// Boxed: the cipher state would make every v1 connection's decoder as large.
     V2 {
-        decoder: PacketDecoder,
+        decoder: Box<PacketDecoder>,
         max_payload: usize,
     },
 }
@@ -276,7 +277,7 @@ async fn v2_handshake<R: ReadHalf, W: AsyncWrite + Unpin>(
                         version: TransportVersion::V2,
                         session_id: Some(session_id),
                         decoder: Decoder::V2 {
-                            decoder,
+                            decoder: Box::new(decoder),
                             max_payload: config.max_message_size as usize,
                         },
                         encoder: Encoder::V2(Box::new(encoder)),
