@@ -274,7 +274,7 @@ impl Node {
                 TransportVersion::V1 => 1,
                 TransportVersion::V2 => 2,
             };
-            p.session_id = session_id;
+            p.session_id = session_id.map(Box::new);
         }
     }
 

@@ -70,7 +70,8 @@ impl Node {
             let detail = format!("{command} of {} bytes, limit {max_size}", payload.len());
             return self.misbehaving(peer, Offence::OversizedCustomMessage, &detail, now);
         }
-        let bucket = p.custom_buckets.entry(command).or_insert(Bucket {
+        let buckets = p.custom_buckets.get_or_insert_with(Box::default);
+        let bucket = buckets.entry(command).or_insert(Bucket {
             tokens: rate,
             refilled: now.mono,
         });

@@ -49,15 +49,15 @@ pub(super) struct AddrRelay {
     pub answered_getaddr: bool,
     /// Addresses the peer sent us or we sent it (Core's `m_addr_known`), allocated
     /// with the first: relaying an address back to where it is known would make
-    /// announcements circle between nodes.
-    known: Option<BoundedSet<SocketAddr>>,
+    /// announcements circle between nodes. Boxed, so a peer without any costs 8 bytes.
+    known: Option<Box<BoundedSet<SocketAddr>>>,
 }
 
 impl AddrRelay {
     /// Records that the peer knows `addr`; false if it was known already.
     pub fn mark_known(&mut self, addr: SocketAddr) -> bool {
         self.known
-            .get_or_insert_with(|| BoundedSet::new(KNOWN_ADDRESSES))
+            .get_or_insert_with(|| Box::new(BoundedSet::new(KNOWN_ADDRESSES)))
             .insert(addr)
     }
 }
@@ -76,7 +76,8 @@ pub(super) struct Peer {
     /// Asked to close: takes no further part in relay, eviction or gossip.
     pub closing: bool,
     pub score: Score,
-    known: Option<BoundedSet<Hash256>>,
+    /// Boxed, as `AddrRelay::known`.
+    known: Option<Box<BoundedSet<Hash256>>>,
     pub addr_relay: AddrRelay,
     /// The peer sent `sendheaders` (BIP130): new blocks are announced to it by `headers`.
     pub prefers_headers: bool,
@@ -97,11 +98,13 @@ pub(super) struct Peer {
     pub announce: Announcements,
     /// Its GETDATA requests being served.
     pub serving: Serving,
-    /// 1 (v1) or 2 (BIP324 v2), and the v2 session id.
+    /// 1 (v1) or 2 (BIP324 v2), and the v2 session id (boxed: a v1 peer has none).
     pub transport_version: u8,
-    pub session_id: Option<[u8; 32]>,
-    /// Its rate budgets for node-defined commands, allocated with the first one.
-    pub custom_buckets: HashMap<Command, Bucket>,
+    pub session_id: Option<Box<[u8; 32]>>,
+    /// Its rate budgets for node-defined commands, allocated with the first one; boxed,
+    /// as most peers never send one.
+    #[allow(clippy::box_collection)] // the map itself is 48 bytes; the box is 8
+    pub custom_buckets: Option<Box<HashMap<Command, Bucket>>>,
     /// When the queued transaction announcements go out.
     pub next_trickle: Option<Instant>,
 }
@@ -144,7 +147,7 @@ impl Peer {
             ping: None,
             announce: Announcements::default(),
             serving: Serving::default(),
-            custom_buckets: HashMap::new(),
+            custom_buckets: None,
             transport_version: 1,
             session_id: None,
             next_trickle: None,
@@ -215,7 +218,7 @@ impl Peer {
     /// Records that the peer has an item; returns false if it was already known.
     pub fn mark_known(&mut self, hash: Hash256) -> bool {
         self.known
-            .get_or_insert_with(|| BoundedSet::new(KNOWN_INVENTORY))
+            .get_or_insert_with(|| Box::new(BoundedSet::new(KNOWN_INVENTORY)))
             .insert(hash)
     }
 
@@ -279,7 +282,7 @@ impl Peer {
             blocks_in_flight: 0,
             best_known_height: self.best_known_height,
             transport_version: self.transport_version,
-            session_id: self.session_id,
+            session_id: self.session_id.as_deref().copied(),
         })
     }
 }
