@@ -36,9 +36,10 @@ enum Inbound {
 /// Largest single read; frames larger than this arrive over several reads.
 const READ_CHUNK: usize = 64 * 1024;
 /// A connection gives its worker thread to other tasks after this much work (bytes
-/// read, with each message handled counting [`MESSAGE_WORK`]). Readiness-based reads
-/// do not take part in tokio's cooperative scheduling, so a peer that always has data
-/// waiting would otherwise keep the thread, and every other peer would wait.
+/// read, with each message handled counting [`MESSAGE_WORK`]). Tokio's cooperative
+/// budget counts readiness polls, not the work done after each, so a peer that always
+/// has data waiting would otherwise hold the thread long enough for every other peer
+/// to wait.
 const YIELD_AFTER: usize = 64 * 1024;
 const MESSAGE_WORK: usize = 256;
 /// Small frames queued together are written with one system call up to this size.

@@ -126,7 +126,7 @@ async fn serve(
     id: PeerId,
     stream: TcpStream,
     link: Arc<Link>,
-    outbox: tokio::sync::mpsc::UnboundedReceiver<bytes::Bytes>,
+    outbox: tokio::sync::mpsc::UnboundedReceiver<crate::wire::Frame>,
     plan: TransportPlan,
     redial: Option<SocketAddr>,
 ) -> Exit {
