@@ -11,11 +11,12 @@
 //! BIP324 v2 in the same run (`--transport both`, the default), reported as `NAME` and
 //! `NAME_v2`; the others run over v1. Everything runs over loopback TCP. The connection-scale figure re-runs
 //! this binary as child processes (a holder that owns the engine, and a client swarm) so
-//! that the memory it reports belongs to the engine alone.
+//! that the memory it reports belongs to the engine alone. Where `P2PNET_BTCD_BENCH`
+//! names the program in `benches/btcd/` (`scripts/bench.sh` builds it), each figure also
+//! prints btcd's `peer` package doing the same work.
 
 #[path = "p2pnet_bench/alloc_stats.rs"]
 mod alloc_stats;
-#[allow(dead_code)] // until the figures call it
 #[path = "p2pnet_bench/btcd.rs"]
 mod btcd;
 #[path = "p2pnet_bench/json.rs"]

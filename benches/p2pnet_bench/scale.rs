@@ -141,6 +141,7 @@ pub fn connection_scale(_quick: bool) -> Json {
     );
     let mut rows = Vec::new();
     let mut v2_rows = Vec::new();
+    let mut at_largest_kib = None;
     for &count in &PEER_COUNTS {
         let engine = measure("engine", count);
         let plain = measure("plain", count);
@@ -157,6 +158,9 @@ pub fn connection_scale(_quick: bool) -> Json {
             continue;
         };
         let at_target_point = count == *PEER_COUNTS.last().expect("counts are listed");
+        if at_target_point {
+            at_largest_kib = Some(engine.rss_per_peer() / 1024.0);
+        }
         let target = at_target_point.then(|| {
             Target::new(
                 format!(
@@ -221,9 +225,31 @@ pub fn connection_scale(_quick: bool) -> Json {
             ("engine_v2", v2.to_json()),
         ]));
     }
+    let largest = *PEER_COUNTS.last().expect("counts are listed");
+    let btcd = crate::btcd::idle_peer_kib(largest);
+    let btcd_json = match (btcd, at_largest_kib) {
+        (Some(kib), Some(engine_kib)) => {
+            let target = crate::btcd::ahead(engine_kib, kib, false);
+            println!(
+                "   btcd peer package, {largest} idle peers: {kib:.1} KiB RSS per peer; engine {} {}",
+                target.description,
+                target.label()
+            );
+            Json::object([
+                ("peers", Json::count(largest)),
+                ("rss_kib_per_peer", Json::Num(kib)),
+                ("engine_ahead", target.to_json()),
+            ])
+        }
+        _ => {
+            println!("   {}", crate::btcd::NOT_BUILT);
+            Json::Null
+        }
+    };
     Json::object([
         ("rows", Json::Arr(rows)),
         ("rows_v2", Json::Arr(v2_json)),
+        ("btcd", btcd_json),
         (
             "baseline",
             Json::str("tokio task per accepted socket reading into a 512-byte buffer"),
