@@ -11,9 +11,10 @@
 //! announces the item to us, and when the peer has requested nothing for
 //! [`ANNOUNCEMENT_LAPSE`] (it has the items, or is not fetching).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::relay::id_hash::IdMap;
 use crate::relay::tracker::MAX_PEER_ANNOUNCEMENTS;
 use crate::wire::Hash256;
 
@@ -30,7 +31,7 @@ pub(super) struct Announcements {
     /// Transactions waiting for the peer's trickle.
     txs: VecDeque<Hash256>,
     /// Announced and not settled: id → sequence number.
-    outstanding: HashMap<Hash256, u64>,
+    outstanding: IdMap<u64>,
     /// `outstanding` in announcement order (settled entries are skipped).
     order: VecDeque<(u64, Hash256)>,
     next_seq: u64,

@@ -4,6 +4,7 @@
 //! Core's `pindexBestKnownBlock`), not only the height it gave in its version message.
 
 use crate::relay::bounded::BoundedMap;
+use crate::relay::id_hash::IdHasher;
 use crate::wire::Hash256;
 
 /// Heights remembered at most: enough for a headers message on top of a sync position
@@ -11,7 +12,7 @@ use crate::wire::Hash256;
 const KNOWN_HEIGHTS: usize = 20_000;
 
 pub(super) struct Heights {
-    known: BoundedMap<Hash256, i32>,
+    known: BoundedMap<Hash256, i32, IdHasher>,
 }
 
 impl Default for Heights {

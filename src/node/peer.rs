@@ -16,6 +16,7 @@ use crate::encrypted::MAX_V2_PAYLOAD;
 use crate::events::{ConnectionKind, PeerId, PeerInfo};
 use crate::misbehaviour::Score;
 use crate::relay::bounded::BoundedSet;
+use crate::relay::id_hash::IdHasher;
 use crate::relay::{ItemIds, ItemKind};
 use crate::wire::{Command, Hash256, InvKind};
 
@@ -77,7 +78,7 @@ pub(super) struct Peer {
     pub closing: bool,
     pub score: Score,
     /// Boxed, as `AddrRelay::known`.
-    known: Option<Box<BoundedSet<Hash256>>>,
+    known: Option<Box<BoundedSet<Hash256, IdHasher>>>,
     pub addr_relay: AddrRelay,
     /// The peer sent `sendheaders` (BIP130): new blocks are announced to it by `headers`.
     pub prefers_headers: bool,

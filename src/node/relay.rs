@@ -3,7 +3,6 @@
 //! to peers that lack them (blocks at once, transactions on each peer's trickle timer),
 //! and the node's sync requests.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -15,6 +14,7 @@ use crate::config::Config;
 use crate::events::{DisconnectReason, PeerId};
 use crate::misbehaviour::Offence;
 use crate::relay::bounded::{BoundedMap, BoundedSet};
+use crate::relay::id_hash::{IdHasher, IdMap};
 use crate::relay::tracker::{Delivery, RequestTracker};
 use crate::relay::{ItemIds, ItemKind, Verdict, MAX_BLOCKS_TO_ANNOUNCE};
 use crate::wire::versions::FEEFILTER_VERSION;
@@ -68,14 +68,14 @@ pub(super) struct RelayState {
     /// When deferred requests go out: deliveries free request slots one at a time, and
     /// the slots freed by a burst of them are refilled together, in one GETDATA.
     requests_due: Option<Instant>,
-    seen: BoundedSet<Hash256>,
+    seen: BoundedSet<Hash256, IdHasher>,
     /// Relayed items as encoded frames, to answer GETDATA without the node.
     pub cache: RelayCache,
     /// Items handed to the node's callback whose verdict has not come back. Bounded by
     /// the dispatcher's queue, which holds the same bytes.
-    awaiting: HashMap<Hash256, Unjudged>,
+    awaiting: IdMap<Unjudged>,
     /// Items the node said it will judge later.
-    pending: BoundedMap<Hash256, Unjudged>,
+    pending: BoundedMap<Hash256, Unjudged, IdHasher>,
     pub has_data_provider: bool,
     /// The node's own fee floor, sent to peers as `feefilter`.
     fee_filter: Option<u64>,
@@ -89,7 +89,7 @@ impl RelayState {
             requests_due: None,
             seen: BoundedSet::new(SEEN_ITEMS),
             cache: RelayCache::new(RELAY_CACHE_ITEMS, config.relay_cache_bytes),
-            awaiting: HashMap::new(),
+            awaiting: IdMap::default(),
             pending: BoundedMap::new(PENDING_VERDICTS, config.relay_cache_bytes),
             has_data_provider: false,
             fee_filter: None,

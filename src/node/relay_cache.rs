@@ -5,7 +5,9 @@
 //! the hard budget the oldest pinned item goes, with a warning; peers asking for it then
 //! get NOTFOUND and fetch it elsewhere.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use crate::relay::id_hash::IdMap;
 
 use crate::relay::ItemIds;
 use crate::wire::{Frame, Hash256};
@@ -24,9 +26,9 @@ struct Entry {
 }
 
 pub(super) struct RelayCache {
-    entries: HashMap<Hash256, Entry>,
+    entries: IdMap<Entry>,
     /// Cached transactions' ids by wtxid.
-    by_wtxid: HashMap<Hash256, Hash256>,
+    by_wtxid: IdMap<Hash256>,
     /// Unpinned items, oldest first (by insertion or by the time they were unpinned).
     unpinned: VecDeque<(u64, Hash256)>,
     /// Pinned items met while evicting, oldest first.
@@ -40,8 +42,8 @@ pub(super) struct RelayCache {
 impl RelayCache {
     pub fn new(max_items: usize, budget: usize) -> Self {
         RelayCache {
-            entries: HashMap::new(),
-            by_wtxid: HashMap::new(),
+            entries: IdMap::default(),
+            by_wtxid: IdMap::default(),
             unpinned: VecDeque::new(),
             pinned: VecDeque::new(),
             next_seq: 0,

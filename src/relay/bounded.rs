@@ -2,21 +2,22 @@
 //! Every per-peer and per-engine memory of hashes is built from these, so none can grow
 //! without limit. They allocate lazily, so an idle peer costs almost nothing.
 
+use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 
 /// A set that forgets its oldest members beyond `capacity`.
 #[derive(Debug)]
-pub struct BoundedSet<T: Eq + Hash + Clone> {
-    members: HashSet<T>,
+pub struct BoundedSet<T: Eq + Hash + Clone, S = RandomState> {
+    members: HashSet<T, S>,
     order: VecDeque<T>,
     capacity: usize,
 }
 
-impl<T: Eq + Hash + Clone> BoundedSet<T> {
+impl<T: Eq + Hash + Clone, S: BuildHasher + Default> BoundedSet<T, S> {
     pub fn new(capacity: usize) -> Self {
         BoundedSet {
-            members: HashSet::new(),
+            members: HashSet::default(),
             order: VecDeque::new(),
             capacity: capacity.max(1),
         }
@@ -52,18 +53,18 @@ impl<T: Eq + Hash + Clone> BoundedSet<T> {
 /// A map that forgets its oldest entries beyond `capacity` entries or `max_weight` total
 /// weight (for example bytes).
 #[derive(Debug)]
-pub struct BoundedMap<K: Eq + Hash + Clone, V> {
-    entries: HashMap<K, (V, usize)>,
+pub struct BoundedMap<K: Eq + Hash + Clone, V, S = RandomState> {
+    entries: HashMap<K, (V, usize), S>,
     order: VecDeque<K>,
     capacity: usize,
     max_weight: usize,
     weight: usize,
 }
 
-impl<K: Eq + Hash + Clone, V> BoundedMap<K, V> {
+impl<K: Eq + Hash + Clone, V, S: BuildHasher + Default> BoundedMap<K, V, S> {
     pub fn new(capacity: usize, max_weight: usize) -> Self {
         BoundedMap {
-            entries: HashMap::new(),
+            entries: HashMap::default(),
             order: VecDeque::new(),
             capacity: capacity.max(1),
             max_weight,
@@ -131,7 +132,7 @@ mod tests {
 
     #[test]
     fn set_forgets_oldest_beyond_capacity() {
-        let mut s = BoundedSet::new(3);
+        let mut s: BoundedSet<i32> = BoundedSet::new(3);
         for i in 0..5 {
             assert!(s.insert(i));
         }
@@ -143,7 +144,7 @@ mod tests {
 
     #[test]
     fn map_bounds_count_and_weight() {
-        let mut m = BoundedMap::new(10, 100);
+        let mut m: BoundedMap<i32, &str> = BoundedMap::new(10, 100);
         m.insert(1, "a", 60);
         m.insert(2, "b", 30);
         m.insert(3, "c", 30);
@@ -161,7 +162,7 @@ mod tests {
 
     #[test]
     fn map_remove_keeps_order_bounded() {
-        let mut m = BoundedMap::new(4, usize::MAX);
+        let mut m: BoundedMap<i32, ()> = BoundedMap::new(4, usize::MAX);
         for k in 0..1000 {
             m.insert(k, (), 1);
             m.remove(&k);

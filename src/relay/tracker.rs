@@ -12,10 +12,11 @@
 //!   memory.
 //! - A delivery is solicited when that peer was asked for that item, now or recently.
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::bounded::BoundedMap;
+use super::id_hash::{IdHasher, IdMap, IdSet};
 use super::{ItemIds, ItemKind};
 use crate::events::PeerId;
 use crate::wire::Hash256;
@@ -73,7 +74,7 @@ struct PeerSlots {
     /// leaves `queued` at once and is skipped here later.
     queue: VecDeque<Hash256>,
     /// The live entries of `queue`: what counts against the announcement limit.
-    queued: HashSet<Hash256>,
+    queued: IdSet,
 }
 
 impl PeerSlots {
@@ -141,13 +142,13 @@ pub struct Request {
 pub struct RequestTracker {
     tx_timeout: Duration,
     block_timeout: Duration,
-    wanted: HashMap<Hash256, Wanted>,
+    wanted: IdMap<Wanted>,
     deadlines: BTreeSet<(Instant, Hash256)>,
     peers: HashMap<PeerId, PeerSlots>,
     /// Peer ids in connection order, for fetches any peer may serve.
     peer_order: Vec<PeerId>,
     fetch_queue: VecDeque<Hash256>,
-    delivered: BoundedMap<Hash256, Vec<PeerId>>,
+    delivered: BoundedMap<Hash256, Vec<PeerId>, IdHasher>,
 }
 
 impl RequestTracker {
@@ -155,7 +156,7 @@ impl RequestTracker {
         RequestTracker {
             tx_timeout,
             block_timeout,
-            wanted: HashMap::new(),
+            wanted: IdMap::default(),
             deadlines: BTreeSet::new(),
             peers: HashMap::new(),
             peer_order: Vec::new(),
