@@ -7,6 +7,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasher, Hash};
 
 /// A set that forgets its oldest members beyond `capacity`.
+///
+/// cbindgen:ignore
 #[derive(Debug)]
 pub struct BoundedSet<T: Eq + Hash + Clone, S = RandomState> {
     members: HashSet<T, S>,
@@ -52,6 +54,8 @@ impl<T: Eq + Hash + Clone, S: BuildHasher + Default> BoundedSet<T, S> {
 
 /// A map that forgets its oldest entries beyond `capacity` entries or `max_weight` total
 /// weight (for example bytes).
+///
+/// cbindgen:ignore
 #[derive(Debug)]
 pub struct BoundedMap<K: Eq + Hash + Clone, V, S = RandomState> {
     entries: HashMap<K, (V, usize), S>,

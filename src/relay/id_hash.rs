@@ -12,9 +12,13 @@ use std::sync::OnceLock;
 use crate::wire::Hash256;
 
 /// A hash map keyed by item ids.
-pub type IdMap<V> = HashMap<Hash256, V, IdHasher>;
+///
+/// cbindgen:ignore
+pub(crate) type IdMap<V> = HashMap<Hash256, V, IdHasher>;
 /// A hash set of item ids.
-pub type IdSet = HashSet<Hash256, IdHasher>;
+///
+/// cbindgen:ignore
+pub(crate) type IdSet = HashSet<Hash256, IdHasher>;
 
 /// Chosen once per process, at random: unknown to peers.
 fn keys() -> &'static [u64; 5] {

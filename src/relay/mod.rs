@@ -2,7 +2,7 @@
 //! tracking and bounded caches. Sans-IO pieces the core (`node::relay`) is built from.
 
 pub mod bounded;
-pub mod id_hash;
+pub(crate) mod id_hash;
 pub mod tracker;
 
 use std::sync::Arc;
