@@ -133,6 +133,9 @@ TEST(CustomMessages, OversizeAndFloodArePenalised) {
   RawSocket::HandshakeOptions options;
   options.protocol_version = 70016;
   ASSERT_TRUE(raw.Handshake(0x0c57, 0, options));
+  // Handshake returns once its verack is sent; the engine may not have read it yet, and
+  // the offering peer below must be the second to connect.
+  ASSERT_TRUE(e.peers.WaitForConnected(1));
   // The offer is a sendcustom listing the command, before verack: a new handshake.
   RawSocket offering(e.port);
   ASSERT_TRUE(offering.connected());
