@@ -346,10 +346,10 @@ pub unsafe extern "C" fn p2pnet_engine_broadcast_block(
 /// node handed to it; from any engine thread, or from the call that took the buffer.
 pub type p2pnet_buffer_release_fn = Option<unsafe extern "C" fn(release_context: *mut c_void)>;
 
-/// A block buffer the node lent to the engine: read in place by every connection it is
+/// A block buffer the node handed to the engine: read in place by every connection it is
 /// sent on and by the relay cache, and released through the node's function when the
 /// last of them drops it.
-struct LentBuffer {
+struct NodeBuffer {
     data: *const u8,
     len: usize,
     _owner: UserData,
@@ -358,19 +358,19 @@ struct LentBuffer {
 // SAFETY: the contract of `p2pnet_engine_broadcast_block_owned` requires the buffer to
 // stay valid and unchanged until its release function runs, and the release function to
 // be callable from any thread; the engine only reads it.
-unsafe impl Send for LentBuffer {}
+unsafe impl Send for NodeBuffer {}
 // SAFETY: as above: shared reads of immutable memory.
-unsafe impl Sync for LentBuffer {}
+unsafe impl Sync for NodeBuffer {}
 
-impl AsRef<[u8]> for LentBuffer {
+impl AsRef<[u8]> for NodeBuffer {
     fn as_ref(&self) -> &[u8] {
         // SAFETY: `data` is non-null and valid for `len` bytes until `_owner` releases it,
-        // which happens only when this value drops (checked in `broadcast_lent`).
+        // which happens only when this value drops (checked in `broadcast_owned`).
         unsafe { std::slice::from_raw_parts(self.data, self.len) }
     }
 }
 
-fn broadcast_lent(
+fn broadcast_owned(
     engine: *mut p2pnet_engine,
     data: *const u8,
     len: usize,
@@ -388,12 +388,12 @@ fn broadcast_lent(
         drop(owner);
         return Err(FfiError::null("data"));
     }
-    let lent = bytes::Bytes::from_owner(LentBuffer {
+    let owned = bytes::Bytes::from_owner(NodeBuffer {
         data,
         len,
         _owner: owner,
     });
-    let hash = engine.broadcast_bytes(ItemKind::Block, lent, None)?;
+    let hash = engine.broadcast_bytes(ItemKind::Block, owned, None)?;
     // SAFETY: `out_hash` is NULL (not wanted) or has room for 32 bytes.
     if let Some(out) = unsafe { opt_out_arg(hash_out(out_hash)) } {
         *out = hash;
@@ -419,7 +419,7 @@ pub unsafe extern "C" fn p2pnet_engine_broadcast_block_owned(
     release_context: *mut c_void,
     out_hash: *mut u8,
 ) -> p2pnet_result {
-    boundary(|| broadcast_lent(engine, data, len, release, release_context, out_hash))
+    boundary(|| broadcast_owned(engine, data, len, release, release_context, out_hash))
 }
 
 /// Relays a transaction: cached and announced to each peer at its next trickle tick, by
