@@ -17,8 +17,9 @@
 //  - Known items: getdata for 200 items of 100 KiB the provider has, in a loop,
 //    from peers that never read. B answers 1 MiB at a time and waits for the
 //    send buffer to drain, so a peer that does not read is served little;
-//    requests beyond 100,000 waiting are answered NOTFOUND at once, and once
-//    more than 64 MiB is queued for the peer it is disconnected
+//    requests beyond 100,000 waiting are answered NOTFOUND at once, and a peer
+//    that goes on asking for more than 50,000 further items while its send
+//    buffer does not drain (or lets more than 64 MiB queue) is disconnected
 //    (SEND_BUFFER_FULL). Known items are no offence: no ban.
 //
 // The issue this guards against measured 6 MB -> 2.7 GB RSS, 63-130 s of honest

@@ -21,7 +21,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::{Node, NodeEvent, Now, Outgoing, Output};
-use crate::events::PeerId;
+use crate::events::{DisconnectReason, PeerId};
 use crate::misbehaviour::Offence;
 use crate::relay::{ItemForm, ItemKind};
 use crate::wire::{Hash256, Inventory, Message, HEADER_LEN, MAX_INV_ENTRIES};
@@ -34,6 +34,11 @@ pub(super) const PROVIDER_BATCH: usize = 16;
 /// Requests a peer may have waiting; an honest peer asks only for what it was
 /// announced, far less. Beyond it requests are answered with NOTFOUND at once.
 pub(super) const MAX_QUEUED_REQUESTS: usize = 2 * MAX_INV_ENTRIES;
+/// Requests answered NOTFOUND for overflowing [`MAX_QUEUED_REQUESTS`] while the peer's
+/// send buffer does not drain. A peer that keeps asking without reading would otherwise
+/// fill its send buffer with NOTFOUNDs before the send-buffer limit cuts it off; past
+/// this it is cut off as that limit would (one full NOTFOUND message's worth).
+pub(super) const MAX_OVERFLOW_WHILE_STALLED: usize = MAX_INV_ENTRIES;
 /// Requests for unknown items a peer may make before they cost it.
 pub(super) const UNKNOWN_ALLOWANCE: f64 = MAX_INV_ENTRIES as f64;
 pub(super) const UNKNOWN_REFILL_PER_SEC: f64 = 1000.0;
@@ -61,6 +66,8 @@ pub(super) struct Serving {
     sent_since_drain: usize,
     /// That reached the burst size; the runtime reports when the buffer drained.
     awaiting_drain: bool,
+    /// Requests answered NOTFOUND for overflow since the send buffer last drained.
+    overflow_since_drain: usize,
     unknown_tokens: f64,
     refilled: Option<Instant>,
     /// The last message already charged for overdrawing.
@@ -76,6 +83,7 @@ impl Default for Serving {
             pending_batch: Vec::new(),
             sent_since_drain: 0,
             awaiting_drain: false,
+            overflow_since_drain: 0,
             unknown_tokens: UNKNOWN_ALLOWANCE,
             refilled: None,
             charged_message: 0,
@@ -119,6 +127,18 @@ impl Node {
             }
         }
         if !overflow.is_empty() {
+            if serving.awaiting_drain {
+                serving.overflow_since_drain += overflow.len();
+                if serving.overflow_since_drain > MAX_OVERFLOW_WHILE_STALLED {
+                    let detail = format!(
+                        "{} requests over the limit of {MAX_QUEUED_REQUESTS} waiting while its \
+                         send buffer did not drain",
+                        serving.overflow_since_drain
+                    );
+                    self.close(peer, DisconnectReason::SendBufferFull, detail);
+                    return;
+                }
+            }
             tracing::debug!(
                 peer,
                 dropped = overflow.len(),
@@ -302,6 +322,7 @@ impl Node {
         };
         p.serving.awaiting_drain = false;
         p.serving.sent_since_drain = 0;
+        p.serving.overflow_since_drain = 0;
         self.serve(peer, 0, now);
     }
 }

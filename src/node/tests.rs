@@ -983,6 +983,55 @@ fn getdata_is_served_a_burst_at_a_time_as_the_send_buffer_drains() {
 }
 
 #[test]
+fn a_peer_that_keeps_asking_while_its_send_buffer_does_not_drain_is_cut_off() {
+    use super::serving::{MAX_OVERFLOW_WHILE_STALLED, MAX_QUEUED_REQUESTS};
+    let mut h = Harness::new(config());
+    let b = h.inbound("127.0.0.2:1000");
+    let big = Frame::test_from(Bytes::from(vec![0u8; 600 * 1024]));
+    for i in 0..2 {
+        h.node.broadcast(
+            ItemKind::Block,
+            ItemIds::single(tx_id(i)),
+            big.clone(),
+            None,
+            h.now,
+        );
+    }
+    h.outputs();
+    // Two blocks fill the burst: the rest waits for the drain.
+    let both: Vec<Inventory> = (0..2).map(|i| inv(InvKind::BLOCK, tx_id(i))).collect();
+    h.message(b, Message::GetData(both));
+    h.outputs();
+    let same = |n: usize| Message::GetData(vec![inv(InvKind::BLOCK, tx_id(0)); n]);
+    h.message(b, same(MAX_QUEUED_REQUESTS));
+    assert!(
+        closes(&h.outputs()).is_empty(),
+        "the waiting room is full, no more"
+    );
+    // Overflow is answered NOTFOUND until it passes the allowance since the last drain.
+    h.message(b, same(MAX_OVERFLOW_WHILE_STALLED));
+    let out = h.outputs();
+    assert!(closes(&out).is_empty());
+    assert!(sent_to(&out, b)
+        .iter()
+        .any(|m| matches!(m, Message::NotFound(_))));
+    // A drain forgives what came before it.
+    h.node.send_buffer_drained(b, h.now);
+    h.outputs();
+    h.message(b, same(MAX_OVERFLOW_WHILE_STALLED));
+    assert!(
+        closes(&h.outputs()).is_empty(),
+        "the count restarted at the drain"
+    );
+    h.message(b, same(10));
+    let closed = closes(&h.outputs());
+    assert!(
+        matches!(&closed[..], [(p, DisconnectReason::SendBufferFull)] if *p == b),
+        "{closed:?}"
+    );
+}
+
+#[test]
 fn getdata_messages_of_one_item_each_also_wait_for_the_drain() {
     let mut h = Harness::new(config());
     let b = h.inbound("127.0.0.2:1000");
