@@ -956,12 +956,13 @@ fn a_burst_is_announced_a_window_at_a_time_and_nothing_is_dropped() {
     assert!(invs_to(&h.tick(), b).is_empty(), "all 12,000 announced");
 }
 
-#[test]
-fn getdata_is_served_a_burst_at_a_time_as_the_send_buffer_drains() {
+/// A harness with one inbound peer that asked for `count` cached 600 KiB blocks (two
+/// fill the 1 MiB burst).
+fn asked_for_cached_blocks(count: usize) -> (Harness, PeerId) {
     let mut h = Harness::new(config());
     let b = h.inbound("127.0.0.2:1000");
     let big = Frame::test_from(Bytes::from(vec![0u8; 600 * 1024]));
-    for i in 0..3 {
+    for i in 0..count {
         h.node.broadcast(
             ItemKind::Block,
             ItemIds::single(tx_id(i)),
@@ -971,8 +972,14 @@ fn getdata_is_served_a_burst_at_a_time_as_the_send_buffer_drains() {
         );
     }
     h.outputs();
-    let asked: Vec<Inventory> = (0..3).map(|i| inv(InvKind::BLOCK, tx_id(i))).collect();
+    let asked: Vec<Inventory> = (0..count).map(|i| inv(InvKind::BLOCK, tx_id(i))).collect();
     h.message(b, Message::GetData(asked));
+    (h, b)
+}
+
+#[test]
+fn getdata_is_served_a_burst_at_a_time_as_the_send_buffer_drains() {
+    let (mut h, b) = asked_for_cached_blocks(3);
     let out = h.outputs();
     assert_eq!(frames_to(&out, b), 2, "1.2 MB reach the 1 MiB burst");
     assert!(out
@@ -985,22 +992,8 @@ fn getdata_is_served_a_burst_at_a_time_as_the_send_buffer_drains() {
 #[test]
 fn a_peer_that_keeps_asking_while_its_send_buffer_does_not_drain_is_cut_off() {
     use super::serving::{MAX_OVERFLOW_WHILE_STALLED, MAX_QUEUED_REQUESTS};
-    let mut h = Harness::new(config());
-    let b = h.inbound("127.0.0.2:1000");
-    let big = Frame::test_from(Bytes::from(vec![0u8; 600 * 1024]));
-    for i in 0..2 {
-        h.node.broadcast(
-            ItemKind::Block,
-            ItemIds::single(tx_id(i)),
-            big.clone(),
-            None,
-            h.now,
-        );
-    }
-    h.outputs();
     // Two blocks fill the burst: the rest waits for the drain.
-    let both: Vec<Inventory> = (0..2).map(|i| inv(InvKind::BLOCK, tx_id(i))).collect();
-    h.message(b, Message::GetData(both));
+    let (mut h, b) = asked_for_cached_blocks(2);
     h.outputs();
     let same = |n: usize| Message::GetData(vec![inv(InvKind::BLOCK, tx_id(0)); n]);
     h.message(b, same(MAX_QUEUED_REQUESTS));

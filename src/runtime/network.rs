@@ -64,12 +64,14 @@ pub(crate) async fn accept_loop(driver: Arc<Driver>, listener: TcpListener) {
         if let Some((id, ())) = admitted {
             start_connection(
                 &driver,
-                id,
-                stream,
-                link,
-                outbox,
-                TransportPlan::Detect,
-                None,
+                Admitted {
+                    id,
+                    stream,
+                    link,
+                    outbox,
+                    plan: TransportPlan::Detect,
+                    redial: None,
+                },
             );
         }
     }
@@ -85,20 +87,13 @@ fn local_addr_of(stream: &TcpStream) -> SocketAddr {
 /// panic inside it (a bug, or a node-installed hash function that panics) ends that
 /// connection only; it is caught in the task, so no second task per connection waits
 /// for it.
-fn start_connection(
-    driver: &Arc<Driver>,
-    id: PeerId,
-    stream: TcpStream,
-    link: Arc<Link>,
-    outbox: tokio::sync::mpsc::UnboundedReceiver<crate::wire::Frame>,
-    plan: TransportPlan,
-    redial: Option<SocketAddr>,
-) {
+fn start_connection(driver: &Arc<Driver>, admitted: Admitted) {
+    let id = admitted.id;
     let driver = driver.clone();
     driver.clone().spawn(async move {
         // Scoped, so that the connection's state is freed before the core is told.
         let ended = {
-            let connection = std::pin::pin!(serve(&driver, id, stream, link, outbox, plan, redial));
+            let connection = std::pin::pin!(serve(&driver, admitted));
             catch_panic(connection).await
         };
         let exit: Exit = match ended {
@@ -119,17 +114,27 @@ fn start_connection(
     });
 }
 
-/// Settles the transport (see `transport`), then runs the connection until it ends;
-/// `redial` is the address an outbound v2 attempt falls back to with v1.
-async fn serve(
-    driver: &Arc<Driver>,
+/// An open socket the core admitted, with what its connection task needs.
+struct Admitted {
     id: PeerId,
     stream: TcpStream,
     link: Arc<Link>,
     outbox: tokio::sync::mpsc::UnboundedReceiver<crate::wire::Frame>,
     plan: TransportPlan,
+    /// The address an outbound v2 attempt falls back to with v1.
     redial: Option<SocketAddr>,
-) -> Exit {
+}
+
+/// Settles the transport (see `transport`), then runs the connection until it ends.
+async fn serve(driver: &Arc<Driver>, admitted: Admitted) -> Exit {
+    let Admitted {
+        id,
+        stream,
+        link,
+        outbox,
+        plan,
+        redial,
+    } = admitted;
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
     let config = &driver.config;
@@ -221,7 +226,17 @@ pub(super) fn dial(
                     driver.events.send(event).await;
                 }
                 if opened.is_some() {
-                    start_connection(&driver, id, stream, link, outbox, plan, Some(addr));
+                    start_connection(
+                        &driver,
+                        Admitted {
+                            id,
+                            stream,
+                            link,
+                            outbox,
+                            plan,
+                            redial: Some(addr),
+                        },
+                    );
                 }
             }
             Err(detail) => {
