@@ -13,9 +13,9 @@ use bytes::Bytes;
 use super::addrv2::{read_addrv2, write_addrv2, AddrV2Entry};
 use super::encoding::{write_count, write_var_bytes, Reader};
 pub use super::error::PayloadError;
-use super::frame::{frame_header, Command, Frame, RawFrame};
+use super::frame::{Command, Frame, RawFrame};
 use super::{
-    Hash256, HEADER_LEN, MAX_ADDR_ENTRIES, MAX_CUSTOM_COMMANDS, MAX_HEADERS, MAX_INV_ENTRIES,
+    Hash256, MAX_ADDR_ENTRIES, MAX_CUSTOM_COMMANDS, MAX_HEADERS, MAX_INV_ENTRIES,
     MAX_LOCATOR_HASHES, MAX_USER_AGENT_LEN,
 };
 
@@ -492,23 +492,10 @@ impl Message {
         Frame::new(magic, self.command(), Bytes::from(payload))
     }
 
-    /// The complete frame (header + payload) for network `magic` in one buffer,
-    /// ready to write. The payload is encoded in place after a header placeholder, so
-    /// it is never copied.
-    /// The buffer is exactly the frame's size: a frame waiting in a send queue is
-    /// counted by its length, and spare capacity would hold memory the count misses.
+    /// The complete frame (header + payload) for network `magic` in one buffer, for
+    /// writing to a plain socket.
     pub fn to_frame(&self, magic: u32) -> Bytes {
-        let mut out = Vec::with_capacity(HEADER_LEN + self.payload_size_hint());
-        out.resize(HEADER_LEN, 0);
-        self.encode_payload(&mut out);
-        out.shrink_to_fit();
-        let split = HEADER_LEN.min(out.len());
-        let (header_slot, payload) = out.split_at_mut(split);
-        let header = frame_header(magic, self.command(), payload);
-        for (slot, byte) in header_slot.iter_mut().zip(header) {
-            *slot = byte;
-        }
-        Bytes::from(out)
+        self.frame(magic).to_bytes()
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Nothing here touches sockets, clocks or threads: the engine feeds received
 //! bytes to a [`FrameDecoder`], turns each [`RawFrame`] into a [`Message`] with
-//! [`Message::decode`], and writes the bytes returned by [`Message::to_frame`].
+//! [`Message::decode`], and writes the [`Frame`] from [`Message::frame`] (header and
+//! payload apart; [`Message::to_frame`] gives them as one buffer).
 //! Keeping I/O out makes every byte-level rule testable on its own and lets the
 //! same code serve any runtime.
 //!
